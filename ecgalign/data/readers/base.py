@@ -1,0 +1,168 @@
+"""The reader interface and its registry.
+
+A reader opens one dataset folder in its real on-disk layout and yields ``ECGRecord``s. It never converts or
+resamples: that is the converter's job. Reading a single record that is broken raises ``RecordError`` naming
+the file and the problem; iteration through ``iter_records`` skips and reports instead.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pandas as pd
+
+from ecgalign.data.labels import LabelScheme
+from ecgalign.data.record import ECGRecord, RecordError
+
+
+@dataclass
+class Skipped:
+    """A record that could not be used, with the file and the reason."""
+
+    record_id: str
+    source: str
+    problem: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"record_id": self.record_id, "source": self.source, "problem": self.problem}
+
+
+@dataclass
+class ScanResult:
+    """What a quick scan of a dataset folder found, without decoding every signal."""
+
+    records: int
+    sampling_rates: list[float]
+    leads: list[str]
+    skipped: list[Skipped] = field(default_factory=list)
+
+
+class Reader(ABC):
+    """Base class of every dataset reader.
+
+    Subclasses set ``name``, ``citation``, ``licence`` and implement ``detect``, ``__len__``, ``record_id``,
+    ``read``, ``metadata`` and ``label_scheme``. ``read(i)`` returns a validated ECGRecord (float32 mV,
+    canonical lead names) or raises RecordError.
+    """
+
+    name: ClassVar[str]
+    citation: ClassVar[str]
+    licence: ClassVar[str]
+    url: ClassVar[str] = ""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        if not self.root.exists():
+            raise FileNotFoundError(f"{self.root}: dataset folder does not exist")
+
+    @classmethod
+    @abstractmethod
+    def detect(cls, root: Path) -> bool:
+        """True when ``root`` looks like this reader's layout (cheap: file names only)."""
+
+    @abstractmethod
+    def __len__(self) -> int: ...
+
+    @abstractmethod
+    def record_id(self, index: int) -> str: ...
+
+    @abstractmethod
+    def read(self, index: int) -> ECGRecord:
+        """Read record ``index``; raise RecordError naming the file on any problem."""
+
+    @abstractmethod
+    def metadata(self) -> pd.DataFrame:
+        """One row per record, without reading signals: at least record_id, patient_id, age, sex, report,
+        codes (list of native codes), fold, fs (sampling rate of the signals ``read`` returns)."""
+
+    @abstractmethod
+    def label_scheme(self) -> LabelScheme: ...
+
+    def scan(self) -> ScanResult:
+        """Header-level check of every record (default: read them all; readers override with a cheaper one)."""
+        rates: set[float] = set()
+        leads: list[str] = []
+        skipped: list[Skipped] = []
+        ok = 0
+        for i in range(len(self)):
+            try:
+                rec = self.read(i)
+            except RecordError as exc:
+                skipped.append(Skipped(self.record_id(i), exc.source, exc.problem))
+                continue
+            ok += 1
+            rates.add(float(rec.fs))
+            leads = leads or list(rec.leads)
+        return ScanResult(ok, sorted(rates), leads, skipped)
+
+    def iter_records(self, on_skip: Callable[[Skipped], None] | None = None) -> Iterator[ECGRecord]:
+        """Every readable record in order; unreadable ones go to ``on_skip`` and iteration continues."""
+        for i in range(len(self)):
+            try:
+                yield self.read(i)
+            except RecordError as exc:
+                if on_skip is None:
+                    raise
+                on_skip(Skipped(self.record_id(i), exc.source, exc.problem))
+
+    def describe(self) -> dict[str, Any]:
+        return {"dataset": self.name, "root": str(self.root), "citation": self.citation, "licence": self.licence, "url": self.url}
+
+
+_READERS: dict[str, type[Reader]] = {}
+
+
+def register_reader(name: str) -> Callable[[type[Reader]], type[Reader]]:
+    """Class decorator: make a reader available to ``open_dataset`` and the CLI under ``name``."""
+
+    def deco(cls: type[Reader]) -> type[Reader]:
+        if name in _READERS:
+            raise ValueError(f"reader {name!r} is already registered ({_READERS[name].__module__})")
+        cls.name = name
+        _READERS[name] = cls
+        return cls
+
+    return deco
+
+
+def list_readers() -> list[str]:
+    _load_builtin_readers()
+    return sorted(_READERS)
+
+
+def get_reader(name: str) -> type[Reader]:
+    _load_builtin_readers()
+    try:
+        return _READERS[name]
+    except KeyError:
+        raise ValueError(f"unknown dataset format {name!r}; expected one of {sorted(_READERS)}") from None
+
+
+def detect_format(root: str | Path) -> str:
+    """Name of the reader whose layout ``root`` has; a clear error listing the known layouts otherwise."""
+    _load_builtin_readers()
+    root = Path(root)
+    if not root.exists():
+        raise FileNotFoundError(f"{root}: no such dataset folder")
+    found = [name for name, cls in sorted(_READERS.items()) if cls.detect(root)]
+    if not found:
+        raise ValueError(
+            f"{root}: not a dataset folder ecgalign can read; known layouts: {', '.join(sorted(_READERS))} "
+            "(e.g. PTB-XL needs ptbxl_database.csv, the challenge format needs .hea + .mat pairs)"
+        )
+    return found[0]
+
+
+def open_dataset(root: str | Path, fmt: str | None = None, **kwargs: Any) -> Reader:
+    """Open a raw dataset folder with the named reader, or the one whose layout it matches."""
+    name = fmt or detect_format(root)
+    return get_reader(name)(root, **kwargs)
+
+
+def _load_builtin_readers() -> None:
+    # Imported for their registration side effect; kept lazy so `import ecgalign.data` stays light.
+    from ecgalign.data import readers  # noqa: F401
