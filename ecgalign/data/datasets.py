@@ -1,0 +1,73 @@
+"""torch Datasets over an on-disk store.
+
+A batch is a dict with documented keys (DESIGN.md convention 6):
+
+- ``ecg``: float32 (B, leads, samples) — the stored signal after ``transform``;
+- ``index``: int64 (B,) — record positions in the store;
+- ``report``: list[str] of length B — report text (when ``with_report``);
+- ``labels``: float32 (B, C) multi-hot of ``label_set`` (when given); class names in ``dataset.classes``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from ecgalign.data.store import ECGStore
+
+Transform = Callable[[np.ndarray, np.random.Generator], np.ndarray]
+
+
+class ECGDataset(Dataset):
+    """Records of a store (optionally a subset of indices) as training examples."""
+
+    def __init__(
+        self,
+        store: ECGStore | str | Path,
+        indices: Sequence[int] | np.ndarray | None = None,
+        *,
+        label_set: str | None = None,
+        with_report: bool = True,
+        transform: Transform | None = None,
+        seed: int = 0,
+    ):
+        self.store = store if isinstance(store, ECGStore) else ECGStore(store)
+        n = len(self.store)
+        self.indices = np.arange(n) if indices is None else np.asarray(indices, dtype=np.int64)
+        if self.indices.size and (self.indices.min() < 0 or self.indices.max() >= n):
+            raise IndexError(f"{self.store.path}: indices out of range for {n} records")
+        self.transform = transform
+        self.seed = seed
+        self.epoch = 0
+        self.reports: list[str] | None = None
+        if with_report:
+            self.reports = [str(r or "") for r in self.store.column("report")]
+        self.labels: np.ndarray | None = None
+        self.classes: list[str] = []
+        if label_set is not None:
+            self.labels, self.classes = self.store.labels(label_set)
+
+    def __len__(self) -> int:
+        return int(self.indices.size)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Change the random stream of transforms (called by the training loop each epoch)."""
+        self.epoch = epoch
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        index = int(self.indices[i])
+        signal = self.store.signal(index)  # (leads, samples)
+        if self.transform is not None:
+            rng = np.random.default_rng([self.seed, self.epoch, index])
+            signal = self.transform(signal, rng)
+        item: dict[str, Any] = {"ecg": torch.from_numpy(np.ascontiguousarray(signal, dtype=np.float32)), "index": index}
+        if self.reports is not None:
+            item["report"] = self.reports[index]
+        if self.labels is not None:
+            item["labels"] = torch.from_numpy(self.labels[index])
+        return item
