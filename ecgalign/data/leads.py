@@ -70,7 +70,8 @@ def summarize_lead_snr(per_record: Sequence[dict[str, float]], cap_db: float = 1
     the number of capped records is reported beside the mean."""
     out: dict[str, dict[str, float]] = {}
     for name in DERIVED_LIMB_LEADS:
-        values = np.array([r[name] for r in per_record if np.isfinite(r[name]) or r[name] > 0], dtype=float)
+        # NaN (silent reference and estimate) and -inf (silent reference lead) carry no SNR: left out
+        values = np.array([r[name] for r in per_record if r[name] == np.inf or np.isfinite(r[name])], dtype=float)
         capped = int(np.sum(values > cap_db))
         values = np.minimum(values, cap_db)
         out[name] = {
