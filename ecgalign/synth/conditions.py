@@ -1,0 +1,273 @@
+"""Which SCP statements a synthetic record carries, and the parameters each one sets.
+
+Codes are PTB-XL SCP statements (Wagner et al., Sci Data 2020), so the PTB-XL label sets apply unchanged.
+Prevalences are per record for an average patient; age and sex scale them (infarction, hypertrophy, AF and
+conduction blocks rise with age and are commoner in men; long QT is commoner in women; sinus arrhythmia is a
+finding of the young). Clinically plausible pairs are made likelier (AFIB+LVH, CRBBB+LAFB, IMI+1AVB,
+LVH+ISC_), contradictory ones never occur, every record has exactly one rhythm statement, and NORM is given
+exactly when a sinus-rhythm record has no other finding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+
+RHYTHMS: tuple[str, ...] = ("SR", "SBRAD", "STACH", "SARRH", "AFIB", "AFLT")
+SINUS_RHYTHMS: frozenset[str] = frozenset({"SR", "SBRAD", "STACH", "SARRH"})
+# Persistent findings belong to the patient (drawn once, shared by the patient's records); the others are
+# drawn per record.
+PERSISTENT: tuple[str, ...] = (
+    "CLBBB",
+    "CRBBB",
+    "IRBBB",
+    "LAFB",
+    "LVH",
+    "IMI",
+    "AMI",
+    "ASMI",
+    "1AVB",
+    "LNGQT",
+    "LVOLT",
+)
+TRANSIENT: tuple[str, ...] = ("ISC_", "NDT", "PVC", "PAC")
+FINDINGS: tuple[str, ...] = PERSISTENT + TRANSIENT
+CODES: tuple[str, ...] = RHYTHMS + ("NORM",) + FINDINGS
+
+# Per-record probability for an average (60-year-old, sex-averaged) patient.
+DEFAULT_PREVALENCE: dict[str, float] = {
+    "SBRAD": 0.08,
+    "STACH": 0.07,
+    "SARRH": 0.05,
+    "AFIB": 0.08,
+    "AFLT": 0.02,
+    "CLBBB": 0.035,
+    "CRBBB": 0.045,
+    "IRBBB": 0.04,
+    "LAFB": 0.06,
+    "LVH": 0.10,
+    "IMI": 0.09,
+    "AMI": 0.035,
+    "ASMI": 0.05,
+    "1AVB": 0.05,
+    "LNGQT": 0.03,
+    "LVOLT": 0.03,
+    "ISC_": 0.07,
+    "NDT": 0.05,
+    "PVC": 0.05,
+    "PAC": 0.04,
+}
+# Age slope (per year, log scale) and male/female ratio of each code's prevalence.
+_AGE_SLOPE = {
+    "AFIB": 0.06,
+    "AFLT": 0.05,
+    "CLBBB": 0.05,
+    "CRBBB": 0.04,
+    "LAFB": 0.04,
+    "LVH": 0.04,
+    "IMI": 0.05,
+    "AMI": 0.05,
+    "ASMI": 0.05,
+    "1AVB": 0.04,
+    "ISC_": 0.04,
+    "NDT": 0.02,
+    "PVC": 0.03,
+    "PAC": 0.03,
+    "IRBBB": 0.01,
+    "SARRH": -0.06,
+    "STACH": -0.005,
+    "SBRAD": -0.01,
+}
+_SEX_RATIO = {
+    "IMI": 2.0,
+    "AMI": 2.0,
+    "ASMI": 2.0,
+    "LVH": 1.5,
+    "CRBBB": 1.5,
+    "IRBBB": 1.4,
+    "AFIB": 1.3,
+    "LNGQT": 0.5,
+    "NDT": 0.8,
+}
+# (if present, then make likelier, probability); applied in this order.
+_COMPANIONS = (
+    ("CRBBB", "LAFB", 0.30),
+    ("IMI", "1AVB", 0.15),
+    ("LVH", "ISC_", 0.25),
+    ("LVH", "AFIB", 0.12),
+    ("AMI", "ISC_", 0.15),
+    ("IMI", "PVC", 0.08),
+)
+# Pairs that contradict each other (or whose criteria cannot both be read), symmetric.
+_CONFLICTS = {
+    "AFIB": {"1AVB", "PAC"},
+    "AFLT": {"1AVB", "PAC"},
+    "CLBBB": {"CRBBB", "IRBBB", "LAFB", "LVH", "IMI", "AMI", "ASMI", "ISC_", "NDT", "LVOLT"},
+    "CRBBB": {"IRBBB"},
+    "LVH": {"LVOLT"},
+    "AMI": {"ASMI"},
+}
+CONFLICTS: dict[str, frozenset[str]] = {}
+for _a, _others in _CONFLICTS.items():
+    for _b in _others:
+        CONFLICTS.setdefault(_a, frozenset())
+        CONFLICTS.setdefault(_b, frozenset())
+        CONFLICTS[_a] = CONFLICTS[_a] | {_b}
+        CONFLICTS[_b] = CONFLICTS[_b] | {_a}
+# Findings that are borderline rather than abnormal on their own (for the report's summary line).
+MINOR: frozenset[str] = frozenset({"SBRAD", "STACH", "SARRH", "1AVB", "IRBBB", "PAC", "LAFB", "NDT"})
+
+AGE_MEAN, AGE_SD, AGE_RANGE = 60.0, 16.0, (18.0, 95.0)
+
+
+def _age_norm(slope: float) -> float:
+    """E[exp(slope * (age - 60))] under the default age distribution, so age scaling keeps the mean."""
+    x = np.linspace(AGE_MEAN - 6 * AGE_SD, AGE_MEAN + 6 * AGE_SD, 2001)
+    w = np.exp(-0.5 * ((x - AGE_MEAN) / AGE_SD) ** 2)
+    age = np.clip(x, *AGE_RANGE)
+    return float((w * np.exp(slope * (age - AGE_MEAN))).sum() / w.sum())
+
+
+_AGE_NORM = {code: _age_norm(s) for code, s in _AGE_SLOPE.items()}
+
+
+def conflicts(codes: Iterable[str]) -> list[tuple[str, str]]:
+    """Contradictory pairs within ``codes`` (including two rhythms, and NORM with any finding)."""
+    codes = sorted(set(codes))
+    out = [(a, b) for i, a in enumerate(codes) for b in codes[i + 1 :] if b in CONFLICTS.get(a, ())]
+    rhythms = [c for c in codes if c in RHYTHMS]
+    out += [(a, b) for i, a in enumerate(rhythms) for b in rhythms[i + 1 :]]
+    if "NORM" in codes:
+        out += [("NORM", c) for c in codes if c in FINDINGS or c in ("AFIB", "AFLT")]
+    return out
+
+
+def check_codes(codes: Iterable[str], where: str) -> tuple[str, ...]:
+    """Validate user-given codes: known to the generator and free of contradictions."""
+    codes = tuple(codes)
+    unknown = [c for c in codes if c not in CODES]
+    if unknown:
+        raise ValueError(f"{where}: unknown or unsupported SCP code(s) {unknown}; supported: {list(CODES)}")
+    bad = conflicts(codes)
+    if bad:
+        raise ValueError(f"{where}: contradictory codes {bad}")
+    return codes
+
+
+def probability(code: str, age: float, sex: str, prevalence: Mapping[str, float]) -> float:
+    p = prevalence.get(code, DEFAULT_PREVALENCE.get(code, 0.0))
+    if code in _AGE_SLOPE:
+        p *= np.exp(_AGE_SLOPE[code] * (age - AGE_MEAN)) / _AGE_NORM[code]
+    ratio = _SEX_RATIO.get(code, 1.0)
+    p *= 2 * ratio / (1 + ratio) if sex == "M" else 2 / (1 + ratio)
+    return float(min(p, 0.95))
+
+
+def draw_findings(
+    rng: np.random.Generator, pool: Iterable[str], age: float, sex: str, prevalence: Mapping[str, float]
+) -> set[str]:
+    """Independent draws of the findings in ``pool`` (persistent or transient), at age/sex-adjusted rates."""
+    return {c for c in pool if rng.random() < probability(c, age, sex, prevalence)}
+
+
+def draw_rhythm(
+    rng: np.random.Generator, age: float, sex: str, prevalence: Mapping[str, float], present: set[str]
+) -> str:
+    """One rhythm statement; SR takes what the others leave. LVH makes AF likelier (companion rule)."""
+    probs = {c: probability(c, age, sex, prevalence) for c in RHYTHMS if c != "SR"}
+    if "LVH" in present:
+        probs["AFIB"] = min(probs["AFIB"] + 0.12, 0.95)
+    total = sum(probs.values())
+    if total > 0.95:
+        probs = {c: p * 0.95 / total for c, p in probs.items()}
+    names = list(probs) + ["SR"]
+    p = np.array(list(probs.values()) + [max(0.0, 1.0 - sum(probs.values()))])
+    return str(names[rng.choice(len(names), p=p / p.sum())])
+
+
+def add_companions(rng: np.random.Generator, codes: set[str], allowed: set[str]) -> None:
+    for trigger, target, p in _COMPANIONS:
+        if trigger in codes and target in allowed and target not in codes and rng.random() < p:
+            codes.add(target)
+
+
+def resolve(codes: set[str], forced: Iterable[str], order: Iterable[str]) -> set[str]:
+    """Drop codes that contradict a forced code or an earlier code in ``order``; then set NORM."""
+    keep: set[str] = set(forced)
+    for code in order:
+        if code not in codes or code in keep or code == "NORM" or ("NORM" in keep and code in FINDINGS):
+            continue
+        if not any(code in CONFLICTS.get(k, ()) for k in keep):
+            keep.add(code)
+    findings = keep & set(FINDINGS)
+    if not findings and keep & SINUS_RHYTHMS:
+        keep.add("NORM")
+    else:
+        keep.discard("NORM")
+    return keep
+
+
+def ordered(codes: Iterable[str]) -> tuple[str, ...]:
+    """Rhythm first, then NORM, then findings in a fixed order."""
+    codes = set(codes)
+    return tuple(c for c in CODES if c in codes)
+
+
+def draw_params(rng: np.random.Generator, code: str, age: float, sex: str) -> dict:
+    """Parameters of one condition (persistent ones are drawn with the patient's generator)."""
+    u = rng.uniform
+    if code == "CLBBB":
+        return {"qrs_ms": u(130, 170), "axis": u(-25, 60), "st_mv": u(0.1, 0.25)}
+    if code == "CRBBB":
+        return {"qrs_ms": u(125, 160)}
+    if code == "IRBBB":
+        return {"qrs_ms": u(100, 115), "r_prime": u(0.35, 0.6)}
+    if code == "LAFB":
+        return {"axis": u(-75, -45)}
+    if code == "LVH":
+        return {"sokolow_mv": u(3.9, 5.2), "strain": bool(rng.random() < 0.5)}
+    if code in ("IMI", "AMI", "ASMI"):
+        stage = str(rng.choice(["acute", "recent", "old"], p=[0.2, 0.2, 0.6]))
+        return {
+            "stage": stage,
+            "q_ms": u(45, 60),
+            "q_mv": u(0.25, 0.5),
+            "r_keep": u(0.2, 0.5),
+            "st_mv": u(0.15, 0.35),
+            "t_inv_mv": u(0.15, 0.35),
+        }
+    if code == "1AVB":
+        return {"pr_ms": u(215, 320)}
+    if code == "LNGQT":
+        return {"qtc_ms": u(485, 540)}
+    if code == "LVOLT":
+        return {"limb_mv": u(0.25, 0.42)}
+    if code == "ISC_":
+        return {"st_mv": u(0.08, 0.2), "t_factor": u(-0.3, 0.5)}
+    if code == "NDT":
+        return {"t_factor": u(-0.6, 0.2)}
+    if code == "PVC":
+        return {"count": int(rng.choice([1, 1, 2, 2, 3]))}
+    if code == "PAC":
+        return {"count": int(rng.choice([1, 1, 2, 3]))}
+    if code == "SBRAD":
+        return {"hr": u(40, 56)}
+    if code == "STACH":
+        return {"hr": u(105, 150)}
+    if code == "SARRH":
+        return {"hr": u(60, 90), "hf": u(0.09, 0.15)}
+    if code == "SR":
+        return {"hr": float(np.clip(rng.normal(72 + (3 if sex == "F" else 0), 8), 62, 96))}
+    if code == "AFIB":
+        hr = u(60, 135) if rng.random() < 0.8 else u(135, 160)
+        return {"hr": hr, "rr_cv": u(0.16, 0.3), "f_mv": u(0.03, 0.1)}
+    if code == "AFLT":
+        conduction = str(rng.choice(["2:1", "3:1", "4:1", "variable"], p=[0.45, 0.1, 0.25, 0.2]))
+        return {
+            "atrial_rate": u(250, 340),
+            "conduction": conduction,
+            "f_mv": u(0.12, 0.25),
+            "av_delay_ms": u(200, 280),
+        }
+    return {}

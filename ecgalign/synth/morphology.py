@@ -1,0 +1,317 @@
+"""Beat templates: how each condition shapes the P wave, the QRS loop and repolarisation in the dipole.
+
+Directions are in Frank X (left), Y (feet), Z (back). Conduction patterns follow the textbook vector
+descriptions (e.g. Surawicz & Knilans, "Chou's Electrocardiography in Clinical Practice", 6th ed.):
+- normal: septal forces right-anterior (q in I/V5/V6, r in V1), then left-inferior-posterior, terminal
+  right-superior-posterior;
+- CLBBB: septum activated right-to-left (no septal q), broad notched left-posterior forces, secondary ST-T
+  opposite to the QRS;
+- CRBBB: normal early forces, then slow right-anterior terminal forces (rsR' in V1, broad S in I/V6), T
+  opposite to the terminal forces (inverted V1-V3); IRBBB: the same with a shorter, smaller R';
+- LAFB: initial forces inferior-right (q in I/aVL, r in II/III/aVF), main forces superior-left (axis -45..-90);
+- MI: loss of forces facing the infarct -> initial forces pointing away (pathological Q), ST elevation towards
+  the infarct when acute, T away from it when old.
+Measurements (axis, Sokolow-Lyon, limb voltage) are taken on the rendered template, not assumed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ecgalign.synth.dipole import P_WAVE, QRS, REPOL, Template, frontal_axis, frontal_rotation_to, rotation
+
+LIMB = slice(0, 6)  # rows of the 12-lead render: I, II, III, aVR, aVL, aVF
+V1, V5, V6 = 6, 10, 11
+# QRS amplitude bounds that keep labels and criteria consistent for records without LVH / LVOLT.
+SOKOLOW_LVH_MV = 3.5
+LOW_LIMB_MV = 0.5
+
+
+@dataclass
+class Anatomy:
+    """A patient's persistent heart geometry and waveform individuality (the basis of subject identity)."""
+
+    axis: float  # frontal QRS axis with normal conduction (deg)
+    tilt: float  # rotation about Frank X (deg)
+    turn: float  # rotation about Frank Y (deg): moves the precordial transition
+    p_axis: float  # extra frontal rotation of the P loop (deg)
+    qrs_gain: float
+    t_gain: float
+    p_gain: float
+    jitter: np.ndarray  # (8, 3) relative perturbations of the QRS and T component directions
+    u_gain: float  # U-wave amplitude relative to T
+    pvc_focus: np.ndarray  # (3,) unit vector: direction of this patient's ectopic ventricular focus
+
+    @classmethod
+    def draw(cls, rng: np.random.Generator, age: float, sex: str) -> Anatomy:
+        young_male = sex == "M" and age < 40
+        gain = (
+            1.1 * np.exp(rng.normal(0.0, 0.15)) * (1.15 if young_male else 1.0) * (0.9 if sex == "F" else 1.0)
+        )
+        focus = rng.normal(size=3)
+        return cls(
+            axis=float(np.clip(rng.normal(62.0 - 0.3 * (age - 20.0), 15.0), 0.0, 85.0)),
+            tilt=float(np.clip(rng.normal(0.0, 6.0), -12.0, 12.0)),
+            turn=float(np.clip(rng.normal(0.0, 8.0), -18.0, 18.0)),
+            p_axis=float(rng.normal(0.0, 10.0)),
+            qrs_gain=float(gain),
+            t_gain=float(np.exp(rng.normal(0.0, 0.2))),
+            p_gain=float(np.exp(rng.normal(0.0, 0.2))),
+            jitter=rng.normal(0.0, 0.12, size=(8, 3)),
+            u_gain=float(rng.uniform(0.05, 0.15) if rng.random() < 0.35 else 0.0),
+            pvc_focus=focus / np.linalg.norm(focus),
+        )
+
+    def jittered(self, rng: np.random.Generator) -> Anatomy:
+        """The same heart on another day: electrode placement, posture and state move things a little."""
+        return Anatomy(
+            axis=self.axis + float(rng.normal(0.0, 3.0)),
+            tilt=self.tilt + float(rng.normal(0.0, 2.0)),
+            turn=self.turn + float(rng.normal(0.0, 3.0)),
+            p_axis=self.p_axis + float(rng.normal(0.0, 3.0)),
+            qrs_gain=self.qrs_gain * float(np.exp(rng.normal(0.0, 0.04))),
+            t_gain=self.t_gain * float(np.exp(rng.normal(0.0, 0.06))),
+            p_gain=self.p_gain * float(np.exp(rng.normal(0.0, 0.06))),
+            jitter=self.jitter + rng.normal(0.0, 0.02, size=self.jitter.shape),
+            u_gain=self.u_gain,
+            pvc_focus=self.pvc_focus,
+        )
+
+
+@dataclass
+class Intervals:
+    """Intervals of one record (seconds): PR (P onset -> QRS onset), P duration, QRS, QT at the mean RR."""
+
+    pr: float
+    p_dur: float
+    qrs: float
+    qt: float
+
+
+# QRS loops: (name, centre, width) as fractions of the QRS duration, direction (mV).
+_NORMAL_QRS = (
+    ("q", 0.16, 0.065, (-0.11, 0.04, -0.14)),
+    ("R1", 0.40, 0.100, (0.60, 0.40, -0.32)),
+    ("R2", 0.53, 0.100, (0.80, 0.38, 0.60)),
+    ("S", 0.75, 0.085, (-0.28, -0.14, 0.70)),
+)
+_LAFB_QRS = (
+    ("q", 0.15, 0.065, (-0.12, 0.22, -0.05)),
+    ("R1", 0.40, 0.100, (0.60, -0.25, -0.30)),
+    ("R2", 0.55, 0.100, (0.95, -0.55, 0.50)),
+    ("S", 0.76, 0.085, (-0.10, -0.25, 0.55)),
+)
+_LBBB_QRS = (
+    ("r", 0.14, 0.080, (0.10, 0.02, -0.04)),
+    ("R1", 0.34, 0.130, (1.20, 0.15, 1.35)),
+    ("R2", 0.70, 0.120, (1.35, -0.20, 0.55)),
+)
+# RBBB: left-ventricular activation as in a normal QRS of this duration, then the slow right-ventricular R'.
+_RBBB_EARLY_S = 0.085
+_R_PRIME = (-0.42, 0.0, -0.80)
+_T_NORMAL = np.array([0.20, 0.12, -0.09])
+
+
+def _shape(codes: set[str], d: float, params: dict[str, dict]) -> list[tuple[str, float, float, tuple]]:
+    """QRS components (name, centre s, width s, direction) for the record's conduction pattern."""
+    if "CLBBB" in codes:
+        return [(n, m * d, s * d, v) for n, m, s, v in _LBBB_QRS]
+    early = _LAFB_QRS if "LAFB" in codes else _NORMAL_QRS
+    if not ({"CRBBB", "IRBBB"} & codes):
+        return [(n, m * d, s * d, v) for n, m, s, v in early]
+    e = _RBBB_EARLY_S
+    out = [(n, m * e, s * e, tuple(np.multiply(v, 0.6 if n == "S" else 1.0))) for n, m, s, v in early]
+    sigma = (d - 0.06) / 4.4  # R' spans 60 ms .. QRS end
+    gain = params["IRBBB"]["r_prime"] if "IRBBB" in codes else 1.0
+    out.append(("R'", d - 2.2 * sigma, sigma, tuple(np.multiply(_R_PRIME, gain))))
+    return out
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / max(float(np.linalg.norm(v)), 1e-9)
+
+
+def _add_qrs(tpl: Template, shape, jitter: np.ndarray, rot: np.ndarray) -> None:
+    for i, (name, mu, sigma, vec) in enumerate(shape):
+        v = np.asarray(vec, dtype=float)
+        if name != "R'":  # the R' direction is the block's signature, not the patient's
+            v = v + jitter[i % len(jitter)] * np.linalg.norm(v)
+        tpl.add(name, QRS, mu, sigma, rot @ v)
+
+
+def _repol(tpl: Template, name: str, peak_frac: float, vec, sl_frac: float, sr_frac: float) -> None:
+    """A REPOL component placed on the JT interval of the template (fractions of JT = qt - qrs)."""
+    jt = tpl.qt - tpl.qrs
+    tpl.add(name, REPOL, tpl.qrs + peak_frac * jt, sl_frac * jt, vec, sr_frac * jt)
+
+
+def _add_t(tpl: Template, t_vec: np.ndarray, u_gain: float) -> None:
+    # T end (peak + 2.5 sr) falls on QT; ST component starts at the J point, zero unless a condition sets it.
+    _repol(tpl, "ST", 0.12, np.zeros(3), 0.04, 0.30)
+    _repol(tpl, "T", 0.70, t_vec, 0.26, 0.12)
+    if u_gain > 0:
+        _repol(tpl, "U", 1.22, t_vec * u_gain, 0.10, 0.12)
+
+
+def _add_p(tpl: Template, iv: Intervals, anat: Anatomy, rot: np.ndarray, ectopic: bool = False) -> None:
+    pd = iv.p_dur
+    p1 = np.array([0.015, 0.07, -0.04])
+    p2 = np.array([0.05, 0.04, 0.04])
+    if ectopic:  # low-atrial / left-atrial focus: P axis turned superior, single hump
+        turn = rotation(0.0, 0.0, -140.0)
+        tpl.add("P", P_WAVE, -iv.pr + 0.5 * pd, 0.22 * pd, turn @ rot @ (p1 + p2) * 0.8 * anat.p_gain)
+        return
+    tpl.add("P1", P_WAVE, -iv.pr + 0.38 * pd, 0.19 * pd, rot @ p1 * anat.p_gain)
+    tpl.add("P2", P_WAVE, -iv.pr + 0.62 * pd, 0.19 * pd, rot @ p2 * anat.p_gain)
+
+
+def _render_qrs(tpl: Template) -> np.ndarray:
+    """(12, T) QRS-only render at 1 kHz around the complex."""
+    return tpl.render(1000.0, -0.02, tpl.qrs + 0.03, kinds=(QRS,))[1]
+
+
+def sinus_template(codes: set[str], iv: Intervals, anat: Anatomy, params: dict[str, dict]) -> Template:
+    """The conducted (supraventricular) beat for a record with SCP ``codes``.
+
+    ``params`` holds per-condition draws (e.g. params["LVH"]["sokolow_mv"]); the values measured on the final
+    template are written back into it (e.g. the achieved Sokolow-Lyon voltage).
+    """
+    tpl = Template(qrs=iv.qrs, qt=iv.qt)
+    anat_rot = rotation(anat.tilt, anat.turn, 0.0)
+    shape = _shape(codes, iv.qrs, params)
+    conduction = {"CLBBB", "CRBBB", "IRBBB", "LAFB"} & codes
+    if "CLBBB" in codes:
+        target = params["CLBBB"]["axis"]
+    elif "LAFB" in codes:
+        target = params["LAFB"]["axis"]
+    else:
+        target = anat.axis
+    # The left-ventricular forces are turned to the target axis; an RBBB's R' (right ventricle) stays put.
+    early = [c for c in shape if c[0] != "R'"]
+    probe, late = Template(qrs=iv.qrs, qt=iv.qt), Template(qrs=iv.qrs, qt=iv.qt)
+    _add_qrs(probe, early, anat.jitter, anat_rot)
+    _add_qrs(late, [c for c in shape if c[0] == "R'"], anat.jitter, anat_rot)
+    qrs_rot = frontal_rotation_to(probe.qrs_area(), target, fixed=late.qrs_area()) @ anat_rot
+    heart_rot = qrs_rot
+    if conduction:  # the T wave keeps the orientation the heart has with normal conduction
+        normal = Template(qrs=iv.qrs, qt=iv.qt)
+        _add_qrs(normal, _shape(set(), iv.qrs, params), anat.jitter, anat_rot)
+        heart_rot = frontal_rotation_to(normal.qrs_area(), anat.axis) @ anat_rot
+    _add_qrs(tpl, early, anat.jitter, qrs_rot)
+    _add_qrs(tpl, [c for c in shape if c[0] == "R'"], anat.jitter, anat_rot)
+    tpl.scale(anat.qrs_gain, QRS)
+
+    # Repolarisation: primary (normal T follows the heart) or secondary to abnormal conduction.
+    qrs_dir = _unit(tpl.qrs_area())
+    t_normal = heart_rot @ (_T_NORMAL + anat.jitter[7] * 0.3 * np.linalg.norm(_T_NORMAL)) * anat.t_gain
+    if "CLBBB" in codes:
+        biggest = max(float(np.linalg.norm(v)) for v, k in zip(tpl.amp, tpl.kind) if k == QRS)
+        t_vec = -qrs_dir * biggest * 0.4 * anat.t_gain
+    elif "CRBBB" in codes:
+        t_vec = t_normal - _unit(tpl.vec("R'")) * 0.45 * anat.t_gain
+    else:
+        t_vec = t_normal
+    _add_t(tpl, t_vec, anat.u_gain)
+    if "CLBBB" in codes:
+        tpl.set_vec("ST", -qrs_dir * params["CLBBB"]["st_mv"])
+
+    for mi, site in (("IMI", "inferior"), ("AMI", "anterior"), ("ASMI", "anteroseptal")):
+        if mi in codes:
+            _infarct(tpl, site, params[mi])
+    if "ISC_" in codes:
+        st_dir = _unit(np.array([0.6, 0.6, -0.2]))
+        tpl.set_vec("ST", tpl.vec("ST") - st_dir * params["ISC_"]["st_mv"])
+        tpl.set_vec("T", tpl.vec("T") * params["ISC_"]["t_factor"])
+    if "NDT" in codes:
+        tpl.set_vec("T", tpl.vec("T") * params["NDT"]["t_factor"])
+
+    _voltage(tpl, codes, params)
+    if "LVH" in codes and params["LVH"]["strain"]:
+        q = _unit(tpl.qrs_area())
+        tpl.set_vec("ST", tpl.vec("ST") - q * 0.08)
+        tpl.set_vec("T", -q * np.linalg.norm(tpl.vec("T")) * 1.2)
+    if not ({"AFIB", "AFLT"} & codes):
+        _add_p(tpl, iv, anat, rotation(anat.tilt, anat.turn, anat.p_axis))
+    params.setdefault("_measured", {})["axis_deg"] = frontal_axis(tpl.qrs_area())
+    return tpl
+
+
+def _infarct(tpl: Template, site: str, p: dict) -> None:
+    """Pathological Q (initial forces away from the infarct, lasting p['q_ms']) plus the stage's ST-T change."""
+    facing = {
+        "inferior": np.array([0.0, 1.0, 0.0]),
+        "anterior": _unit(np.array([0.05, 0.0, -1.0])),
+        "anteroseptal": _unit(np.array([-0.55, 0.0, -1.0])),
+    }[site]
+    # Forces facing the infarct are lost from the early and middle QRS.
+    for name in [n for n, k in zip(tpl.names, tpl.kind) if k == QRS and n not in ("S", "R'")]:
+        v = tpl.vec(name)
+        along = float(v @ facing)
+        if along > 0:
+            tpl.set_vec(name, v - (1.0 - p["r_keep"]) * along * facing)
+    q_dur = p["q_ms"] / 1000.0
+    sigma = q_dur / 4.4
+    tpl.add(f"Q_{site}", QRS, 2.2 * sigma, sigma, -facing * p["q_mv"])
+    st, t = tpl.vec("ST"), tpl.vec("T")
+    if p["stage"] == "acute":
+        tpl.set_vec("ST", st + facing * p["st_mv"])
+        tpl.set_vec("T", t + facing * p["st_mv"] * 0.8)
+    else:
+        along = float(t @ facing)
+        t_inv = p["t_inv_mv"] * (0.6 if p["stage"] == "old" else 1.0)
+        tpl.set_vec("T", t - (along + t_inv) * facing)
+        if p["stage"] == "recent":
+            tpl.set_vec("ST", st + facing * p["st_mv"] * 0.4)
+
+
+def _voltage(tpl: Template, codes: set[str], params: dict[str, dict]) -> None:
+    """Make QRS voltage agree with the labels: LVH meets Sokolow-Lyon, LVOLT has low limb voltage, and records
+    without those labels meet neither criterion. Both measures scale linearly with the QRS gain."""
+    leads = _render_qrs(tpl)
+    sokolow = float(-min(leads[V1].min(), 0.0) + max(leads[V5].max(), leads[V6].max(), 0.0))
+    limb = float((leads[LIMB].max(axis=1) - leads[LIMB].min(axis=1)).max())
+    ceiling = SOKOLOW_LVH_MV - 0.3
+    if "LVH" in codes:
+        k = params["LVH"]["sokolow_mv"] / max(sokolow, 1e-6)
+    elif "LVOLT" in codes:
+        k = min(params["LVOLT"]["limb_mv"] / max(limb, 1e-6), ceiling / max(sokolow, 1e-6))
+    elif "CLBBB" not in codes and sokolow > ceiling:
+        k = ceiling / sokolow
+    elif limb < LOW_LIMB_MV + 0.15:
+        k = (LOW_LIMB_MV + 0.15) / max(limb, 1e-6)
+        if "CLBBB" not in codes:
+            k = min(k, ceiling / max(sokolow, 1e-6))
+    else:
+        k = 1.0
+    tpl.scale(k, QRS)
+    if "LVOLT" in codes:
+        tpl.scale(float(np.sqrt(k)), REPOL)
+    m = params.setdefault("_measured", {})
+    m["sokolow_lyon_mv"] = sokolow * k
+    m["limb_qrs_max_mv"] = limb * k
+
+
+def pvc_template(sinus: Template, anat: Anatomy, rng: np.random.Generator) -> Template:
+    """A premature ventricular beat from the patient's ectopic focus: no P, wide bizarre QRS, discordant ST-T."""
+    d = float(rng.uniform(0.14, 0.18))
+    tpl = Template(qrs=d, qt=sinus.qt + 0.04)
+    focus = anat.pvc_focus
+    mag = float(rng.uniform(1.2, 2.0)) * anat.qrs_gain
+    side = _unit(np.cross(focus, rng.normal(size=3)))
+    tpl.add("V1", QRS, 0.33 * d, 0.13 * d, focus * mag)
+    tpl.add("V2", QRS, 0.66 * d, 0.12 * d, _unit(focus + 0.9 * side) * mag * 0.55)
+    q = _unit(tpl.qrs_area())
+    _repol(tpl, "ST", 0.10, -q * 0.12 * mag, 0.04, 0.35)
+    _repol(tpl, "T", 0.62, -q * 0.32 * mag, 0.30, 0.15)
+    return tpl
+
+
+def pac_template(sinus: Template, iv: Intervals, anat: Anatomy) -> Template:
+    """A premature atrial beat: abnormal (ectopic) P, slightly shorter PR, the normal narrow QRS and T."""
+    tpl = sinus.copy()
+    tpl.remove_kind(P_WAVE)
+    short = Intervals(pr=max(iv.pr - 0.02, 0.11), p_dur=iv.p_dur * 0.9, qrs=iv.qrs, qt=iv.qt)
+    _add_p(tpl, short, anat, rotation(anat.tilt, anat.turn, anat.p_axis), ectopic=True)
+    return tpl

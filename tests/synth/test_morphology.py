@@ -1,0 +1,91 @@
+"""Waveform sanity of clean synthetic records: normal morphology, and each condition's defining change."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture(scope="module")
+def norm(ecg):
+    return ecg.records("NORM", 40, seed=9)
+
+
+def test_normal_morphology(ecg, norm):
+    lead_ii_r = []
+    for rec in norm:
+        for lead in ("I", "II", "V5", "V6"):
+            assert ecg.qrs_extreme(rec, lead, 1) > 0.1, (rec.record_id, lead)  # upright R
+        assert ecg.net_qrs_area(rec, "aVR") < 0  # negative QRS in aVR
+        assert ecg.qrs_extreme(rec, "V1", -1) > 2 * ecg.qrs_extreme(rec, "V1", 1)  # V1 mainly negative (rS)
+        assert 60 <= rec.extra["hr_bpm"] <= 100
+        assert 120 <= rec.extra["pr_ms"] < 200 and rec.extra["qrs_ms"] < 120 and rec.extra["qtc_ms"] < 460
+        assert -30 <= rec.extra["axis_deg"] <= 90
+        lead_ii_r.append(ecg.qrs_extreme(rec, "II", 1))
+    lead_ii_r = np.array(lead_ii_r)
+    assert np.mean((lead_ii_r >= 0.5) & (lead_ii_r <= 2.0)) >= 0.9 and lead_ii_r.max() < 2.5
+
+
+def _late_window(rec, lead: str, start_ms: float, stop_ms: float) -> float:
+    """Mean of a lead from start to stop ms after each QRS onset (ground-truth onsets), averaged over beats."""
+    x, fs = rec.lead(lead).astype(float), rec.fs
+    vals = [
+        x[int((t + start_ms / 1000) * fs) : int((t + stop_ms / 1000) * fs)].mean()
+        for t, kind in zip(rec.extra["beats"]["onset_s"], rec.extra["beats"]["type"])
+        if kind == "N" and (t + stop_ms / 1000) * fs < x.size
+    ]
+    return float(np.mean(vals))
+
+
+def test_bundle_branch_block_morphology(ecg):
+    for rec in ecg.records("CRBBB", 8):
+        # rsR': a late positive deflection in V1 and a late (slurred) S in I and V6.
+        assert _late_window(rec, "V1", 90, 125) > 0.15
+        assert _late_window(rec, "I", 90, 125) < 0 and _late_window(rec, "V6", 90, 125) < 0
+    for rec in ecg.records("CLBBB", 8):
+        # broad positive complexes in I and V6, QS in V1, ST-T opposite to the QRS.
+        assert ecg.net_qrs_area(rec, "V6") > 0 and ecg.net_qrs_area(rec, "I") > 0
+        assert ecg.qrs_extreme(rec, "V1", -1) > 3 * ecg.qrs_extreme(rec, "V1", 1)
+        assert _late_window(rec, "V6", 200, 300) < 0 < _late_window(rec, "V1", 200, 300)
+
+
+def test_infarction_q_waves(ecg):
+    for code, leads in (("IMI", ("III", "aVF")), ("AMI", ("V2", "V3")), ("ASMI", ("V1", "V2"))):
+        for rec in ecg.records(code, 6):
+            for lead in leads:
+                # initial QRS forces point away from the lead: a negative first 35 ms
+                assert _late_window(rec, lead, 5, 35) < -0.05, (code, rec.record_id, lead)
+
+
+def test_flutter_waves_at_the_atrial_rate(ecg):
+    for rec in ecg.records("AFLT", 6):
+        assert rec.extra["pr_ms"] is None
+        x = rec.lead("II").astype(float)
+        spec = np.abs(np.fft.rfft(x - x.mean())) ** 2
+        f = np.fft.rfftfreq(x.size, 1 / rec.fs)
+        band = (f > 3.0) & (f < 7.0)
+        atrial_hz = rec.extra["conditions"]["AFLT"]["atrial_rate"] / 60
+        assert abs(f[band][np.argmax(spec[band])] - atrial_hz) < 0.2  # sawtooth dominates 3-7 Hz
+
+
+def test_premature_beats(ecg):
+    for rec in ecg.records("PVC", 6):
+        kinds, onsets = rec.extra["beats"]["type"], np.array(rec.extra["beats"]["onset_s"])
+        assert "V" in kinds
+        for j in [j for j, k in enumerate(kinds) if k == "V" and 0 < j < len(kinds) - 1]:
+            before, after = onsets[j] - onsets[j - 1], onsets[j + 1] - onsets[j]
+            assert before < after  # premature, then a pause ...
+            assert abs((before + after) - 2 * np.median(np.diff(onsets))) < 0.25  # ... fully compensatory
+    for rec in ecg.records("PAC", 6):
+        kinds, onsets = rec.extra["beats"]["type"], np.array(rec.extra["beats"]["onset_s"])
+        assert "A" in kinds
+        for j in [j for j, k in enumerate(kinds) if k == "A" and 0 < j < len(kinds) - 1]:
+            before, after = onsets[j] - onsets[j - 1], onsets[j + 1] - onsets[j]
+            assert (
+                before < after and before + after < 2 * np.median(np.diff(onsets)) - 0.02
+            )  # not compensatory
+
+
+def test_long_qt_and_first_degree_block_ground_truth(ecg):
+    assert min(r.extra["qtc_ms"] for r in ecg.records("LNGQT", 8)) > 470
+    assert max(r.extra["qtc_ms"] for r in ecg.records("SBRAD", 8)) < 470
