@@ -67,8 +67,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         cut = srv.truncate.pop(path, None)
         sent = body if cut is None else body[:cut]
+        srv.record(path, wanted, status, len(sent))  # before the body: the client may look at the log once it has it
         self.wfile.write(sent)
-        srv.record(path, wanted, status, len(sent))
 
 
 class _FixtureServer(ThreadingHTTPServer):

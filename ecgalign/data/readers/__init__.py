@@ -1,0 +1,24 @@
+"""Readers of the real on-disk dataset layouts; importing this package registers them all."""
+
+from ecgalign.data.readers import challenge, code15, cpsc2018, mimic_ecg, ptbxl  # noqa: F401  (registration)
+from ecgalign.data.readers.base import (
+    Reader,
+    ScanResult,
+    Skipped,
+    detect_format,
+    get_reader,
+    list_readers,
+    open_dataset,
+    register_reader,
+)
+
+__all__ = [
+    "Reader",
+    "ScanResult",
+    "Skipped",
+    "detect_format",
+    "get_reader",
+    "list_readers",
+    "open_dataset",
+    "register_reader",
+]

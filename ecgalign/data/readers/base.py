@@ -19,6 +19,16 @@ from ecgalign.data.labels import LabelScheme
 from ecgalign.data.record import ECGRecord, RecordError
 
 
+def metadata_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """The metadata table of ``rows``, with text columns kept as Python objects so a missing value stays
+    ``None`` (pandas >= 3 would otherwise turn text columns into its string dtype, where missing is NaN)."""
+    frame = pd.DataFrame(rows)
+    for column in frame.columns:
+        if isinstance(frame[column].dtype, pd.StringDtype):
+            frame[column] = pd.Series([row.get(column) for row in rows], index=frame.index, dtype=object)
+    return frame
+
+
 @dataclass
 class Skipped:
     """A record that could not be used, with the file and the reason."""

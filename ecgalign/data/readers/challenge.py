@@ -33,7 +33,7 @@ import pandas as pd
 import scipy.io
 
 from ecgalign.data.labels.snomed import SnomedScheme, snomed_scheme
-from ecgalign.data.readers.base import Reader, ScanResult, Skipped, register_reader
+from ecgalign.data.readers.base import Reader, ScanResult, Skipped, metadata_frame, register_reader
 from ecgalign.data.record import (
     LEADS_12,
     ECGRecord,
@@ -319,7 +319,7 @@ class ChallengeReader(Reader):
                 )
                 row["unknown_codes"] = self._scheme.unknown(codes)
             rows.append(row)
-        return pd.DataFrame(rows)
+        return metadata_frame(rows)
 
     def scan(self) -> ScanResult:
         """Header-level check of every record: the header parses, its ``.mat`` exists, the lead names are

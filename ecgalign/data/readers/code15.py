@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 
 from ecgalign.data.labels import FixedScheme, LabelScheme
-from ecgalign.data.readers.base import Reader, ScanResult, Skipped, register_reader
+from ecgalign.data.readers.base import Reader, ScanResult, Skipped, metadata_frame, register_reader
 from ecgalign.data.record import ECGRecord, RecordError, canonical_lead_name, canonical_sex, clean_age
 
 CODE_CLASSES: tuple[str, ...] = ("1dAVb", "RBBB", "LBBB", "SB", "AF", "ST")
@@ -262,7 +262,7 @@ class CODEReader(Reader):
             if self._labels is not None:
                 row["labels_code"] = codes
             rows.append(row)
-        return pd.DataFrame(rows)
+        return metadata_frame(rows)
 
     def scan(self) -> ScanResult:
         """File-level check without reading tracings: every HDF5 file opens, has a (N, samples, 12)

@@ -22,7 +22,7 @@ import pandas as pd
 import scipy.io
 
 from ecgalign.data.labels import FixedScheme, LabelScheme
-from ecgalign.data.readers.base import Reader, register_reader
+from ecgalign.data.readers.base import Reader, metadata_frame, register_reader
 from ecgalign.data.record import LEADS_12, ECGRecord, RecordError, canonical_sex, clean_age
 
 CPSC2018_CLASSES: tuple[str, ...] = ("NORM", "AF", "IAVB", "LBBB", "RBBB", "PAC", "PVC", "STD", "STE")
@@ -186,7 +186,7 @@ class CPSC2018Reader(Reader):
             )
             if self.labels_available:
                 rows[-1]["labels_cpsc2018"] = self._scheme.label_sets(labels or ())["cpsc2018"]
-        return pd.DataFrame(rows)
+        return metadata_frame(rows)
 
     def describe(self) -> dict[str, Any]:
         info = super().describe()

@@ -151,7 +151,7 @@ class MIMICECGReader(Reader):
             )
             table = table[~table["study_id"].duplicated()].set_index("study_id")
             fields = zip(*(table[c].tolist() for c in REPORT_COLUMNS))
-            table["report_original"] = ["\n".join(filter(None, map(str.strip, filter(None, row)))) for row in fields]
+            table["report_original"] = ["\n".join(filter(None, map(_text, row))) for row in fields]
             aligned = table.drop(columns=list(REPORT_COLUMNS)).reindex(self._study)
             self._measurements = {c: aligned[c].to_numpy() for c in aligned.columns}
         return self._measurements

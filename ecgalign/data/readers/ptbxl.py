@@ -25,7 +25,7 @@ from typing import Any
 import pandas as pd
 
 from ecgalign.data.labels import LabelScheme, SCPStatements, parse_scp_codes, scp_scheme
-from ecgalign.data.readers.base import Reader, ScanResult, register_reader
+from ecgalign.data.readers.base import Reader, ScanResult, metadata_frame, register_reader
 from ecgalign.data.readers.wfdb_io import WFDBHeader, check_record, read_record, scan_records
 from ecgalign.data.record import ECGRecord, RecordError, canonical_sex, clean_age
 
@@ -210,7 +210,7 @@ class PTBXLReader(Reader):
                 "source": str(self.root / f"{name}.hea") if name else None,
                 **{f"labels_{s}": labels for s, labels in scheme.label_sets(codes).items()},
             })
-        return pd.DataFrame(rows)
+        return metadata_frame(rows)
 
     def scan(self) -> ScanResult:
         """Header-level check of every record (the CSV row parses, the header parses, 12 leads at ``fs``, the
