@@ -408,28 +408,32 @@ class ECGStore:
 
     def signal(self, index: int) -> np.ndarray:
         """Decoded float32 (leads, samples) of one record."""
-        return self._decode(self.raw(index))
+        out = np.empty((len(self.leads), self.samples), dtype=np.float32)
+        self._decode_into(self.raw(index), out)
+        return out
 
     def signals(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
-        """Decoded float32 (len(indices), leads, samples), gathered shard by shard."""
-        idx = np.asarray(indices, dtype=np.int64)
+        """Decoded float32 (len(indices), leads, samples).
+
+        Records are decoded one by one straight into the output: gathering a batch with fancy indexing first
+        makes int16 and float32 temporaries that cost more than the copy itself (about 10x slower here)."""
+        idx = np.asarray(indices, dtype=np.int64).reshape(-1)
         n = len(self)
         if idx.size and (idx.min() < -n or idx.max() >= n):
             raise IndexError(f"{self.path}: record indices out of range for {n} records")
         idx = idx % n if idx.size else idx
         out = np.empty((idx.size, len(self.leads), self.samples), dtype=np.float32)
         shard_of = np.searchsorted(self._offsets, idx, side="right") - 1
-        for k in np.unique(shard_of):
-            sel = np.flatnonzero(shard_of == k)
-            local = idx[sel] - self._offsets[k]
-            order = np.argsort(local)
-            out[sel[order]] = self._decode(self._shard(int(k))[local[order]])
+        local = idx - self._offsets[shard_of]
+        for i, (k, j) in enumerate(zip(shard_of.tolist(), local.tolist())):
+            self._decode_into(self._shard(k)[j], out[i])
         return out
 
-    def _decode(self, arr: np.ndarray) -> np.ndarray:
+    def _decode_into(self, arr: np.ndarray, out: np.ndarray) -> None:
         if self.encoding == "int16":
-            return arr.astype(np.float32) * np.float32(self._scale)
-        return arr.astype(np.float32)
+            np.multiply(arr, np.float32(self._scale), out=out, dtype=np.float32)
+        else:
+            out[...] = arr
 
     @property
     def meta(self) -> pd.DataFrame:
