@@ -1,0 +1,197 @@
+"""``ecgalign data {download,convert,info,synth,lead-snr}``."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from ecgalign.cli._common import fail, print_json, progress_bar, user_errors
+
+app = typer.Typer(help="Datasets: download, convert to a store, inspect, synthesize.", no_args_is_help=True)
+
+FormatOpt = typer.Option(None, "--format", "-f", help="Dataset layout (default: detected). See `ecgalign data formats`.")
+SourceFsOpt = typer.Option(None, "--source-fs", help="Which recorded rate to read where a dataset ships several (PTB-XL: 100 or 500).")
+
+
+def _reader_kwargs(fmt: str | None, path: Path, source_fs: int | None) -> dict[str, Any]:
+    """Options for the reader of ``path``; --source-fs only goes to readers that take an ``fs`` argument."""
+    if source_fs is None:
+        return {}
+    from ecgalign.data.readers import detect_format, get_reader
+
+    cls = get_reader(fmt or detect_format(path))
+    if "fs" not in inspect.signature(cls.__init__).parameters:
+        fail(f"--source-fs does not apply to the {cls.name} layout (it ships one sampling rate)")
+    return {"fs": source_fs}
+
+
+@app.command("formats")
+def formats() -> None:
+    """List the dataset layouts ecgalign reads."""
+    from ecgalign.data.readers import get_reader, list_readers
+
+    for name in list_readers():
+        cls = get_reader(name)
+        typer.echo(f"{name:14s} {cls.url or ''}\n{'':14s} {cls.citation.splitlines()[0] if cls.citation else ''}")
+
+
+@app.command("info")
+def info(
+    path: Path = typer.Argument(..., help="A raw dataset folder or a converted store."),
+    fmt: Optional[str] = FormatOpt,
+    source_fs: Optional[int] = SourceFsOpt,
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Records, sampling rates, leads, label counts per label set and skipped records of a dataset or store."""
+    from ecgalign.data.summary import dataset_info
+
+    with user_errors():
+        summary = dataset_info(path, fmt, **_reader_kwargs(fmt, path, source_fs))
+    if json_out:
+        print_json(summary)
+        return
+    _print_info(summary)
+
+
+def _print_info(summary: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    console.print(f"[bold]{summary['dataset']}[/] ({summary['kind']}) {summary['path']}")
+    console.print(f"records: {summary['records']}   sampling rates: {summary['sampling_rates']} Hz   "
+                  f"leads: {' '.join(summary['leads'])}   skipped: {summary['skipped']}")
+    for key in ("patients", "sex", "age", "folds"):
+        if key in summary:
+            console.print(f"{key}: {summary[key]}")
+    for name, counts in summary["label_counts"].items():
+        table = Table(title=f"{name} ({len(counts)} classes, {summary['records_without_label'].get(name, 0)} records without a label)")
+        table.add_column("class")
+        table.add_column("records", justify="right")
+        for cls, n in sorted(counts.items(), key=lambda kv: -kv[1]):
+            table.add_row(cls, str(n))
+        console.print(table)
+    for s in summary.get("skipped_records", [])[:10]:
+        console.print(f"[yellow]skipped[/] {s['record_id']}: {s['problem']} ({s['source']})", highlight=False)
+
+
+@app.command("convert")
+def convert_cmd(
+    source: Path = typer.Argument(..., help="Raw dataset folder (PTB-XL, challenge, CPSC2018, CODE, MIMIC-IV-ECG)."),
+    out: Path = typer.Argument(..., help="Output store folder."),
+    fmt: Optional[str] = FormatOpt,
+    source_fs: Optional[int] = SourceFsOpt,
+    preset: str = typer.Option("raw", help="Preprocessing preset: raw (mV, resample + crop) or baselines (100 Hz, 0.5-40 Hz band-pass, z-score)."),
+    fs: Optional[float] = typer.Option(None, help="Target sampling rate (Hz); default: --source-fs when given, else the preset's."),
+    seconds: Optional[float] = typer.Option(None, help="Target length (s); longer records are cropped, shorter padded."),
+    crop: Optional[str] = typer.Option(None, help="Where to crop long records: start, center or random."),
+    normalize: Optional[str] = typer.Option(None, help="Per-lead normalisation: zscore, minmax, robust or none."),
+    encoding: Optional[str] = typer.Option(None, help="int16 (mV, 1 uV steps) or float16/float32; default by normalisation."),
+    workers: int = typer.Option(1, min=1, help="Worker processes."),
+    limit: Optional[int] = typer.Option(None, min=1, help="Convert only the first N records."),
+    resume: bool = typer.Option(False, help="Continue an interrupted conversion in OUT."),
+    overwrite: bool = typer.Option(False, help="Replace an existing store in OUT."),
+    json_out: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Convert a dataset once into a sharded store (skipping, counting and listing bad records)."""
+    from ecgalign.data.convert import convert
+    from ecgalign.data.preprocess import Preprocess
+    from ecgalign.data.readers import open_dataset
+
+    if fs is None and source_fs is not None:
+        fs = float(source_fs)  # reading one recorded rate means keeping it unless --fs says otherwise
+    overrides = {k: v for k, v in {"fs": fs, "seconds": seconds, "crop": crop, "normalize": normalize}.items() if v is not None}
+    with user_errors():
+        pre = dataclasses.replace(Preprocess.preset(preset), **overrides)
+        reader = open_dataset(source, fmt, **_reader_kwargs(fmt, source, source_fs))
+        with progress_bar(f"convert {reader.name}", enabled=not json_out) as update:
+            report = convert(reader, out, pre, encoding=encoding, workers=workers, resume=resume,
+                             overwrite=overwrite, limit=limit, progress=update)
+    _report(report.as_dict(), json_out)
+
+
+@app.command("synth")
+def synth_cmd(
+    out: Path = typer.Option(..., "--out", "-o", help="Output store folder."),
+    n: int = typer.Option(1000, "--n", min=1, help="Number of records."),
+    seed: int = typer.Option(0, help="Seed; the output is a deterministic function of (seed, n, options)."),
+    fs: float = typer.Option(500.0, help="Sampling rate (Hz): 500 or 100 are the usual choices."),
+    seconds: float = typer.Option(10.0, help="Record length (s)."),
+    workers: int = typer.Option(1, min=1, help="Worker processes (output does not depend on it)."),
+    resume: bool = typer.Option(False, help="Continue an interrupted run in OUT."),
+    overwrite: bool = typer.Option(False, help="Replace an existing store in OUT."),
+    json_out: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Synthesize physiological 12-lead ECGs with SCP labels and free-text reports into a store."""
+    from ecgalign.synth.store import synthesize_store
+
+    with user_errors(), progress_bar("synthesize", enabled=not json_out) as update:
+        report = synthesize_store(out, n, seed=seed, fs=fs, seconds=seconds, workers=workers, resume=resume,
+                                  overwrite=overwrite, progress=update)
+    _report(report.as_dict(), json_out)
+
+
+def _report(report: dict[str, Any], json_out: bool) -> None:
+    if json_out:
+        print_json(report)
+    else:
+        typer.echo(f"wrote {report['records']} records to {report['out']} ({report['skipped']} skipped"
+                   f"{', see skipped.csv' if report['skipped'] else ''})")
+
+
+@app.command("lead-snr")
+def lead_snr_cmd(
+    path: Path = typer.Argument(..., help="A raw dataset folder or a store (mV, not normalised)."),
+    fmt: Optional[str] = FormatOpt,
+    source_fs: Optional[int] = SourceFsOpt,
+    limit: Optional[int] = typer.Option(None, min=1, help="Use only the first N records."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Mean SNR (dB) of Einthoven/Goldberger-derived vs recorded III, aVR, aVL, aVF (ECG-Scan, Table 1)."""
+    from ecgalign.data.summary import dataset_lead_snr
+
+    with user_errors():
+        result = dataset_lead_snr(path, fmt, limit, **_reader_kwargs(fmt, path, source_fs))
+    if json_out:
+        print_json(result)
+        return
+    typer.echo(f"{result['records']} records ({result['skipped']} skipped)")
+    typer.echo(f"{'lead':6s} {'mean dB':>8s} {'median dB':>10s}")
+    for lead, s in result["leads"].items():
+        capped = f"  ({s['capped']} exact matches capped at 120 dB)" if s["capped"] else ""
+        typer.echo(f"{lead:6s} {s['mean_db']:8.2f} {s['median_db']:10.2f}{capped}")
+
+
+@app.command("download")
+def download_cmd(
+    name: Optional[str] = typer.Argument(None, help="Dataset name (see --list)."),
+    to: Optional[Path] = typer.Option(None, "--to", help="Target folder."),
+    include: Optional[list[str]] = typer.Option(None, "--include", help="Only files matching this glob (repeatable), e.g. 'records100/*'."),
+    mirror: Optional[str] = typer.Option(None, help="Base URL replacing the official one (or set ECGALIGN_DOWNLOAD_MIRROR)."),
+    workers: int = typer.Option(4, min=1, help="Parallel downloads."),
+    list_: bool = typer.Option(False, "--list", help="List the downloadable datasets."),
+    json_out: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Download an open dataset (PhysioNet / Zenodo) with resume and checksum verification."""
+    from ecgalign.data import download as dl
+
+    if list_ or name is None:
+        entries = dl.list_datasets()
+        if json_out:
+            print_json(entries)
+        else:
+            for e in entries:
+                typer.echo(f"{e['name']:16s} {e.get('size', ''):>10s}  {e['description']}")
+        return
+    if to is None:
+        fail("--to DIR is required")
+    with user_errors(), progress_bar(f"download {name}", enabled=not json_out) as update:
+        report = dl.download(name, to, include=include or None, mirror=mirror, workers=workers, progress=update)
+    if json_out:
+        print_json(report.as_dict() if hasattr(report, "as_dict") else report)
+    else:
+        typer.echo(str(report))

@@ -1,0 +1,40 @@
+"""The ``ecgalign`` command. Sub-commands live in one module per group and import heavy parts lazily."""
+
+from __future__ import annotations
+
+import typer
+
+from ecgalign import __version__
+from ecgalign.cli.data import app as data_app
+from ecgalign.cli.demo import demo
+
+app = typer.Typer(
+    name="ecgalign",
+    help="Multimodal ECG representation learning: data, pretraining, evaluation.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(data_app, name="data")
+app.command("demo")(demo)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"ecgalign {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    """ecgalign command line."""
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
