@@ -30,7 +30,7 @@ def print_json(obj: Any) -> None:
 
 def fail(message: str, code: int = 2) -> None:
     """Print a one-line error (no traceback) and exit."""
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)  # one line, never wrapped
     raise typer.Exit(code)
 
 

@@ -67,3 +67,21 @@ def test_wrong_folder_gives_a_clear_error(tmp_path):
     assert "not a dataset folder ecgalign can read" in result.output and str(tmp_path) in result.output
     result = runner.invoke(app, ["data", "info", str(tmp_path / "missing")])
     assert result.exit_code == 2 and "no such dataset folder" in result.output
+
+
+def test_real_ptbxl_info_and_convert_keep_the_chosen_rate(shared_data, tmp_path):
+    ptbxl = shared_data / "ptbxl-500"
+    result = runner.invoke(app, ["data", "info", str(ptbxl), "--json"])
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.stdout)
+    assert info["dataset"] == "ptbxl" and info["records"] == 500 and info["skipped"] == 0
+    assert sum(info["label_counts"]["superdiagnostic"].values()) > 488  # multi-label: 488 records carry one
+    assert info["records_without_label"]["superdiagnostic"] == 12
+    out = tmp_path / "store"
+    result = runner.invoke(app, ["data", "convert", str(ptbxl), str(out), "--source-fs", "100", "--limit", "12", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["records"] == 12
+    from ecgalign.data.store import ECGStore
+
+    store = ECGStore(out)
+    assert store.fs == 100.0 and store.samples == 1000  # --source-fs without --fs keeps the recorded rate
