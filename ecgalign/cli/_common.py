@@ -41,7 +41,7 @@ def user_errors() -> Iterator[None]:
 
     try:
         yield
-    except (RecordError, FileNotFoundError, FileExistsError, ValueError, KeyError) as exc:
+    except (RecordError, FileNotFoundError, FileExistsError, ValueError, KeyError, ImportError) as exc:
         fail(str(exc) if not isinstance(exc, KeyError) else str(exc.args[0]))
 
 

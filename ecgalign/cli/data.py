@@ -121,17 +121,20 @@ def synth_cmd(
     seed: int = typer.Option(0, help="Seed; the output is a deterministic function of (seed, n, options)."),
     fs: float = typer.Option(500.0, help="Sampling rate (Hz): 500 or 100 are the usual choices."),
     seconds: float = typer.Option(10.0, help="Record length (s)."),
+    preset: Optional[str] = typer.Option(None, help="Store the records preprocessed by this preset (e.g. baselines: 100 Hz, 0.5-40 Hz, z-score, the default encoder input); default: raw mV at --fs."),
     workers: int = typer.Option(1, min=1, help="Worker processes (output does not depend on it)."),
     resume: bool = typer.Option(False, help="Continue an interrupted run in OUT."),
     overwrite: bool = typer.Option(False, help="Replace an existing store in OUT."),
     json_out: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Synthesize physiological 12-lead ECGs with SCP labels and free-text reports into a store."""
+    from ecgalign.data.preprocess import Preprocess
     from ecgalign.synth.store import synthesize_store
 
     with user_errors(), progress_bar("synthesize", enabled=not json_out) as update:
-        report = synthesize_store(out, n, seed=seed, fs=fs, seconds=seconds, workers=workers, resume=resume,
-                                  overwrite=overwrite, progress=update)
+        pre = None if preset is None else Preprocess.preset(preset)
+        report = synthesize_store(out, n, seed=seed, fs=fs, seconds=seconds, preprocess=pre, workers=workers,
+                                  resume=resume, overwrite=overwrite, progress=update)
     _report(report.as_dict(), json_out)
 
 

@@ -71,3 +71,20 @@ class ECGDataset(Dataset):
         if self.labels is not None:
             item["labels"] = torch.from_numpy(self.labels[index])
         return item
+
+    def batch(self, positions: Sequence[int] | np.ndarray) -> dict[str, Any]:
+        """The collated batch of dataset positions ``positions`` in one store read (``store.signals``);
+        equal to collating ``[self[i] for i in positions]``."""
+        positions = np.asarray(positions, dtype=np.int64)
+        index = self.indices[positions]
+        if self.transform is None:
+            signals = self.store.signals(index)
+        else:
+            signals = np.stack([self[int(i)]["ecg"].numpy() for i in positions])
+        out: dict[str, Any] = {"ecg": torch.from_numpy(signals), "index": torch.from_numpy(index)}
+        if self.reports is not None:
+            out["report"] = [self.reports[int(i)] for i in index]
+        if self.labels is not None:
+            out["labels"] = torch.from_numpy(self.labels[index])
+        return out
+

@@ -8,16 +8,23 @@ import multiprocessing as mp
 from collections.abc import Iterator
 from pathlib import Path
 
-from ecgalign.data.convert import ConvertReport, ProgressFn, fill_store
+from ecgalign.data.convert import ConvertReport, ProgressFn, fill_store, store_spec_for
 from ecgalign.data.labels import scp_scheme
+from ecgalign.data.preprocess import Preprocess
 from ecgalign.data.record import LEADS_12, ECGRecord
 from ecgalign.data.store import StoreSpec, StoreWriter
 from ecgalign.synth.generate import SynthConfig, synthesize_record
 
 
+def _make(index: int, *, seed: int, fs: float, seconds: float, config: SynthConfig,
+          preprocess: Preprocess | None) -> ECGRecord:
+    record = synthesize_record(index, seed=seed, fs=fs, seconds=seconds, config=config)
+    return record if preprocess is None else preprocess(record)
+
+
 def _records(start: int, stop: int, seed: int, fs: float, seconds: float, config: SynthConfig,
-             workers: int) -> Iterator[tuple[int, ECGRecord]]:
-    make = functools.partial(synthesize_record, seed=seed, fs=fs, seconds=seconds, config=config)
+             preprocess: Preprocess | None, workers: int) -> Iterator[tuple[int, ECGRecord]]:
+    make = functools.partial(_make, seed=seed, fs=fs, seconds=seconds, config=config, preprocess=preprocess)
     indices = range(start, stop)
     if workers <= 1:
         for i in indices:
@@ -36,19 +43,26 @@ def synthesize_store(
     fs: float = 500.0,
     seconds: float = 10.0,
     config: SynthConfig | None = None,
+    preprocess: Preprocess | None = None,
     workers: int = 1,
     resume: bool = False,
     overwrite: bool = False,
     progress: ProgressFn | None = None,
 ) -> ConvertReport:
-    """Generate records 0..n-1 for ``seed`` into a store at ``out`` (int16 mV, the 12 standard leads)."""
+    """Generate records 0..n-1 for ``seed`` into a store at ``out``: int16 mV with the 12 standard leads, or,
+    with ``preprocess``, generated at ``fs`` and stored the way that pipeline leaves them (e.g. the
+    ``baselines`` preset: 100 Hz, band-passed, z-scored, float16)."""
     config = config or SynthConfig()
-    spec = StoreSpec(fs=float(fs), samples=int(round(fs * seconds)), leads=LEADS_12, encoding="int16")
+    if preprocess is None:
+        spec = StoreSpec(fs=float(fs), samples=int(round(fs * seconds)), leads=LEADS_12, encoding="int16")
+    else:
+        spec = store_spec_for(preprocess)
     info = {
         "dataset": "synthetic",
-        "source": {"generator": "ecgalign.synth", "n": n, "seed": seed, "config": dataclasses.asdict(config)},
-        "preprocess": None,
+        "source": {"generator": "ecgalign.synth", "n": n, "seed": seed, "fs": fs, "seconds": seconds,
+                   "config": dataclasses.asdict(config)},
+        "preprocess": None if preprocess is None else preprocess.to_dict(),
     }
     writer = StoreWriter(out, spec, scp_scheme(), info=info, resume=resume, overwrite=overwrite)
-    items = _records(writer.resume_position, n, seed, fs, seconds, config, workers)
+    items = _records(writer.resume_position, n, seed, fs, seconds, config, preprocess, workers)
     return fill_store(writer, items, n, progress)

@@ -53,7 +53,7 @@ def create_encoder(name: str, **overrides: Any) -> ECGEncoder:
     import ecgalign.models.encoders.ecg  # noqa: F401  (registers the built-in encoders)
 
     model = ECG_ENCODERS.create(name, **overrides)
-    model.config = {"name": name, **overrides}
+    model.config = {"name": name, **{k: v for k, v in overrides.items() if k != "input_spec"}}  # spec saved apart
     return model
 
 

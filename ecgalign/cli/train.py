@@ -1,0 +1,82 @@
+"""``ecgalign pretrain`` and ``ecgalign embed``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ecgalign.cli._common import err, fail, print_json, progress_bar, user_errors
+
+
+def pretrain(
+    recipe: str = typer.Option(..., "--recipe", "-r", help="Recipe name (merit, merit-ib, esi, clip, mae) or a YAML file."),
+    data: Path = typer.Option(..., "--data", help="A store holding the encoder's input (see `ecgalign data convert --preset baselines`)."),
+    out: Path = typer.Option(Path("runs/pretrain"), "--out", "-o", help="Run folder: config, checkpoints, logs, final model."),
+    text_encoder: Optional[str] = typer.Option(None, "--text-encoder", help="Hugging Face name or local folder (default: offline all-MiniLM-L6-v2)."),
+    max_steps: Optional[int] = typer.Option(None, "--max-steps", min=1, help="Optimiser steps (overrides optim.max_steps)."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Per-device batch size (data.batch_size)."),
+    sets: Optional[list[str]] = typer.Option(None, "--set", help="Override any recipe key, e.g. --set optim.lr=1e-4 (repeatable)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run in --out."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    show: bool = typer.Option(False, "--print-recipe", help="Print the resolved recipe and exit."),
+    json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Pretrain an ECG encoder with a recipe; resumable, mixed precision, multi-GPU (torchrun or --set train.devices=N)."""
+    from ecgalign.train.config import load_recipe
+
+    overrides: dict = {}
+    if text_encoder is not None:
+        overrides.setdefault("model", {})["text_encoder"] = text_encoder
+    if max_steps is not None:
+        overrides.setdefault("optim", {})["max_steps"] = max_steps
+    if batch_size is not None:
+        overrides.setdefault("data", {})["batch_size"] = batch_size
+    with user_errors():
+        resolved = load_recipe(recipe, overrides, sets)
+    if show:
+        import yaml
+
+        typer.echo(yaml.safe_dump(resolved.to_dict(), sort_keys=False))
+        return
+    from ecgalign.train.engine import NonFiniteLossError, pretrain as run
+
+    try:
+        with user_errors():
+            result = run(resolved, data, out, resume=resume, overwrite=overwrite, progress=progress and not json_out)
+    except NonFiniteLossError as exc:
+        fail(str(exc), code=3)
+    summary = {"run": str(result.run_dir), "recipe": resolved.name, "steps": result.steps,
+               "resumed_from": result.resumed_from, "final_loss": result.final_loss,
+               "samples_per_s": round(result.samples_per_s, 1)}
+    if json_out:
+        print_json(summary)
+    else:
+        err.print(f"trained {resolved.name} to step {result.steps} (resumed from {result.resumed_from}), "
+                  f"final loss {result.final_loss:.4f}, {result.samples_per_s:,.1f} samples/s -> {result.run_dir}",
+                  soft_wrap=True)
+
+
+def embed(
+    checkpoint: Path = typer.Option(..., "--checkpoint", "-c", help="A run folder or a model folder."),
+    data: Path = typer.Option(..., "--data", help="A store, or a raw dataset folder (preprocessed on the fly to the model's input)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output Parquet file."),
+    batch_size: int = typer.Option(256, min=1, help="Records per forward pass."),
+    fmt: Optional[str] = typer.Option(None, "--format", "-f", help="Layout of a raw dataset folder (default: detected)."),
+    device: Optional[str] = typer.Option(None, help="cpu, cuda, cuda:1 ... (default: cuda when available)."),
+    json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Write one row per record: record_id, patient_id, fold, ``features`` (encoder) and ``embedding`` (joint space)."""
+    import ecgalign
+    from ecgalign.eval.embed import embed_to_parquet
+
+    with user_errors():
+        model = ecgalign.load(checkpoint, device=device)
+        with progress_bar("embed", enabled=not json_out) as update:
+            summary = embed_to_parquet(model, data, out, batch_size=batch_size, fmt=fmt, progress=update)
+    if json_out:
+        print_json(summary)
+    else:
+        err.print(f"wrote {summary['records']} embeddings ({summary['skipped']} skipped) to {out}", soft_wrap=True)

@@ -1,0 +1,111 @@
+"""A trained model on disk: ``model.safetensors`` + ``model.json`` (the model card: what it is, what input it
+expects, how it was trained, the label order of any head), and ``ecgalign.load`` to get it back."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ecgalign import __version__
+from ecgalign.train.checkpoint import atomic_write_text, load_weights, save_weights
+
+CARD = "model.json"
+WEIGHTS = "model.safetensors"
+FAMILY = "ecgalign.ecg-text"
+
+
+def write_model(run_dir: Path, task, recipe, step: int) -> None:
+    card = {
+        "family": FAMILY,
+        "ecgalign_version": __version__,
+        "recipe": recipe.name,
+        "description": recipe.description,
+        "step": step,
+        "encoder": task.ecg.config,
+        "embed_dim": task.ecg.embed_dim,
+        "input_spec": task.ecg.input_spec.to_dict(),
+        "text_encoder": None if task.text is None else {"source": task.text.source, "trainable": task.text.trainable},
+        "proj_dim": None if task.ecg_proj is None else recipe.model.proj_dim,
+        "objectives": {k: v for k, v in task.weights.items() if v > 0},
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "recipe_resolved": recipe.to_dict(),
+    }
+    save_weights(task.saved_state(), run_dir / WEIGHTS, {"family": FAMILY})
+    atomic_write_text(run_dir / CARD, json.dumps(card, indent=2))
+
+
+class PretrainedModel:
+    """A loaded ecgalign model. Inputs are tensors or arrays (B, leads, samples) in ``input_spec`` (use
+    ``preprocess(record)`` for a raw ``ECGRecord``)."""
+
+    def __init__(self, task, card: dict[str, Any], device: torch.device):
+        self.task, self.card, self.device = task.eval().to(device), card, device
+        self.input_spec = task.ecg.input_spec
+
+    def _tensor(self, signals) -> torch.Tensor:
+        x = torch.as_tensor(np.asarray(signals, dtype=np.float32) if not torch.is_tensor(signals) else signals)
+        if x.ndim == 2:
+            x = x[None]
+        return x.float().to(self.device)
+
+    def preprocess(self, record):
+        """A raw record -> the encoder's input array (leads, samples)."""
+        return self.input_spec.preprocess()(record).signal
+
+    def features(self, signals, batch_size: int = 256) -> np.ndarray:
+        """Pooled encoder features (B, embed_dim): what linear probes use."""
+        return self._batched(self.task.features, signals, batch_size)
+
+    def encode_ecg(self, signals, batch_size: int = 256) -> np.ndarray:
+        """L2-normalised ECG embeddings in the joint ECG-text space (B, proj_dim)."""
+        return self._batched(self.task.encode_ecg, signals, batch_size)
+
+    def encode_text(self, texts: list[str]) -> np.ndarray:
+        """L2-normalised text embeddings in the joint space (B, proj_dim)."""
+        return self.task.encode_text(list(texts)).float().cpu().numpy()
+
+    def _batched(self, fn, signals, batch_size: int) -> np.ndarray:
+        x = self._tensor(signals)
+        self.task.ecg.check_input(x)
+        with torch.inference_mode():
+            return torch.cat([fn(x[i:i + batch_size]).float().cpu() for i in range(0, len(x), batch_size)]).numpy()
+
+
+def load(path: str | Path, device: str | torch.device | None = None) -> PretrainedModel:
+    """Load a run folder (its final ``model.safetensors``, or its newest checkpoint while it trains) or a
+    folder holding ``model.json`` + ``model.safetensors``."""
+    from ecgalign.tasks import ECGTextTask
+    from ecgalign.train.checkpoint import WEIGHTS as CKPT_WEIGHTS
+    from ecgalign.train.checkpoint import latest_checkpoint
+    from ecgalign.train.config import recipe_from_dict
+
+    root = Path(path)
+    if not root.exists():
+        raise FileNotFoundError(f"{root}: no such model or run folder")
+    card_path = root / CARD
+    if card_path.is_file():
+        card = json.loads(card_path.read_text())
+        if card.get("family") != FAMILY:
+            raise ValueError(f"{card_path}: model family {card.get('family')!r} is not {FAMILY!r}")
+        weights_path = root / WEIGHTS
+        recipe = recipe_from_dict(card["recipe_resolved"])
+    else:
+        from ecgalign.train.engine import load_run_recipe
+
+        recipe, _ = load_run_recipe(root)
+        ckpt = latest_checkpoint(root / "checkpoints")
+        if ckpt is None:
+            raise FileNotFoundError(f"{root}: the run has no checkpoint yet and no final {WEIGHTS}")
+        weights_path = ckpt / CKPT_WEIGHTS
+        card = {"family": FAMILY, "recipe": recipe.name, "recipe_resolved": recipe.to_dict(), "checkpoint": str(ckpt)}
+    if not weights_path.is_file():
+        raise FileNotFoundError(f"{weights_path}: weights are missing")
+    task = ECGTextTask(recipe)
+    task.load_saved_state(load_weights(weights_path))
+    device = torch.device(device) if device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return PretrainedModel(task, card, device)

@@ -1,0 +1,132 @@
+"""ECG-text pretraining: MERIT, MERIT-IB, ESI, CLIP (MERL-like) and MAE (ST-MEM-like) as loss weights of one
+task.
+
+Batch contract (``ecgalign.data.datasets.ECGDataset``): ``ecg`` float32 (B, leads, samples) already in the
+encoder's input spec; ``report`` list[str] of B reports (needed when a text objective is on); ``index``.
+
+Forward pass:
+- reconstruction on (MERIT, MAE): the ViT sees a masked signal; the pooled *visible* tokens are the ECG
+  embedding for the contrastive term (MERIT section 3.3) and the masked-patch decoder reconstructs the rest;
+- otherwise the whole signal is encoded and pooled.
+The ECG and text embeddings pass through linear projection heads into a shared space of ``proj_dim``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from ecgalign.losses import ClipLoss, caption_loss, ib_cosine_penalty, masked_mse
+from ecgalign.models.encoders.ecg.base import ECGEncoder, create_encoder
+from ecgalign.train.config import Recipe
+
+
+class ECGTextTask(nn.Module):
+    def __init__(self, recipe: Recipe, text_encoder: nn.Module | None = None):
+        super().__init__()
+        self.recipe = recipe
+        objective, model_cfg = recipe.objective, recipe.model
+        self.weights = {"contrastive": objective.contrastive, "reconstruction": objective.reconstruction,
+                        "ib": objective.ib, "caption": objective.caption}
+        self.ecg: ECGEncoder = create_encoder(model_cfg.encoder, input_spec=recipe.input_spec(), **model_cfg.encoder_kwargs)
+        dim = self.ecg.embed_dim
+        self.decoder: nn.Module | None = None
+        if objective.reconstruction > 0:
+            if not self.ecg.supports_masking:
+                raise ValueError(f"recipe {recipe.name!r}: objective.reconstruction needs an encoder with a masked-"
+                                 f"modelling path (vit1d_*); {model_cfg.encoder!r} has none")
+            from ecgalign.models.encoders.ecg.vit1d import MaskedPatchDecoder
+
+            self.decoder = MaskedPatchDecoder.for_encoder(self.ecg, **model_cfg.decoder)
+        self.text: nn.Module | None = None
+        self.ecg_proj: nn.Module | None = None
+        self.text_proj: nn.Module | None = None
+        self.captioner: nn.Module | None = None
+        if objective.needs_text:
+            if text_encoder is None:
+                from ecgalign.models.encoders.text import TextEncoder
+
+                text_encoder = TextEncoder(model_cfg.text_encoder, trainable=model_cfg.text_trainable,
+                                           max_length=model_cfg.text_max_length)
+            self.text = text_encoder
+            self.ecg_proj = nn.Linear(dim, model_cfg.proj_dim)
+            self.text_proj = nn.Linear(text_encoder.embed_dim, model_cfg.proj_dim)
+            self.clip = ClipLoss(objective.temperature, objective.learnable_temperature, objective.label_smoothing)
+            if objective.caption > 0:
+                from ecgalign.models.decoders import CaptionDecoder
+
+                self.captioner = CaptionDecoder(dim, text_encoder.vocab_size,
+                                                max_length=model_cfg.text_max_length, **model_cfg.captioner)
+
+    # --------------------------------------------------------------------------------------- training
+    def forward(self, batch: dict[str, Any], step: int, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        """Named loss terms and their weighted sum ``loss``; ``generator`` seeds the masks."""
+        objective = self.recipe.objective
+        x = batch["ecg"]  # (B, L, T)
+        out: dict[str, torch.Tensor] = {}
+        if self.decoder is not None:
+            masked = self.ecg.forward_masked(x, objective.mask_ratio, generator=generator)
+            tokens = masked.visible  # (B, Nv, D)
+            pred = self.decoder(masked.visible, masked.ids_restore, self.ecg.num_leads, self.ecg.num_patches)  # (B, L, P, patch)
+            out["reconstruction"] = masked_mse(pred, self.ecg.patchify(x), masked.mask, objective.normalize_patches)
+        else:
+            tokens = self.ecg.forward_features(x)  # (B, N, D)
+        if self.text is not None:
+            reports = list(batch["report"])
+            empty = [i for i, r in enumerate(reports) if not r]
+            if empty:
+                raise ValueError(f"recipe {self.recipe.name!r} needs a report for every record; batch records "
+                                 f"{[int(batch['index'][i]) for i in empty[:5]]} have none")
+            z_ecg = self.ecg_proj(self.ecg.pool(tokens))
+            z_text = self.text_proj(self.text(reports).to(z_ecg.dtype))
+            if objective.contrastive > 0:
+                clip = self.clip(z_ecg, z_text)
+                out["contrastive"] = clip["loss"]
+                out["acc_ecg2text"], out["acc_text2ecg"] = clip["acc_a2b"], clip["acc_b2a"]
+                out["logit_scale"] = clip["logit_scale"]
+            if objective.ib > 0:
+                out["ib"] = ib_cosine_penalty(z_ecg, z_text)
+            if self.captioner is not None:
+                ids = self.text.tokenize(reports, x.device)["input_ids"]
+                logits = self.captioner(tokens, ids)
+                cap = caption_loss(logits, ids[:, 1:logits.shape[1] + 1], self.text.pad_id)
+                out["caption"], out["caption_token_acc"] = cap["loss"], cap["token_acc"]
+        out["loss"] = sum(self.weights[name] * out[name] for name in self.weights if self.weights[name] > 0)
+        return out
+
+    # --------------------------------------------------------------------------------------- inference
+    @torch.no_grad()
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Pooled encoder features (B, D): the representation linear probes are trained on."""
+        return self.ecg(x)
+
+    @torch.no_grad()
+    def encode_ecg(self, x: torch.Tensor, normalize: bool = True) -> torch.Tensor:
+        """ECG embeddings in the joint ECG-text space (B, proj_dim), L2-normalised by default."""
+        if self.ecg_proj is None:
+            raise ValueError(f"recipe {self.recipe.name!r} has no text objective, so no joint space; use features()")
+        z = self.ecg_proj(self.ecg(x))
+        return nn.functional.normalize(z, dim=-1) if normalize else z
+
+    @torch.no_grad()
+    def encode_text(self, texts: list[str], normalize: bool = True) -> torch.Tensor:
+        if self.text is None or self.text_proj is None:
+            raise ValueError(f"recipe {self.recipe.name!r} has no text encoder")
+        z = self.text_proj(self.text(list(texts)))
+        return nn.functional.normalize(z, dim=-1) if normalize else z
+
+    def saved_state(self) -> dict[str, torch.Tensor]:
+        """Everything to checkpoint: all weights except a frozen text encoder's (it is named in the config)."""
+        state = self.state_dict()
+        if self.text is not None and not getattr(self.text, "trainable", True):
+            state = {k: v for k, v in state.items() if not k.startswith("text.")}
+        return state
+
+    def load_saved_state(self, state: dict[str, torch.Tensor]) -> None:
+        frozen_text = self.text is not None and not getattr(self.text, "trainable", True)
+        missing, unexpected = self.load_state_dict(state, strict=False)
+        missing = [k for k in missing if not (frozen_text and k.startswith("text."))]
+        if missing or unexpected:
+            raise ValueError(f"checkpoint does not match the model: missing {missing[:5]}, unexpected {unexpected[:5]}")

@@ -1,0 +1,247 @@
+"""Typed recipe configuration (DESIGN.md convention 3): dataclasses with defaults and validation, YAML
+recipes that override only what differs (``base:`` names the recipe they start from), dotted ``--set``
+overrides, and the fully resolved config saved beside every run's checkpoints."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from dataclasses import dataclass, field, fields
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ecgalign.data.record import LEADS_12
+
+PRECISIONS = ("32-true", "bf16-mixed", "16-mixed", "bf16-true")
+
+
+@dataclass
+class DataConfig:
+    """The encoder input (stored with the weights as its InputSpec) and the loader."""
+
+    fs: float = 100.0
+    seconds: float = 10.0
+    leads: list[str] = field(default_factory=lambda: list(LEADS_12))
+    normalize: str = "zscore"
+    bandpass: list[float] | None = field(default_factory=lambda: [0.5, 40.0])
+    batch_size: int = 64
+    num_workers: int = 2
+    val_fraction: float = 0.0
+
+
+@dataclass
+class ModelConfig:
+    encoder: str = "vit1d_small"
+    encoder_kwargs: dict[str, Any] = field(default_factory=dict)
+    text_encoder: str | None = None  # None: the offline all-MiniLM-L6-v2
+    text_trainable: bool = False
+    text_max_length: int = 128
+    proj_dim: int = 256
+    decoder: dict[str, Any] = field(default_factory=dict)  # MaskedPatchDecoder overrides
+    captioner: dict[str, Any] = field(default_factory=dict)  # CaptionDecoder overrides
+
+
+@dataclass
+class ObjectiveConfig:
+    """Loss weights (0 switches a term off) and their settings."""
+
+    contrastive: float = 1.0
+    reconstruction: float = 0.0
+    ib: float = 0.0
+    caption: float = 0.0
+    mask_ratio: float = 0.75
+    temperature: float = 0.07
+    learnable_temperature: bool = True
+    label_smoothing: float = 0.0
+    normalize_patches: bool = False
+
+    @property
+    def needs_text(self) -> bool:
+        return self.contrastive > 0 or self.ib > 0 or self.caption > 0
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 3e-4
+    weight_decay: float = 0.05
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.98])
+    warmup_steps: int = 100
+    max_steps: int = 10_000
+    min_lr_ratio: float = 0.01
+    grad_accum: int = 1
+    grad_clip: float | None = 1.0
+
+
+@dataclass
+class TrainConfig:
+    precision: str = "32-true"
+    accelerator: str = "auto"
+    devices: int | str = 1
+    num_nodes: int = 1
+    strategy: str = "auto"
+    seed: int = 0
+    checkpoint_every: int = 500
+    keep_checkpoints: int = 2
+    log_every: int = 10
+
+
+@dataclass
+class Recipe:
+    name: str = "custom"
+    description: str = ""
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        o, d, t, p = self.objective, self.data, self.train, self.optim
+        weights = {"contrastive": o.contrastive, "reconstruction": o.reconstruction, "ib": o.ib, "caption": o.caption}
+        if any(w < 0 for w in weights.values()) or not any(w > 0 for w in weights.values()):
+            raise ValueError(f"recipe {self.name!r}: objective weights must be >= 0 with at least one > 0, got {weights}")
+        if o.ib > 0 and o.contrastive == 0:
+            raise ValueError(f"recipe {self.name!r}: the IB penalty regularises the contrastive objective; set objective.contrastive > 0")
+        if not 0 < o.mask_ratio < 1:
+            raise ValueError(f"recipe {self.name!r}: objective.mask_ratio must lie in (0, 1), got {o.mask_ratio}")
+        if t.precision not in PRECISIONS:
+            raise ValueError(f"recipe {self.name!r}: train.precision {t.precision!r} is not one of {PRECISIONS}")
+        for name, value in (("data.batch_size", d.batch_size), ("optim.max_steps", p.max_steps),
+                            ("optim.grad_accum", p.grad_accum), ("train.checkpoint_every", t.checkpoint_every),
+                            ("train.log_every", t.log_every), ("train.keep_checkpoints", t.keep_checkpoints)):
+            if int(value) < 1:
+                raise ValueError(f"recipe {self.name!r}: {name} must be >= 1, got {value}")
+        if p.warmup_steps < 0 or p.lr <= 0:
+            raise ValueError(f"recipe {self.name!r}: optim.lr must be > 0 and optim.warmup_steps >= 0")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def input_spec(self):  # -> ecgalign.models.spec.InputSpec
+        from ecgalign.models.spec import InputSpec
+
+        d = self.data
+        return InputSpec(fs=d.fs, seconds=d.seconds, leads=tuple(d.leads), normalize=d.normalize,
+                         bandpass=None if d.bandpass is None else tuple(d.bandpass))
+
+
+# ----------------------------------------------------------------------------------------------- merging
+def _merge(target: Any, updates: dict[str, Any], where: str, path: str = "") -> None:
+    """Apply nested ``updates`` to dataclass ``target`` in place; unknown keys raise with suggestions."""
+    names = {f.name: f for f in fields(target)}
+    for key, value in updates.items():
+        if key not in names:
+            close = difflib.get_close_matches(key, names, n=2)
+            hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
+            raise KeyError(f"{where}: unknown key {path + key!r}{hint} (valid: {', '.join(sorted(names))})")
+        current = getattr(target, key)
+        if dataclasses.is_dataclass(current):
+            if not isinstance(value, dict):
+                raise ValueError(f"{where}: {path}{key} must be a mapping, got {value!r}")
+            _merge(current, value, where, f"{path}{key}.")
+        elif isinstance(current, dict) and isinstance(value, dict):
+            setattr(target, key, {**current, **value})  # free-form kwargs merge key by key
+        else:
+            setattr(target, key, _coerce(current, value, f"{where}: {path}{key}", str(names[key].type)))
+
+
+def _coerce(current: Any, value: Any, where: str, annotation: str) -> Any:
+    """Numbers written as YAML strings ("1e-3" is a string in YAML 1.1) become numbers; a type clash raises.
+    ``annotation`` is the field's type as written (``"int | str"`` also takes text such as "auto")."""
+    if isinstance(current, bool):
+        if not isinstance(value, bool):
+            raise ValueError(f"{where} must be true or false, got {value!r}")
+        return value
+    if isinstance(current, (int, float)) and isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            if "str" in annotation:
+                return value
+            raise ValueError(f"{where} must be a number, got {value!r}") from None
+        return int(number) if isinstance(current, int) and number.is_integer() else number
+    if isinstance(current, (int, float)) and not isinstance(value, (int, float)) and value is not None:
+        raise ValueError(f"{where} must be a number, got {value!r}")
+    return value
+
+
+def recipe_dir() -> Path:
+    return Path(str(resources.files("ecgalign.recipes")))
+
+
+def list_recipes() -> list[str]:
+    return sorted(p.stem for p in recipe_dir().glob("*.yaml"))
+
+
+def _recipe_file(name_or_path: str) -> Path:
+    path = Path(name_or_path)
+    if path.suffix in {".yaml", ".yml"}:
+        if not path.is_file():
+            raise FileNotFoundError(f"recipe file {path}: no such file")
+        return path
+    candidate = recipe_dir() / f"{name_or_path}.yaml"
+    if not candidate.is_file():
+        known = list_recipes()
+        close = difflib.get_close_matches(name_or_path, known, n=2)
+        hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
+        raise KeyError(f"unknown recipe {name_or_path!r}{hint} (known: {', '.join(known)})")
+    return candidate
+
+
+def _layers(name_or_path: str, seen: tuple[str, ...] = ()) -> list[tuple[Path, dict[str, Any]]]:
+    path = _recipe_file(name_or_path)
+    if str(path) in seen:
+        raise ValueError(f"recipe {path}: 'base' chain loops ({' -> '.join(seen)})")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ValueError(f"recipe {path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ValueError(f"recipe {path}: expected a mapping at the top level")
+    base = data.pop("base", None)
+    below = _layers(base, (*seen, str(path))) if base else []
+    return [*below, (path, data)]
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``"optim.lr=1e-3"`` -> (["optim", "lr"], 0.001); the value is parsed as YAML."""
+    if "=" not in text:
+        raise ValueError(f"override {text!r}: expected KEY.PATH=VALUE, e.g. optim.lr=1e-3")
+    key, raw = text.split("=", 1)
+    return key.strip().split("."), yaml.safe_load(raw)
+
+
+def load_recipe(name_or_path: str, overrides: dict[str, Any] | None = None, sets: list[str] | None = None) -> Recipe:
+    """The recipe ``name_or_path`` (a packaged name or a YAML file) over the defaults, then ``overrides``
+    (a nested dict) and ``sets`` (dotted ``KEY=VALUE`` strings), validated."""
+    recipe = Recipe.__new__(Recipe)  # defaults without validating the empty intermediate
+    for f in fields(Recipe):
+        setattr(recipe, f.name, f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default)
+    for path, data in _layers(name_or_path):
+        _merge(recipe, data, f"recipe {path.name}")
+    if overrides:
+        _merge(recipe, overrides, "overrides")
+    for text in sets or []:
+        keys, value = parse_override(text)
+        nested: dict[str, Any] = value
+        for key in reversed(keys):
+            nested = {key: nested}
+        _merge(recipe, nested, f"--set {text}")  # messages read "--set optim.lr=x: optim.lr must be a number"
+    recipe.validate()
+    return recipe
+
+
+def recipe_from_dict(data: dict[str, Any]) -> Recipe:
+    """Rebuild a saved (resolved) recipe."""
+    recipe = Recipe.__new__(Recipe)
+    for f in fields(Recipe):
+        setattr(recipe, f.name, f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default)
+    _merge(recipe, data, "saved recipe")
+    recipe.validate()
+    return recipe

@@ -1,0 +1,281 @@
+"""The pretraining loop on Lightning Fabric (devices, precision, DDP / multi-node launch; torchrun works as is).
+
+The loop itself is ours, so resume is exact: a checkpoint holds the weights, optimiser, scheduler, every
+rank's RNG state and the number of batches consumed; batches are a pure function of (seed, position)
+(``ecgalign.train.data``) and masks are drawn from a generator seeded by (seed, step, rank, micro-batch).
+A run killed at any moment and resumed ends with the same weights as one that never stopped (tested on CPU).
+
+A loss that is not finite stops the run naming the step and its terms; nothing is saved after the last
+good checkpoint.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+
+from ecgalign.train.checkpoint import latest_checkpoint, read_checkpoint, write_checkpoint
+from ecgalign.train.config import Recipe, recipe_from_dict
+from ecgalign.train.logs import RunLogger
+
+CONFIG = "config.yaml"
+FAULT_ENV = "ECGALIGN_FAULT_KILL_AFTER_STEP"  # fault injection for the resume tests: SIGKILL after this step
+
+
+class NonFiniteLossError(RuntimeError):
+    """Training produced a NaN or infinite loss."""
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    steps: int
+    resumed_from: int
+    samples_per_s: float
+    final_loss: float
+
+
+def lr_lambda(warmup: int, total: int, min_ratio: float):
+    """Linear warm-up to 1, then cosine decay to ``min_ratio`` at ``total`` steps."""
+
+    def factor(step: int) -> float:
+        if warmup > 0 and step < warmup:
+            return (step + 1) / warmup
+        progress = min(1.0, (step - warmup) / max(1, total - warmup))
+        return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    return factor
+
+
+def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """No weight decay on biases, norms, embeddings, special tokens and the temperature."""
+    decay, no_decay = [], []
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        skip = param.ndim <= 1 or any(k in name for k in ("embed", "token", "log_scale", "pos_"))
+        (no_decay if skip else decay).append(param)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def _rng_state() -> dict[str, Any]:
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def mask_generator(seed: int, step: int, rank: int, micro: int, device: torch.device) -> torch.Generator:
+    g = torch.Generator(device=device)
+    g.manual_seed(int(np.random.SeedSequence([seed, step, rank, micro]).generate_state(1, dtype=np.uint64)[0] >> 1))
+    return g
+
+
+def _check_run_dir(run_dir: Path, recipe: Recipe, resume: bool, overwrite: bool) -> Path | None:
+    """Read-only checks of the run folder; the checkpoint to resume from (or None). Nothing is written, so a
+    run that fails to start leaves no folder behind that a retry would trip over."""
+    config_path = run_dir / CONFIG
+    if run_dir.exists() and any(run_dir.iterdir()) and not (resume or overwrite):
+        raise FileExistsError(f"{run_dir}: run folder is not empty; pass --resume to continue it or --overwrite to replace it")
+    if resume and config_path.is_file():
+        saved = yaml.safe_load(config_path.read_text()) or {}
+        if saved.get("recipe") != recipe.to_dict():
+            before, after = _flatten(saved.get("recipe", {})), _flatten(recipe.to_dict())
+            diff = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+            raise ValueError(f"{config_path}: cannot resume with a different recipe; changed: {', '.join(diff)}")
+    return latest_checkpoint(run_dir / "checkpoints") if resume else None
+
+
+def _start_run_dir(run_dir: Path, recipe: Recipe, data: Path, resume: bool, overwrite: bool) -> None:
+    if overwrite and not resume and run_dir.exists():
+        import shutil
+
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / CONFIG).write_text(yaml.safe_dump({"recipe": recipe.to_dict(), "data": str(data)}, sort_keys=False))
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict) and v:
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def pretrain(recipe: Recipe, data: str | Path, run_dir: str | Path, *, resume: bool = False, overwrite: bool = False,
+             progress: bool = True) -> TrainResult:
+    """Train ``recipe`` on the store at ``data``, writing checkpoints, logs and the final model into ``run_dir``."""
+    from lightning.fabric import Fabric
+
+    from ecgalign.data.datasets import ECGDataset
+    from ecgalign.data.store import ECGStore
+    from ecgalign.tasks import ECGTextTask
+    from ecgalign.train.data import ResumableBatchSampler, check_store_matches, make_loader
+
+    t, o = recipe.train, recipe.optim
+    run_dir, data = Path(run_dir), Path(data)
+    store = ECGStore(data)
+    check_store_matches(store, recipe.input_spec())
+    fabric = Fabric(accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes, strategy=t.strategy,
+                    precision=t.precision)
+    fabric.launch()
+    rank, world = fabric.global_rank, fabric.world_size
+    checkpoint = _check_run_dir(run_dir, recipe, resume, overwrite) if rank == 0 else None
+    checkpoint = fabric.broadcast(checkpoint, src=0)
+
+    torch.manual_seed(t.seed + rank)
+    np.random.seed((t.seed + rank) % 2**32)
+    random.seed(t.seed + rank)
+    with fabric.init_module():
+        task = ECGTextTask(recipe)
+    optimizer = torch.optim.AdamW(param_groups(task, o.weight_decay), lr=o.lr, betas=tuple(o.betas))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(o.warmup_steps, o.max_steps, o.min_lr_ratio))
+    if rank == 0:
+        _start_run_dir(run_dir, recipe, data, resume, overwrite)
+    fabric.barrier()
+
+    step, consumed = 0, 0
+    if checkpoint is not None:
+        weights, state = read_checkpoint(Path(checkpoint))
+        task.load_saved_state(weights)
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        step, consumed = int(state["step"]), int(state["consumed_batches"])
+        _set_rng_state(state["rng"][rank] if rank < len(state["rng"]) else state["rng"][0])
+    model, optimizer = fabric.setup(task, optimizer)
+
+    dataset = ECGDataset(store, with_report=recipe.objective.needs_text, seed=t.seed)
+    sampler = ResumableBatchSampler(len(dataset), recipe.data.batch_size, seed=t.seed, rank=rank, world=world,
+                                    start=consumed)
+    loader = make_loader(dataset, sampler, recipe.data.num_workers, pin_memory=fabric.device.type == "cuda")
+    batches = iter(loader)
+    logger = RunLogger(run_dir, resume_step=step, enabled=rank == 0)
+    fault_step = int(os.environ.get(FAULT_ENV, "0") or 0)
+    resumed_from = step
+    samples_seen, clock = 0, time.perf_counter()
+    last_loss = float("nan")
+    bar = _progress(progress and rank == 0, recipe.name, step, o.max_steps)
+    try:
+        while step < o.max_steps:
+            model.train()
+            terms_sum: dict[str, float] = {}
+            for micro in range(o.grad_accum):
+                batch = fabric.to_device(next(batches))
+                consumed += 1
+                generator = mask_generator(t.seed, step, rank, micro, fabric.device)
+                with fabric.no_backward_sync(model, enabled=micro < o.grad_accum - 1):
+                    out = model(batch, step, generator)
+                    loss = out["loss"]
+                    if not torch.isfinite(loss.detach()):
+                        terms = {k: float(v.detach()) for k, v in out.items()}
+                        raise NonFiniteLossError(
+                            f"step {step + 1}: loss is {float(loss.detach())} (terms {terms}); the run stopped and "
+                            f"its last good checkpoint is {latest_checkpoint(run_dir / 'checkpoints') or 'none (no step was saved yet)'}"
+                        )
+                    fabric.backward(loss / o.grad_accum)
+                for key, value in out.items():
+                    terms_sum[key] = terms_sum.get(key, 0.0) + float(value.detach()) / o.grad_accum
+                samples_seen += batch["ecg"].shape[0] * world
+            if o.grad_clip:
+                fabric.clip_gradients(model, optimizer, max_norm=o.grad_clip)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            scheduler.step()
+            step += 1
+            last_loss = terms_sum["loss"]
+            if step == resumed_from + 1:  # throughput from the end of the first step: no start-up, no warm-up
+                samples_seen, clock = 0, time.perf_counter()
+            rate = samples_seen / max(time.perf_counter() - clock, 1e-9)
+            if step % t.log_every == 0 or step == o.max_steps:
+                logger.log(step, {**terms_sum, "lr": scheduler.get_last_lr()[0], "samples_per_s": rate})
+            if bar is not None:
+                bar.update(step, last_loss, rate)
+            if step % t.checkpoint_every == 0 or step == o.max_steps:
+                _save(fabric, run_dir, task, optimizer, scheduler, step, consumed, recipe)
+            if fault_step and step == fault_step:
+                os.kill(os.getpid(), signal.SIGKILL)
+    finally:
+        if bar is not None:
+            bar.close()
+        logger.close()
+    if rank == 0:
+        _export(run_dir, task, recipe, step)
+    fabric.barrier()
+    return TrainResult(run_dir, step, resumed_from, samples_seen / max(time.perf_counter() - clock, 1e-9), last_loss)
+
+
+def _save(fabric, run_dir: Path, task, optimizer, scheduler, step: int, consumed: int, recipe: Recipe) -> None:
+    rng = _rng_state()
+    states = [rng]
+    if fabric.world_size > 1:
+        import torch.distributed as dist
+
+        states = [None] * fabric.world_size
+        dist.all_gather_object(states, rng)
+    if fabric.global_rank == 0:
+        state = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "step": step,
+                 "consumed_batches": consumed, "rng": states}
+        write_checkpoint(run_dir / "checkpoints", step, task.saved_state(), state,
+                         {"step": step, "recipe": recipe.name, "time": time.strftime("%Y-%m-%dT%H:%M:%S")},
+                         recipe.train.keep_checkpoints)
+    fabric.barrier()
+
+
+def _export(run_dir: Path, task, recipe: Recipe, step: int) -> None:
+    """The final model beside the run's config: ``model.safetensors`` + ``model.json`` (the model card)."""
+    from ecgalign.models.card import write_model
+
+    write_model(run_dir, task, recipe, step)
+
+
+class _Bar:
+    def __init__(self, name: str, start: int, total: int):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        from ecgalign.cli._common import err
+
+        self.progress = Progress(TextColumn(f"[bold]pretrain {name}"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("loss {task.fields[loss]}"), TextColumn("{task.fields[rate]}"),
+                                 TimeElapsedColumn(), TimeRemainingColumn(), console=err)
+        self.progress.start()
+        self.task = self.progress.add_task("train", total=total, completed=start, loss="-", rate="")
+
+    def update(self, step: int, loss: float, rate: float) -> None:
+        self.progress.update(self.task, completed=step, loss=f"{loss:.4f}", rate=f"{rate:,.0f} samples/s")
+
+    def close(self) -> None:
+        self.progress.stop()
+
+
+def _progress(enabled: bool, name: str, start: int, total: int) -> _Bar | None:
+    return _Bar(name, start, total) if enabled else None
+
+
+def load_run_recipe(run_dir: str | Path) -> tuple[Recipe, str]:
+    """The resolved recipe and data path a run was trained with."""
+    path = Path(run_dir) / CONFIG
+    if not path.is_file():
+        raise FileNotFoundError(f"{run_dir}: not an ecgalign run ({CONFIG} is missing)")
+    saved = yaml.safe_load(path.read_text())
+    return recipe_from_dict(saved["recipe"]), str(saved.get("data", ""))

@@ -1,0 +1,127 @@
+"""The pretraining engine: every recipe trains, exact resume after SIGKILL, NaN stops cleanly, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+import ecgalign
+from ecgalign.cli.main import app
+from ecgalign.train.checkpoint import latest_checkpoint, load_weights
+from ecgalign.train.config import list_recipes, load_recipe
+from ecgalign.train.engine import FAULT_ENV, NonFiniteLossError, pretrain
+
+runner = CliRunner()
+
+
+@pytest.mark.parametrize("name", ["merit", "merit-ib", "esi", "clip", "mae"])
+def test_every_recipe_trains_and_loads(name, train_store, tmp_path, tiny, fast):
+    assert name in list_recipes()
+    recipe = load_recipe(name, {"model": tiny[name]}, [*fast, "optim.max_steps=3", "train.checkpoint_every=2"])
+    result = pretrain(recipe, train_store, tmp_path / "run", progress=False)
+    assert result.steps == 3 and np.isfinite(result.final_loss)
+    card = json.loads((tmp_path / "run" / "model.json").read_text())
+    assert card["recipe"] == name and card["input_spec"]["fs"] == 100.0 and card["step"] == 3
+    rows = (tmp_path / "run" / "metrics.csv").read_text().strip().splitlines()
+    assert rows[0].startswith("step,") and len(rows) == 4
+    model = ecgalign.load(tmp_path / "run", device="cpu")
+    x = np.random.default_rng(0).standard_normal((3, 12, 1000)).astype(np.float32)
+    features = model.features(x)
+    assert features.shape == (3, model.task.ecg.embed_dim) and np.isfinite(features).all()
+    if recipe.objective.needs_text:
+        z, t = model.encode_ecg(x), model.encode_text(["sinus rhythm", "atrial fibrillation"])
+        assert z.shape == (3, 256) and t.shape == (2, 256)
+        np.testing.assert_allclose(np.linalg.norm(z, axis=1), 1.0, rtol=1e-5)
+    else:
+        with pytest.raises(ValueError, match="no text objective"):
+            model.encode_ecg(x)
+
+
+def _cli_run(store, out, *extra, env=None):
+    # tiny ViT; one loader worker so the resumed position really goes through a DataLoader worker
+    args = [sys.executable, "-m", "ecgalign.cli.main", "pretrain", "--recipe", "merit", "--data", str(store),
+            "--out", str(out), "--no-progress", "--max-steps", "8", "--batch-size", "4",
+            "--set", "model.encoder_kwargs={embed_dim: 32, depth: 1, num_heads: 2}",
+            "--set", "model.decoder={decoder_dim: 16, depth: 1, num_heads: 2}",
+            "--set", "data.num_workers=1", "--set", "train.checkpoint_every=3", "--set", "train.accelerator=cpu",
+            "--set", "optim.warmup_steps=2", "--set", "train.log_every=1", *extra]
+    return subprocess.run(args, capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})})
+
+
+@pytest.mark.slow
+def test_sigkill_mid_training_then_resume_gives_the_same_weights(train_store, tmp_path):
+    whole = _cli_run(train_store, tmp_path / "whole")
+    assert whole.returncode == 0, whole.stderr
+    killed = _cli_run(train_store, tmp_path / "killed", env={FAULT_ENV: "5"})
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert latest_checkpoint(tmp_path / "killed" / "checkpoints").name == "step-00000003"
+    assert not (tmp_path / "killed" / "model.safetensors").exists()
+    refused = _cli_run(train_store, tmp_path / "killed")
+    assert refused.returncode == 2 and "--resume" in refused.stderr
+    resumed = _cli_run(train_store, tmp_path / "killed", "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resumed from 3" in resumed.stderr
+    a = load_weights(tmp_path / "whole" / "model.safetensors")
+    b = load_weights(tmp_path / "killed" / "model.safetensors")
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    # the log reads as one run: steps 1..8 once each
+    steps = [int(line.split(",")[0]) for line in (tmp_path / "killed" / "metrics.csv").read_text().splitlines()[1:]]
+    assert steps == list(range(1, 9))
+
+
+def test_resume_refuses_a_changed_recipe(train_store, tmp_path, tiny, fast):
+    recipe = load_recipe("clip", {"model": tiny["clip"]}, [*fast, "optim.max_steps=2"])
+    pretrain(recipe, train_store, tmp_path / "run", progress=False)
+    changed = load_recipe("clip", {"model": tiny["clip"]}, [*fast, "optim.max_steps=2", "optim.lr=0.1"])
+    with pytest.raises(ValueError, match="optim.lr"):
+        pretrain(changed, train_store, tmp_path / "run", resume=True, progress=False)
+
+
+def test_nan_loss_stops_naming_the_step_and_keeps_the_last_good_checkpoint(train_store, tmp_path, monkeypatch, tiny, fast):
+    from ecgalign.tasks import ECGTextTask
+
+    original = ECGTextTask.forward
+
+    def poisoned(self, batch, step, generator=None):
+        out = original(self, batch, step, generator)
+        if step == 2:  # the third optimiser step
+            out["loss"] = out["loss"] * float("nan")
+        return out
+
+    monkeypatch.setattr(ECGTextTask, "forward", poisoned)
+    recipe = load_recipe("mae", {"model": tiny["mae"]}, [*fast, "optim.max_steps=6", "train.checkpoint_every=2"])
+    with pytest.raises(NonFiniteLossError, match=r"step 3: loss is nan.*step-00000002"):
+        pretrain(recipe, train_store, tmp_path / "run", progress=False)
+    assert latest_checkpoint(tmp_path / "run" / "checkpoints").name == "step-00000002"
+    assert not (tmp_path / "run" / "model.safetensors").exists()
+
+
+def test_bad_input_gives_clear_errors(train_store, tmp_path):
+    result = runner.invoke(app, ["pretrain", "--recipe", "merti", "--data", str(train_store), "--out", str(tmp_path / "r")])
+    assert result.exit_code == 2 and "did you mean 'merit'" in result.output
+    result = runner.invoke(app, ["pretrain", "--recipe", "merit", "--data", str(train_store), "--out", str(tmp_path / "r"),
+                                 "--set", "optim.weight_decai=1"])
+    assert result.exit_code == 2 and "unknown key 'optim.weight_decai'" in result.output
+    assert "did you mean 'weight_decay'" in result.output
+    result = runner.invoke(app, ["pretrain", "--recipe", "clip", "--data", str(tmp_path), "--out", str(tmp_path / "r")])
+    assert result.exit_code == 2 and "not an ecgalign store" in result.output
+    result = runner.invoke(app, ["pretrain", "--recipe", "clip", "--data", str(train_store), "--out", str(tmp_path / "r"),
+                                 "--text-encoder", str(tmp_path / "no-such-model"), "--set", "train.accelerator=cpu",
+                                 "--set", "model.encoder_kwargs={embed_dim: 32, depth: 1, num_heads: 2}"])
+    assert result.exit_code == 2 and "no-such-model" in result.output and "no such folder" in result.output
+    result = runner.invoke(app, ["pretrain", "--recipe", "clip", "--data", str(train_store), "--out", str(tmp_path / "r"),
+                                 "--set", "data.fs=500"])
+    assert result.exit_code == 2 and "does not hold this encoder's input" in result.output
+    result = runner.invoke(app, ["pretrain", "--recipe", "esi", "--data", str(train_store), "--out", str(tmp_path / "r"),
+                                 "--set", "objective.reconstruction=1", "--set", "train.accelerator=cpu"])
+    assert result.exit_code == 2 and "masked-modelling path" in result.output
