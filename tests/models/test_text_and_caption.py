@@ -1,0 +1,69 @@
+"""The offline text encoder (caches, freezing, resolution of names/paths) and the caption decoder."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from ecgalign.models.decoders import CaptionDecoder
+from ecgalign.models.encoders.text import TextEncoder, resolve_text_encoder
+
+
+@pytest.fixture(scope="module")
+def minilm():
+    return TextEncoder()
+
+
+def test_default_resolves_to_the_packaged_weights_offline(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    path = resolve_text_encoder(None)
+    assert path.endswith("model") and resolve_text_encoder("all-MiniLM-L6-v2") == path
+    assert resolve_text_encoder("ncbi/MedCPT-Query-Encoder") == "ncbi/MedCPT-Query-Encoder"  # a hub name passes
+    with pytest.raises(FileNotFoundError, match="no such folder"):
+        resolve_text_encoder("./models/does-not-exist")
+
+
+def test_frozen_encoder_embeds_each_text_once_and_means_something(minilm):
+    assert minilm.embed_dim == 384 and not any(p.requires_grad for p in minilm.parameters())
+    minilm.train()
+    assert not minilm.model.training  # frozen stays in eval mode
+    texts = ["sinus rhythm, normal ecg", "atrial fibrillation with rapid ventricular response", "sinus rhythm, normal ecg"]
+    z = minilm(texts)
+    assert z.shape == (3, 384) and minilm.cached_texts == 2
+    torch.testing.assert_close(z[0], z[2])
+    again = minilm(["normal sinus rhythm", "atrial fibrillation"])
+    assert minilm.cached_texts == 4
+    cos = torch.nn.functional.cosine_similarity
+    # a real sentence encoder: paraphrases are closer than different diagnoses
+    assert cos(z[0], again[0], dim=0) > cos(z[0], again[1], dim=0)
+
+
+def test_tokenisation_is_cached_and_padded(minilm):
+    batch = minilm.tokenize(["sinus rhythm", "left bundle branch block with st changes"])
+    ids, mask = batch["input_ids"], batch["attention_mask"]
+    assert ids.shape == mask.shape and ids.shape[0] == 2
+    assert mask[0].sum() < mask[1].sum() and (ids[0][mask[0] == 0] == minilm.pad_id).all()
+    assert "sinus rhythm" in minilm._tokens
+
+
+def test_trainable_encoder_gets_gradients():
+    encoder = TextEncoder(trainable=True, max_length=16)
+    encoder(["sinus rhythm", "atrial flutter"]).sum().backward()
+    grads = [p.grad for p in encoder.parameters() if p.requires_grad]
+    assert grads and all(g is not None for g in grads[:5])
+
+
+def test_caption_decoder_is_causal_and_predicts_next_tokens():
+    torch.manual_seed(0)
+    decoder = CaptionDecoder(ecg_dim=24, vocab_size=50, dim=16, depth=1, heads=2, max_length=12).eval()
+    memory = torch.randn(2, 5, 24)
+    ids = torch.randint(1, 50, (2, 9))
+    logits = decoder(memory, ids)
+    assert logits.shape == (2, 8, 50)
+    changed = ids.clone()
+    changed[:, 6] = (changed[:, 6] + 1) % 50
+    other = decoder(memory, changed)
+    torch.testing.assert_close(logits[:, :6], other[:, :6])  # positions before 6 never see token 6
+    assert not torch.allclose(logits[:, 6:], other[:, 6:])
+    assert not torch.allclose(decoder(torch.randn(2, 5, 24), ids), logits)  # it reads the ECG
+    assert decoder(memory, torch.randint(1, 50, (2, 30))).shape == (2, 11, 50)  # cut at max_length
