@@ -1,0 +1,1 @@
+"""Zero-shot prompt data: one YAML file per dataset, read by ``ecgalign.text.prompts``."""
