@@ -7,6 +7,7 @@ import typer
 from ecgalign import __version__
 from ecgalign.cli.data import app as data_app
 from ecgalign.cli.demo import demo
+from ecgalign.cli.eval import app as eval_app
 from ecgalign.cli.train import embed, pretrain
 
 app = typer.Typer(
@@ -17,6 +18,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(data_app, name="data")
+app.add_typer(eval_app, name="eval")
 app.command("pretrain")(pretrain)
 app.command("embed")(embed)
 app.command("demo")(demo)

@@ -43,9 +43,14 @@ class PretrainedModel:
     """A loaded ecgalign model. Inputs are tensors or arrays (B, leads, samples) in ``input_spec`` (use
     ``preprocess(record)`` for a raw ``ECGRecord``)."""
 
-    def __init__(self, task, card: dict[str, Any], device: torch.device):
+    def __init__(self, task, card: dict[str, Any], device: torch.device, weights_path: Path | None = None):
         self.task, self.card, self.device = task.eval().to(device), card, device
         self.input_spec = task.ecg.input_spec
+        self.weights_path = weights_path  # None for a randomly initialised model
+
+    @property
+    def name(self) -> str:
+        return str(self.card.get("name") or self.card.get("recipe", "model"))
 
     def _tensor(self, signals) -> torch.Tensor:
         x = torch.as_tensor(np.asarray(signals, dtype=np.float32) if not torch.is_tensor(signals) else signals)
@@ -107,5 +112,26 @@ def load(path: str | Path, device: str | torch.device | None = None) -> Pretrain
         raise FileNotFoundError(f"{weights_path}: weights are missing")
     task = ECGTextTask(recipe)
     task.load_saved_state(load_weights(weights_path))
-    device = torch.device(device) if device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return PretrainedModel(task, card, device)
+    return PretrainedModel(task, card, _device(device), weights_path)
+
+
+def _device(device: str | torch.device | None) -> torch.device:
+    return torch.device(device) if device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def random_init_like(model: PretrainedModel, seed: int = 0) -> PretrainedModel:
+    """The same architecture (and the same frozen text encoder) with freshly initialised trainable weights:
+    the baseline every evaluation report includes."""
+    from ecgalign.tasks import ECGTextTask
+    from ecgalign.train.config import recipe_from_dict
+
+    recipe = recipe_from_dict(model.card["recipe_resolved"])
+    state = torch.random.get_rng_state()
+    torch.manual_seed(seed)
+    try:
+        task = ECGTextTask(recipe, text_encoder=model.task.text)
+    finally:
+        torch.random.set_rng_state(state)
+    card = {**model.card, "name": f"random-init {model.card.get('encoder', {}).get('name', recipe.model.encoder)}",
+            "seed": seed, "random_init": True}
+    return PretrainedModel(task, card, model.device, None)
