@@ -13,6 +13,7 @@ from ecgalign.cli._common import err, fail, print_json, progress_bar, user_error
 def pretrain(
     recipe: str = typer.Option(..., "--recipe", "-r", help="Recipe name (merit, merit-ib, esi, clip, mae) or a YAML file."),
     data: Path = typer.Option(..., "--data", help="A store holding the encoder's input (see `ecgalign data convert --preset baselines`)."),
+    unpaired: Optional[Path] = typer.Option(None, "--unpaired", help="A store of signal-only records for the masked-reconstruction term (merit, mae)."),
     out: Path = typer.Option(Path("runs/pretrain"), "--out", "-o", help="Run folder: config, checkpoints, logs, final model."),
     text_encoder: Optional[str] = typer.Option(None, "--text-encoder", help="Hugging Face name or local folder (default: offline all-MiniLM-L6-v2)."),
     max_steps: Optional[int] = typer.Option(None, "--max-steps", min=1, help="Optimiser steps (overrides optim.max_steps)."),
@@ -45,7 +46,8 @@ def pretrain(
 
     try:
         with user_errors():
-            result = run(resolved, data, out, resume=resume, overwrite=overwrite, progress=progress and not json_out)
+            result = run(resolved, data, out, unpaired=unpaired, resume=resume, overwrite=overwrite,
+                         progress=progress and not json_out)
     except NonFiniteLossError as exc:
         fail(str(exc), code=3)
     summary = {"run": str(result.run_dir), "recipe": resolved.name, "steps": result.steps,

@@ -2,7 +2,8 @@
 task.
 
 Batch contract (``ecgalign.data.datasets.ECGDataset``): ``ecg`` float32 (B, leads, samples) already in the
-encoder's input spec; ``report`` list[str] of B reports (needed when a text objective is on); ``index``.
+encoder's input spec; ``report`` list[str] of B reports (needed when a text objective is on); ``index``;
+optionally ``ecg_unpaired`` (B2, leads, samples) of signal-only records, used by the reconstruction term.
 
 Forward pass:
 - reconstruction on (MERIT, MAE): the ViT sees a masked signal; the pooled *visible* tokens are the ECG
@@ -67,10 +68,12 @@ class ECGTextTask(nn.Module):
         x = batch["ecg"]  # (B, L, T)
         out: dict[str, torch.Tensor] = {}
         if self.decoder is not None:
-            masked = self.ecg.forward_masked(x, objective.mask_ratio, generator=generator)
-            tokens = masked.visible  # (B, Nv, D)
-            pred = self.decoder(masked.visible, masked.ids_restore, self.ecg.num_leads, self.ecg.num_patches)  # (B, L, P, patch)
-            out["reconstruction"] = masked_mse(pred, self.ecg.patchify(x), masked.mask, objective.normalize_patches)
+            # signal-only records (``ecg_unpaired``, e.g. unlabeled real ECGs) join the reconstruction only
+            x_all = torch.cat([x, batch["ecg_unpaired"]]) if "ecg_unpaired" in batch else x
+            masked = self.ecg.forward_masked(x_all, objective.mask_ratio, generator=generator)
+            tokens = masked.visible[: x.shape[0]]  # (B, Nv, D) of the paired records
+            pred = self.decoder(masked.visible, masked.ids_restore, self.ecg.num_leads, self.ecg.num_patches)  # (B', L, P, patch)
+            out["reconstruction"] = masked_mse(pred, self.ecg.patchify(x_all), masked.mask, objective.normalize_patches)
         else:
             tokens = self.ecg.forward_features(x)  # (B, N, D)
         if self.text is not None:

@@ -28,8 +28,8 @@ class DataConfig:
     normalize: str = "zscore"
     bandpass: list[float] | None = field(default_factory=lambda: [0.5, 40.0])
     batch_size: int = 64
+    unpaired_batch_size: int = 0  # signal-only records per step with --unpaired (0: same as batch_size)
     num_workers: int = 2
-    val_fraction: float = 0.0
 
 
 @dataclass

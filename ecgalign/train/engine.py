@@ -104,13 +104,15 @@ def _check_run_dir(run_dir: Path, recipe: Recipe, resume: bool, overwrite: bool)
     return latest_checkpoint(run_dir / "checkpoints") if resume else None
 
 
-def _start_run_dir(run_dir: Path, recipe: Recipe, data: Path, resume: bool, overwrite: bool) -> None:
+def _start_run_dir(run_dir: Path, recipe: Recipe, data: Path, unpaired: Path | None, resume: bool,
+                   overwrite: bool) -> None:
     if overwrite and not resume and run_dir.exists():
         import shutil
 
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / CONFIG).write_text(yaml.safe_dump({"recipe": recipe.to_dict(), "data": str(data)}, sort_keys=False))
+    saved = {"recipe": recipe.to_dict(), "data": str(data), "unpaired": None if unpaired is None else str(unpaired)}
+    (run_dir / CONFIG).write_text(yaml.safe_dump(saved, sort_keys=False))
 
 
 def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -123,9 +125,13 @@ def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def pretrain(recipe: Recipe, data: str | Path, run_dir: str | Path, *, resume: bool = False, overwrite: bool = False,
-             progress: bool = True) -> TrainResult:
-    """Train ``recipe`` on the store at ``data``, writing checkpoints, logs and the final model into ``run_dir``."""
+def pretrain(recipe: Recipe, data: str | Path, run_dir: str | Path, *, unpaired: str | Path | None = None,
+             resume: bool = False, overwrite: bool = False, progress: bool = True) -> TrainResult:
+    """Train ``recipe`` on the store at ``data``, writing checkpoints, logs and the final model into ``run_dir``.
+
+    ``unpaired``: a store of signal-only records (no report needed) that join the masked-reconstruction term
+    every step, ``data.unpaired_batch_size`` of them (MERIT / MAE recipes).
+    """
     from lightning.fabric import Fabric
 
     from ecgalign.data.datasets import ECGDataset
@@ -137,6 +143,14 @@ def pretrain(recipe: Recipe, data: str | Path, run_dir: str | Path, *, resume: b
     run_dir, data = Path(run_dir), Path(data)
     store = ECGStore(data)
     check_store_matches(store, recipe.input_spec())
+    extra = None
+    if unpaired is not None:
+        if recipe.objective.reconstruction <= 0:
+            raise ValueError(f"recipe {recipe.name!r}: --unpaired signals are used by the reconstruction term, "
+                             "which this recipe does not have (objective.reconstruction = 0)")
+        unpaired = Path(unpaired)
+        extra = ECGStore(unpaired)
+        check_store_matches(extra, recipe.input_spec())
     fabric = Fabric(accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes, strategy=t.strategy,
                     precision=t.precision)
     fabric.launch()
@@ -152,7 +166,7 @@ def pretrain(recipe: Recipe, data: str | Path, run_dir: str | Path, *, resume: b
     optimizer = torch.optim.AdamW(param_groups(task, o.weight_decay), lr=o.lr, betas=tuple(o.betas))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(o.warmup_steps, o.max_steps, o.min_lr_ratio))
     if rank == 0:
-        _start_run_dir(run_dir, recipe, data, resume, overwrite)
+        _start_run_dir(run_dir, recipe, data, unpaired, resume, overwrite)
     fabric.barrier()
 
     step, consumed = 0, 0
@@ -170,6 +184,12 @@ def pretrain(recipe: Recipe, data: str | Path, run_dir: str | Path, *, resume: b
                                     start=consumed)
     loader = make_loader(dataset, sampler, recipe.data.num_workers, pin_memory=fabric.device.type == "cuda")
     batches = iter(loader)
+    extra_batches = None
+    if extra is not None:
+        extra_sampler = ResumableBatchSampler(len(extra), recipe.data.unpaired_batch_size or recipe.data.batch_size,
+                                              seed=t.seed + 1, rank=rank, world=world, start=consumed)
+        extra_batches = iter(make_loader(ECGDataset(extra, with_report=False, seed=t.seed + 1), extra_sampler,
+                                         recipe.data.num_workers, pin_memory=fabric.device.type == "cuda"))
     logger = RunLogger(run_dir, resume_step=step, enabled=rank == 0)
     fault_step = int(os.environ.get(FAULT_ENV, "0") or 0)
     resumed_from = step
@@ -181,7 +201,10 @@ def pretrain(recipe: Recipe, data: str | Path, run_dir: str | Path, *, resume: b
             model.train()
             terms_sum: dict[str, float] = {}
             for micro in range(o.grad_accum):
-                batch = fabric.to_device(next(batches))
+                batch = next(batches)
+                if extra_batches is not None:
+                    batch["ecg_unpaired"] = next(extra_batches)["ecg"]
+                batch = fabric.to_device(batch)
                 consumed += 1
                 generator = mask_generator(t.seed, step, rank, micro, fabric.device)
                 with fabric.no_backward_sync(model, enabled=micro < o.grad_accum - 1):

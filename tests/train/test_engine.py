@@ -125,3 +125,22 @@ def test_bad_input_gives_clear_errors(train_store, tmp_path):
     result = runner.invoke(app, ["pretrain", "--recipe", "esi", "--data", str(train_store), "--out", str(tmp_path / "r"),
                                  "--set", "objective.reconstruction=1", "--set", "train.accelerator=cpu"])
     assert result.exit_code == 2 and "masked-modelling path" in result.output
+
+
+def test_unpaired_signals_join_the_reconstruction_only(train_store, tmp_path, monkeypatch, tiny, fast):
+    from ecgalign.tasks import ECGTextTask
+
+    seen = []
+    original = ECGTextTask.forward
+
+    def spy(self, batch, step, generator=None):
+        seen.append((batch["ecg"].shape[0], batch["ecg_unpaired"].shape[0], len(batch["report"])))
+        return original(self, batch, step, generator)
+
+    monkeypatch.setattr(ECGTextTask, "forward", spy)
+    recipe = load_recipe("merit", {"model": tiny["merit"]}, [*fast, "optim.max_steps=2", "data.unpaired_batch_size=3"])
+    pretrain(recipe, train_store, tmp_path / "run", unpaired=train_store, progress=False)
+    assert seen == [(4, 3, 4), (4, 3, 4)]
+    with pytest.raises(ValueError, match="reconstruction term"):
+        pretrain(load_recipe("clip", {"model": tiny["clip"]}, fast), train_store, tmp_path / "r2", unpaired=train_store,
+                 progress=False)

@@ -1,6 +1,6 @@
 """Readers of the real on-disk dataset layouts; importing this package registers them all."""
 
-from ecgalign.data.readers import challenge, code15, cpsc2018, mimic_ecg, ptbxl  # noqa: F401  (registration)
+from ecgalign.data.readers import challenge, code15, cpsc2018, mimic_ecg, npz_signals, ptbxl  # noqa: F401  (registration)
 from ecgalign.data.readers.base import (
     Reader,
     ScanResult,
