@@ -88,7 +88,9 @@ def _probe_rows(entry: dict[str, Any]) -> list[dict[str, Any]]:
             rows.append({"encoder": _ROLE[role], "fraction": res["fraction"], "macro AUROC": t["macro_auroc"],
                          "95% CI": _ci_text(t.get("macro_auroc_ci95")), "macro F1": t.get("macro_f1"),
                          "accuracy": t.get("accuracy"), "macro AUPRC": t.get("macro_auprc"),
-                         "note": f"best epoch {res['best_epoch']} of {res['epochs_run']}"})
+                         "fold mean": res.get("fold_mean_macro_auroc"), "fold SD": res.get("fold_sd_macro_auroc"),
+                         "note": ("pooled out-of-fold" if res.get("pooled_over_folds")
+                                  else f"best epoch {res['best_epoch']} of {res['epochs_run']}")})
             continue
         for fr in res.get("fractions", []):
             if "pooled" in fr:  # cross-validation

@@ -111,10 +111,13 @@ def evaluate(model, data_path: str | Path, config: EvalConfig | None = None, *, 
                                    "(test fold k, validation fold k-1)", "sizes": split.sizes()}
         for name in sets:
             y, classes = data.labels(name)
+            folds = None
+            if config.cv:  # the dataset's own folds, else label-balanced patient-grouped ones
+                folds = data.folds if data.folds is not None else lp.make_folds(y, config.cv, seed=0,
+                                                                               patient_ids=data.patient_ids)
             entry = {}
             for role, d in embedded.items():
                 if config.cv:
-                    folds = d.folds if d.folds is not None else lp.make_folds(y, config.cv, seed=0, patient_ids=d.patient_ids)
                     entry[role] = lp.run_cross_validation(d.features, y, classes, folds, n_folds=config.cv,
                                                           fractions=config.fractions, seeds=config.seeds,
                                                           patient_ids=d.patient_ids)
@@ -123,8 +126,8 @@ def evaluate(model, data_path: str | Path, config: EvalConfig | None = None, *, 
                                                       seeds=config.seeds, n_boot=config.n_boot,
                                                       patient_ids=d.patient_ids)
             supervised_sets = config.supervised_label_sets or sets[:1]
-            if config.supervised and name in supervised_sets and not config.cv:
-                entry["supervised"] = _supervised(model, data, y, classes, split, config)
+            if config.supervised and name in supervised_sets:
+                entry["supervised"] = _supervised(model, data, y, classes, split, folds, config)
             section[name] = entry
             if config.plots and name == sets[0]:
                 figures += _embedding_figures(data, y, classes, name)
@@ -212,7 +215,11 @@ def _probe_roc(data: EvalData, y: np.ndarray, classes: list[str], split: Split, 
     return [] if png is None else [("linear_probe", f"test ROC per class, pretrained encoder ({label_set})", png)]
 
 
-def _supervised(model, data: EvalData, y: np.ndarray, classes: list[str], split: Split, config: EvalConfig) -> dict[str, Any]:
+def _supervised(model, data: EvalData, y: np.ndarray, classes: list[str], split: Split, folds: np.ndarray | None,
+                config: EvalConfig) -> dict[str, Any]:
+    """Train the reference on ``split`` (or, with ``config.cv``, once per fold, pooling the out-of-fold
+    predictions as the linear probe does) and score it on test."""
+    from ecgalign.data.splits import cv_fold_split
     from ecgalign.eval.metrics import bootstrap_ci, choose_thresholds, classification_metrics, macro_auroc
     from ecgalign.eval.supervised import predict, train_supervised
 
@@ -220,13 +227,31 @@ def _supervised(model, data: EvalData, y: np.ndarray, classes: list[str], split:
     encoder_cfg = dict(model.task.ecg.config)
     name = encoder_cfg.pop("name")
     x = load_signals(data, spec)
-    net, info = train_supervised(name, encoder_cfg, spec, x[split.train], y[split.train], x[split.val], y[split.val],
-                                 epochs=config.supervised_epochs)
-    thresholds = choose_thresholds(y[split.val], predict(net, x[split.val]))
-    scores = predict(net, x[split.test])
-    metrics = classification_metrics(y[split.test], scores, thresholds=thresholds, class_names=classes)
-    metrics["macro_auroc_ci95"] = bootstrap_ci(y[split.test], scores, macro_auroc, n_boot=config.n_boot).to_dict()
-    return {"fraction": 1.0, "seeds": [0], **info, "test": metrics}
+    parts = [split] if not config.cv else [cv_fold_split(folds, k, config.cv) for k in range(1, config.cv + 1)]
+    scores = np.zeros_like(y)
+    thresholds = np.zeros_like(y)
+    tested = np.zeros(len(y), dtype=bool)
+    runs, fold_auroc = [], []
+    for part in parts:
+        net, info = train_supervised(name, encoder_cfg, spec, x[part.train], y[part.train], x[part.val], y[part.val],
+                                     epochs=config.supervised_epochs)
+        scores[part.test] = predict(net, x[part.test])
+        thresholds[part.test] = choose_thresholds(y[part.val], predict(net, x[part.val]))
+        tested[part.test] = True
+        fold_auroc.append(macro_auroc(y[part.test], scores[part.test]))
+        runs.append(info)
+    metrics = classification_metrics(y[tested], scores[tested], thresholds=thresholds[tested], class_names=classes)
+    metrics["macro_auroc_ci95"] = bootstrap_ci(y[tested], scores[tested], macro_auroc, n_boot=config.n_boot).to_dict()
+    defined = [a for a in fold_auroc if a is not None]
+    out = {"fraction": 1.0, "seeds": [0], "encoder": name, "params": runs[0]["params"],
+           "best_epoch": runs[0]["best_epoch"] if len(runs) == 1 else [r["best_epoch"] for r in runs],
+           "epochs_run": runs[0]["epochs_run"] if len(runs) == 1 else [r["epochs_run"] for r in runs],
+           "test": metrics}
+    if config.cv:
+        out["pooled_over_folds"] = True
+        out["fold_mean_macro_auroc"] = float(np.mean(defined)) if defined else None
+        out["fold_sd_macro_auroc"] = float(np.std(defined, ddof=1)) if len(defined) > 1 else None
+    return out
 
 
 def _embedding_figures(data: EvalData, y: np.ndarray, classes: list[str], label_set: str) -> list[tuple[str, str, bytes]]:
