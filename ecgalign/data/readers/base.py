@@ -19,6 +19,18 @@ from ecgalign.data.labels import LabelScheme
 from ecgalign.data.record import ECGRecord, RecordError
 
 
+def is_missing(value: Any) -> bool:
+    """None or a float NaN (how CSV readers spell an empty cell)."""
+    return value is None or (isinstance(value, float) and value != value)
+
+
+def text_or_none(value: Any) -> str | None:
+    """A table cell as stripped text; None for a missing or blank cell."""
+    if is_missing(value):
+        return None
+    return str(value).strip() or None
+
+
 def metadata_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     """The metadata table of ``rows``, with text columns kept as Python objects so a missing value stays
     ``None`` (pandas >= 3 would otherwise turn text columns into its string dtype, where missing is NaN)."""

@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from ecgalign.data.labels import FixedScheme, LabelScheme
-from ecgalign.data.readers.base import Reader, ScanResult, register_reader
+from ecgalign.data.readers.base import Reader, ScanResult, register_reader, text_or_none
 from ecgalign.data.readers.wfdb_io import WFDBHeader, check_record, read_record, scan_records
 from ecgalign.data.record import ECGRecord, RecordError
 
@@ -72,12 +72,6 @@ def _read_table(path: Path, present: list[str], wanted: tuple[str, ...], text: t
         return pacsv.read_csv(path, convert_options=options).to_pandas()
     except (pa.ArrowInvalid, OSError) as exc:
         raise ValueError(f"{path}: cannot read the table: {exc}") from exc
-
-
-def _text(value: Any) -> str | None:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return None
-    return str(value).strip() or None
 
 
 def _measurement(value: Any) -> int | None:
@@ -132,7 +126,7 @@ class MIMICECGReader(Reader):
         return str(int(self._study[index]))
 
     def header_path(self, index: int) -> Path:
-        path = _text(self._path[index])
+        path = text_or_none(self._path[index])
         if path is None:
             raise RecordError(self.record_list_csv, f"study_id {self.record_id(index)}: no path")
         return self.root / f"{path}.hea"
@@ -151,7 +145,7 @@ class MIMICECGReader(Reader):
             )
             table = table[~table["study_id"].duplicated()].set_index("study_id")
             fields = zip(*(table[c].tolist() for c in REPORT_COLUMNS))
-            table["report_original"] = ["\n".join(filter(None, map(_text, row))) for row in fields]
+            table["report_original"] = ["\n".join(filter(None, map(text_or_none, row))) for row in fields]
             aligned = table.drop(columns=list(REPORT_COLUMNS)).reindex(self._study)
             self._measurements = {c: aligned[c].to_numpy() for c in aligned.columns}
         return self._measurements
@@ -219,11 +213,11 @@ class MIMICECGReader(Reader):
         extra: dict[str, Any] = {
             "subject_id": int(self._subject[index]),
             "study_id": int(self._study[index]),
-            "file_name": None if self._file_name is None else _text(self._file_name[index]),
-            "ecg_time": None if self._ecg_time is None else _text(self._ecg_time[index]),
+            "file_name": None if self._file_name is None else text_or_none(self._file_name[index]),
+            "ecg_time": None if self._ecg_time is None else text_or_none(self._ecg_time[index]),
         }
         for column in ("cart_id", "bandwidth", "filtering"):
-            extra[column] = _text(table[column][index]) if column in table else None
+            extra[column] = text_or_none(table[column][index]) if column in table else None
         for column in MEASUREMENT_COLUMNS:
             extra[column] = _measurement(table[column][index]) if column in table else None
         return extra
