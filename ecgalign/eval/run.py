@@ -9,6 +9,7 @@ seeded patient-level 80/10/10 split. Model selection uses the validation part on
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -97,7 +98,7 @@ def evaluate(model, data_path: str | Path, config: EvalConfig | None = None, *, 
     encoders = dict(_encoders(model, config))
     embedded: dict[str, EvalData] = {}
     for role, encoder in encoders.items():
-        data = load_eval_data(data_path, fmt)
+        data = dataclasses.replace(base, meta=base.meta.copy())
         attach_embeddings(data, encoder, cache_dir if role == "model" else None, config.batch_size, progress)
         embedded[role] = data
     data = embedded["model"]

@@ -62,7 +62,7 @@ class ECGTextTask(nn.Module):
                                                 max_length=model_cfg.text_max_length, **model_cfg.captioner)
 
     # --------------------------------------------------------------------------------------- training
-    def forward(self, batch: dict[str, Any], step: int, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+    def forward(self, batch: dict[str, Any], generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
         """Named loss terms and their weighted sum ``loss``; ``generator`` seeds the masks."""
         objective = self.recipe.objective
         x = batch["ecg"]  # (B, L, T)

@@ -143,6 +143,11 @@ def pretrain(recipe: Recipe, data: str | Path, run_dir: str | Path, *, unpaired:
     run_dir, data = Path(run_dir), Path(data)
     store = ECGStore(data)
     check_store_matches(store, recipe.input_spec())
+    if recipe.objective.needs_text:
+        empty = int((store.column("report").fillna("").astype(str).str.strip() == "").sum())
+        if empty:
+            raise ValueError(f"{data}: {empty} of {len(store)} records have no report, and recipe {recipe.name!r} "
+                             "needs one for every record; give signal-only records with --unpaired instead")
     extra = None
     if unpaired is not None:
         if recipe.objective.reconstruction <= 0:
@@ -208,7 +213,7 @@ def pretrain(recipe: Recipe, data: str | Path, run_dir: str | Path, *, unpaired:
                 consumed += 1
                 generator = mask_generator(t.seed, step, rank, micro, fabric.device)
                 with fabric.no_backward_sync(model, enabled=micro < o.grad_accum - 1):
-                    out = model(batch, step, generator)
+                    out = model(batch, generator)
                     loss = out["loss"]
                     if not torch.isfinite(loss.detach()):
                         terms = {k: float(v.detach()) for k, v in out.items()}

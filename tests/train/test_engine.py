@@ -92,9 +92,12 @@ def test_nan_loss_stops_naming_the_step_and_keeps_the_last_good_checkpoint(train
 
     original = ECGTextTask.forward
 
-    def poisoned(self, batch, step, generator=None):
-        out = original(self, batch, step, generator)
-        if step == 2:  # the third optimiser step
+    calls = []
+
+    def poisoned(self, batch, generator=None):
+        out = original(self, batch, generator)
+        calls.append(1)
+        if len(calls) == 3:  # the third optimiser step
             out["loss"] = out["loss"] * float("nan")
         return out
 
@@ -133,9 +136,9 @@ def test_unpaired_signals_join_the_reconstruction_only(train_store, tmp_path, mo
     seen = []
     original = ECGTextTask.forward
 
-    def spy(self, batch, step, generator=None):
+    def spy(self, batch, generator=None):
         seen.append((batch["ecg"].shape[0], batch["ecg_unpaired"].shape[0], len(batch["report"])))
-        return original(self, batch, step, generator)
+        return original(self, batch, generator)
 
     monkeypatch.setattr(ECGTextTask, "forward", spy)
     recipe = load_recipe("merit", {"model": tiny["merit"]}, [*fast, "optim.max_steps=2", "data.unpaired_batch_size=3"])
@@ -144,3 +147,20 @@ def test_unpaired_signals_join_the_reconstruction_only(train_store, tmp_path, mo
     with pytest.raises(ValueError, match="reconstruction term"):
         pretrain(load_recipe("clip", {"model": tiny["clip"]}, fast), train_store, tmp_path / "r2", unpaired=train_store,
                  progress=False)
+
+
+def test_a_store_with_missing_reports_is_refused_before_training(tmp_path, tiny, fast):
+    from ecgalign.data.labels import scp_scheme
+    from ecgalign.data.preprocess import Preprocess
+    from ecgalign.data.record import LEADS_12, ECGRecord
+    from ecgalign.data.store import StoreSpec, StoreWriter
+
+    writer = StoreWriter(tmp_path / "store", StoreSpec(100.0, 1000, LEADS_12, encoding="float16"), scp_scheme(),
+                         info={"dataset": "toy", "preprocess": Preprocess.preset("baselines").to_dict()})
+    for i in range(8):
+        signal = np.random.default_rng(i).standard_normal((12, 1000)).astype(np.float32)
+        writer.add(ECGRecord(signal, 100.0, LEADS_12, f"r{i}", "toy", report="" if i in (2, 5) else "sinus rhythm"), i + 1)
+    writer.close()
+    with pytest.raises(ValueError, match="2 of 8 records have no report.*--unpaired"):
+        pretrain(load_recipe("clip", {"model": tiny["clip"]}, fast), tmp_path / "store", tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()
