@@ -8,6 +8,7 @@ from ecgalign import __version__
 from ecgalign.cli.data import app as data_app
 from ecgalign.cli.demo import demo
 from ecgalign.cli.eval import app as eval_app
+from ecgalign.cli.render import render
 from ecgalign.cli.train import embed, pretrain
 
 app = typer.Typer(
@@ -21,6 +22,7 @@ app.add_typer(data_app, name="data")
 app.add_typer(eval_app, name="eval")
 app.command("pretrain")(pretrain)
 app.command("embed")(embed)
+app.command("render")(render)
 app.command("demo")(demo)
 
 
