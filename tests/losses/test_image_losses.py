@@ -68,7 +68,7 @@ def test_lead_refinement_projects_onto_einthoven_and_goldberger():
     assert ein[0, 2, 0].item() == pytest.approx(ein[0, 1, 0].item() - ein[0, 0, 0].item())
     assert gold[0, :, 0].tolist() == pytest.approx([-0.5, 0.5, 0.0], abs=1e-6)
     # a signal that obeys both laws is left as it is, and scores 0 against itself
-    lead_i, lead_ii = torch.randn(2, 3, 50)
+    lead_i, lead_ii = torch.randn(2, 2, 50)  # two records each
     derived = derive_limb_leads(lead_i.numpy(), lead_ii.numpy())  # III, aVR, aVL, aVF
     y = torch.randn(2, 12, 50)
     y[:, 0], y[:, 1] = lead_i, lead_ii
