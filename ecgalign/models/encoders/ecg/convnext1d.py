@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ecgalign.models.encoders.ecg.base import ECGEncoder, register_encoder
-from ecgalign.models.encoders.ecg.vit1d import DropPath, drop_path_rates
+from ecgalign.models.layers import DropPath, drop_path_rates
 from ecgalign.models.spec import InputSpec
 
 
