@@ -14,6 +14,7 @@ def pretrain(
     recipe: str = typer.Option(..., "--recipe", "-r", help="Recipe name (merit, merit-ib, esi, clip, mae) or a YAML file."),
     data: Path = typer.Option(..., "--data", help="A store holding the encoder's input (see `ecgalign data convert --preset baselines`)."),
     unpaired: Optional[Path] = typer.Option(None, "--unpaired", help="A store of signal-only records for the masked-reconstruction term (merit, mae)."),
+    teacher: Optional[Path] = typer.Option(None, "--teacher", help="A trained ECG-text run (merit, clip, esi ...) that an ecg-scan recipe learns from."),
     out: Path = typer.Option(Path("runs/pretrain"), "--out", "-o", help="Run folder: config, checkpoints, logs, final model."),
     text_encoder: Optional[str] = typer.Option(None, "--text-encoder", help="Hugging Face name or local folder (default: offline all-MiniLM-L6-v2)."),
     max_steps: Optional[int] = typer.Option(None, "--max-steps", min=1, help="Optimiser steps (overrides optim.max_steps)."),
@@ -46,7 +47,7 @@ def pretrain(
 
     try:
         with user_errors():
-            result = run(resolved, data, out, unpaired=unpaired, resume=resume, overwrite=overwrite,
+            result = run(resolved, data, out, unpaired=unpaired, teacher=teacher, resume=resume, overwrite=overwrite,
                          progress=progress and not json_out)
     except NonFiniteLossError as exc:
         fail(str(exc), code=3)

@@ -5,7 +5,8 @@ A batch is a dict with documented keys (DESIGN.md convention 6):
 - ``ecg``: float32 (B, leads, samples) — the stored signal after ``transform``;
 - ``index``: int64 (B,) — record positions in the store;
 - ``report``: list[str] of length B — report text (when ``with_report``);
-- ``labels``: float32 (B, C) multi-hot of ``label_set`` (when given); class names in ``dataset.classes``.
+- ``labels``: float32 (B, C) multi-hot of ``label_set`` (when given); class names in ``dataset.classes``;
+- one key per ``extra`` array (per-record rows, e.g. precomputed teacher embeddings).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class ECGDataset(Dataset):
         with_report: bool = True,
         transform: Transform | None = None,
         seed: int = 0,
+        extra: dict[str, np.ndarray] | None = None,
     ):
         self.store = store if isinstance(store, ECGStore) else ECGStore(store)
         n = len(self.store)
@@ -47,6 +49,10 @@ class ECGDataset(Dataset):
         self.reports: list[str] | None = None
         if with_report:
             self.reports = [str(r or "") for r in self.store.column("report")]
+        self.extra = dict(extra or {})
+        for key, values in self.extra.items():
+            if len(values) != n:
+                raise ValueError(f"{self.store.path}: extra array {key!r} has {len(values)} rows for {n} records")
         self.labels: np.ndarray | None = None
         self.classes: list[str] = []
         if label_set is not None:
@@ -70,6 +76,8 @@ class ECGDataset(Dataset):
             item["report"] = self.reports[index]
         if self.labels is not None:
             item["labels"] = torch.from_numpy(self.labels[index])
+        for key, values in self.extra.items():
+            item[key] = torch.from_numpy(np.asarray(values[index], dtype=np.float32))
         return item
 
     def batch(self, positions: Sequence[int] | np.ndarray) -> dict[str, Any]:
@@ -86,5 +94,7 @@ class ECGDataset(Dataset):
             out["report"] = [self.reports[int(i)] for i in index]
         if self.labels is not None:
             out["labels"] = torch.from_numpy(self.labels[index])
+        for key, values in self.extra.items():
+            out[key] = torch.from_numpy(np.asarray(values[index], dtype=np.float32))
         return out
 

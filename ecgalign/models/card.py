@@ -17,25 +17,24 @@ from ecgalign.train.checkpoint import atomic_write_text, load_weights, save_weig
 CARD = "model.json"
 WEIGHTS = "model.safetensors"
 FAMILY = "ecgalign.ecg-text"
+FAMILIES = {"ecg-text": FAMILY, "ecg-scan": "ecgalign.ecg-scan"}
 
 
 def write_model(run_dir: Path, task, recipe, step: int) -> None:
+    family = FAMILIES[recipe.task]
     card = {
-        "family": FAMILY,
+        "family": family,
+        "task": recipe.task,
         "ecgalign_version": __version__,
         "recipe": recipe.name,
         "description": recipe.description,
         "step": step,
-        "encoder": task.ecg.config,
-        "embed_dim": task.ecg.embed_dim,
-        "input_spec": task.ecg.input_spec.to_dict(),
-        "text_encoder": None if task.text is None else {"source": task.text.source, "trainable": task.text.trainable},
-        "proj_dim": None if task.ecg_proj is None else recipe.model.proj_dim,
+        **task.card_fields(),
         "objectives": {k: v for k, v in task.weights.items() if v > 0},
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "recipe_resolved": recipe.to_dict(),
     }
-    save_weights(task.saved_state(), run_dir / WEIGHTS, {"family": FAMILY})
+    save_weights(task.saved_state(), run_dir / WEIGHTS, {"family": family})
     atomic_write_text(run_dir / CARD, json.dumps(card, indent=2))
 
 
@@ -95,8 +94,8 @@ def load(path: str | Path, device: str | torch.device | None = None) -> Pretrain
     card_path = root / CARD
     if card_path.is_file():
         card = json.loads(card_path.read_text())
-        if card.get("family") != FAMILY:
-            raise ValueError(f"{card_path}: model family {card.get('family')!r} is not {FAMILY!r}")
+        if card.get("family") not in FAMILIES.values():
+            raise ValueError(f"{card_path}: model family {card.get('family')!r} is not one of {sorted(FAMILIES.values())}")
         weights_path = root / WEIGHTS
         recipe = recipe_from_dict(card["recipe_resolved"])
     else:
@@ -107,12 +106,60 @@ def load(path: str | Path, device: str | torch.device | None = None) -> Pretrain
         if ckpt is None:
             raise FileNotFoundError(f"{root}: the run has no checkpoint yet and no final {WEIGHTS}")
         weights_path = ckpt / CKPT_WEIGHTS
-        card = {"family": FAMILY, "recipe": recipe.name, "recipe_resolved": recipe.to_dict(), "checkpoint": str(ckpt)}
+        card = {"family": FAMILIES[recipe.task], "task": recipe.task, "recipe": recipe.name,
+                "recipe_resolved": recipe.to_dict(), "checkpoint": str(ckpt)}
     if not weights_path.is_file():
         raise FileNotFoundError(f"{weights_path}: weights are missing")
+    state = load_weights(weights_path)
+    if recipe.task == "ecg-scan":
+        from ecgalign.tasks import ECGScanTask
+
+        task = ECGScanTask(recipe, signal_dim=state["image_proj.0.weight"].shape[0],
+                           text_dim=state["text_proj.0.weight"].shape[1])
+        task.load_saved_state(state)
+        return PretrainedImageModel(task, card, _device(device), weights_path)
     task = ECGTextTask(recipe)
-    task.load_saved_state(load_weights(weights_path))
+    task.load_saved_state(state)
     return PretrainedModel(task, card, _device(device), weights_path)
+
+
+class PretrainedImageModel:
+    """A loaded ECG-Scan model: ``encode_image`` / ``image_features`` / ``reconstruct`` take printout images
+    (B, 3, H, W) at the trained size, float in [0, 1] or uint8; ``render(signals_mv, fs)`` draws printouts
+    the way training did (without augmentation)."""
+
+    def __init__(self, task, card: dict[str, Any], device: torch.device, weights_path: Path | None = None):
+        self.task, self.card, self.device, self.weights_path = task.eval().to(device), card, device, weights_path
+        self.input_spec = task.recipe.input_spec()
+        self.image_size = (task.recipe.image.height, task.recipe.image.width)
+
+    @property
+    def name(self) -> str:
+        return str(self.card.get("name") or self.card.get("recipe", "model"))
+
+    def render(self, signals, fs: float) -> torch.Tensor:
+        x = torch.as_tensor(np.asarray(signals, dtype=np.float32) if not torch.is_tensor(signals) else signals)
+        return self.task._render(x.float().to(self.device).reshape(-1, *x.shape[-2:]), None)
+
+    def _batched(self, fn, images, batch_size: int) -> np.ndarray:
+        x = torch.as_tensor(images)
+        if x.ndim == 3:
+            x = x[None]
+        with torch.inference_mode():
+            return torch.cat([fn(x[i:i + batch_size].to(self.device)).float().cpu()
+                              for i in range(0, len(x), batch_size)]).numpy()
+
+    def encode_image(self, images, batch_size: int = 64) -> np.ndarray:
+        """L2-normalised image embeddings in the shared (teacher signal) space."""
+        return self._batched(self.task.encode_image, images, batch_size)
+
+    def image_features(self, images, batch_size: int = 64) -> np.ndarray:
+        """Pooled image-encoder features: what linear probes use."""
+        return self._batched(self.task.image_features, images, batch_size)
+
+    def reconstruct(self, images, batch_size: int = 64) -> np.ndarray:
+        """Reconstructed 12-lead signals (in units of the record's standard deviation)."""
+        return self._batched(self.task.reconstruct, images, batch_size)
 
 
 def _device(device: str | torch.device | None) -> torch.device:

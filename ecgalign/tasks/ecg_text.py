@@ -120,6 +120,12 @@ class ECGTextTask(nn.Module):
         z = self.text_proj(self.text(list(texts)))
         return nn.functional.normalize(z, dim=-1) if normalize else z
 
+    def card_fields(self) -> dict[str, Any]:
+        """What the model card says about this task's model."""
+        return {"encoder": self.ecg.config, "embed_dim": self.ecg.embed_dim, "input_spec": self.ecg.input_spec.to_dict(),
+                "text_encoder": None if self.text is None else {"source": self.text.source, "trainable": self.text.trainable},
+                "proj_dim": None if self.ecg_proj is None else self.recipe.model.proj_dim}
+
     def saved_state(self) -> dict[str, torch.Tensor]:
         """Everything to checkpoint: all weights except a frozen text encoder's (it is named in the config)."""
         state = self.state_dict()

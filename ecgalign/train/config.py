@@ -45,13 +45,36 @@ class ModelConfig:
 
 
 @dataclass
+class ImageConfig:
+    """The ``ecg-scan`` task: the image encoder, the printouts rendered online from each batch, the signal
+    decoder, and the frozen teacher run whose ECG embeddings (and text encoder) guide it."""
+
+    encoder: str = "vit2d_small"
+    encoder_kwargs: dict[str, Any] = field(default_factory=dict)
+    height: int = 352
+    width: int = 448
+    layout: str = "3x4+II"
+    augment: str = "light"
+    grid: str = "red"
+    latent_dim: int = 256  # reconstruction latent (the contrastive space takes the teacher's width)
+    decoder: dict[str, Any] = field(default_factory=dict)  # QuerySignalDecoder overrides
+    teacher: str | None = None  # run folder of an ecg-text model (``--teacher``)
+
+
+@dataclass
 class ObjectiveConfig:
-    """Loss weights (0 switches a term off) and their settings."""
+    """Loss weights (0 switches a term off) and their settings. For ``ecg-scan``: ``contrastive`` is the
+    image-text loss, ``reconstruction`` the signal MSE, ``gram`` the three-way volume loss and
+    ``lead_consistency`` the soft Einthoven (``lead_alpha``) / Goldberger (``lead_beta``) term."""
 
     contrastive: float = 1.0
     reconstruction: float = 0.0
     ib: float = 0.0
     caption: float = 0.0
+    gram: float = 0.0
+    lead_consistency: float = 0.0
+    lead_alpha: float = 1.0
+    lead_beta: float = 1.0
     mask_ratio: float = 0.75
     temperature: float = 0.07
     learnable_temperature: bool = True
@@ -60,7 +83,7 @@ class ObjectiveConfig:
 
     @property
     def needs_text(self) -> bool:
-        return self.contrastive > 0 or self.ib > 0 or self.caption > 0
+        return self.contrastive > 0 or self.ib > 0 or self.caption > 0 or self.gram > 0
 
 
 @dataclass
@@ -88,12 +111,17 @@ class TrainConfig:
     log_every: int = 10
 
 
+TASKS = ("ecg-text", "ecg-scan")
+
+
 @dataclass
 class Recipe:
     name: str = "custom"
     description: str = ""
+    task: str = "ecg-text"
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
+    image: ImageConfig = field(default_factory=ImageConfig)
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -103,9 +131,20 @@ class Recipe:
 
     def validate(self) -> None:
         o, d, t, p = self.objective, self.data, self.train, self.optim
-        weights = {"contrastive": o.contrastive, "reconstruction": o.reconstruction, "ib": o.ib, "caption": o.caption}
+        if self.task not in TASKS:
+            raise ValueError(f"recipe {self.name!r}: unknown task {self.task!r}; expected one of {TASKS}")
+        weights = {"contrastive": o.contrastive, "reconstruction": o.reconstruction, "ib": o.ib, "caption": o.caption,
+                   "gram": o.gram, "lead_consistency": o.lead_consistency}
         if any(w < 0 for w in weights.values()) or not any(w > 0 for w in weights.values()):
             raise ValueError(f"recipe {self.name!r}: objective weights must be >= 0 with at least one > 0, got {weights}")
+        if self.task == "ecg-scan":
+            if o.ib > 0 or o.caption > 0:
+                raise ValueError(f"recipe {self.name!r}: ecg-scan has no ib or caption term")
+            if o.lead_consistency > 0 and o.reconstruction == 0:
+                raise ValueError(f"recipe {self.name!r}: lead consistency regularises the reconstruction; "
+                                 "set objective.reconstruction > 0")
+        elif o.gram > 0 or o.lead_consistency > 0:
+            raise ValueError(f"recipe {self.name!r}: gram and lead_consistency belong to the ecg-scan task")
         if o.ib > 0 and o.contrastive == 0:
             raise ValueError(f"recipe {self.name!r}: the IB penalty regularises the contrastive objective; set objective.contrastive > 0")
         if not 0 < o.mask_ratio < 1:

@@ -126,11 +126,13 @@ def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def pretrain(recipe: Recipe, data: str | Path, run_dir: str | Path, *, unpaired: str | Path | None = None,
-             resume: bool = False, overwrite: bool = False, progress: bool = True) -> TrainResult:
+             teacher: str | Path | None = None, resume: bool = False, overwrite: bool = False,
+             progress: bool = True) -> TrainResult:
     """Train ``recipe`` on the store at ``data``, writing checkpoints, logs and the final model into ``run_dir``.
 
     ``unpaired``: a store of signal-only records (no report needed) that join the masked-reconstruction term
-    every step, ``data.unpaired_batch_size`` of them (MERIT / MAE recipes).
+    every step, ``data.unpaired_batch_size`` of them (MERIT / MAE recipes). ``teacher``: the frozen ECG-text
+    run an ``ecg-scan`` recipe learns from (or ``image.teacher`` in the recipe).
     """
     from lightning.fabric import Fabric
 
@@ -143,7 +145,16 @@ def pretrain(recipe: Recipe, data: str | Path, run_dir: str | Path, *, unpaired:
     run_dir, data = Path(run_dir), Path(data)
     store = ECGStore(data)
     check_store_matches(store, recipe.input_spec())
-    if recipe.objective.needs_text:
+    if recipe.task == "ecg-scan":
+        teacher = teacher or recipe.image.teacher
+        if teacher is None:
+            raise ValueError(f"recipe {recipe.name!r} learns from a frozen ECG-text model: pass --teacher RUN")
+        if unpaired is not None:
+            raise ValueError(f"recipe {recipe.name!r} takes no --unpaired signals")
+        recipe.image.teacher = str(teacher)
+    elif teacher is not None:
+        raise ValueError(f"--teacher applies to the ecg-scan task; recipe {recipe.name!r} is {recipe.task!r}")
+    if recipe.objective.needs_text and recipe.task == "ecg-text":
         empty = int((store.column("report").fillna("").astype(str).str.strip() == "").sum())
         if empty:
             raise ValueError(f"{data}: {empty} of {len(store)} records have no report, and recipe {recipe.name!r} "
@@ -166,8 +177,22 @@ def pretrain(recipe: Recipe, data: str | Path, run_dir: str | Path, *, unpaired:
     torch.manual_seed(t.seed + rank)
     np.random.seed((t.seed + rank) % 2**32)
     random.seed(t.seed + rank)
-    with fabric.init_module():
-        task = ECGTextTask(recipe)
+    extra_arrays = None
+    if recipe.task == "ecg-scan":
+        from ecgalign.tasks import ECGScanTask
+        from ecgalign.train.teacher import teacher_arrays
+
+        cache = Path(teacher) / "embeddings"  # beside the teacher, like evaluation's embedding cache
+        if rank == 0:
+            teacher_arrays(teacher, data, cache, device=str(fabric.device))
+        fabric.barrier()  # the other ranks read what rank 0 computed
+        signal, text, _ = teacher_arrays(teacher, data, cache, device=str(fabric.device))
+        extra_arrays = {"teacher_signal": signal, "teacher_text": text}
+        with fabric.init_module():
+            task = ECGScanTask(recipe, signal_dim=signal.shape[1], text_dim=text.shape[1])
+    else:
+        with fabric.init_module():
+            task = ECGTextTask(recipe)
     optimizer = torch.optim.AdamW(param_groups(task, o.weight_decay), lr=o.lr, betas=tuple(o.betas))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(o.warmup_steps, o.max_steps, o.min_lr_ratio))
     if rank == 0:
@@ -184,7 +209,8 @@ def pretrain(recipe: Recipe, data: str | Path, run_dir: str | Path, *, unpaired:
         _set_rng_state(state["rng"][rank] if rank < len(state["rng"]) else state["rng"][0])
     model, optimizer = fabric.setup(task, optimizer)
 
-    dataset = ECGDataset(store, with_report=recipe.objective.needs_text, seed=t.seed)
+    dataset = ECGDataset(store, with_report=recipe.objective.needs_text and recipe.task == "ecg-text", seed=t.seed,
+                         extra=extra_arrays)
     sampler = ResumableBatchSampler(len(dataset), recipe.data.batch_size, seed=t.seed, rank=rank, world=world,
                                     start=consumed)
     loader = make_loader(dataset, sampler, recipe.data.num_workers, pin_memory=fabric.device.type == "cuda")

@@ -1,0 +1,132 @@
+"""ECG-Scan (000_290557cf3ffea0eb): an ECG image encoder trained on printouts rendered online from each
+batch, with the signal and the report as privileged supervision.
+
+Batch contract: ``ecg`` float32 (B, 12, T) in millivolts at ``recipe.data.fs`` (what the renderer draws and
+the decoder reconstructs); ``teacher_signal`` (B, P) the frozen teacher's L2-normalised joint-space ECG
+embedding of the record; ``teacher_text`` (B, Dt) the frozen text encoder's embedding of its report. Both
+teacher arrays are computed once per store (``ecgalign.train.teacher``) and read with the batch.
+
+Spaces (paper appendix A.1): the shared space is the teacher's signal space (P dims); two Linear + Tanh
+projectors map the image embedding into it (contrastive) and into the reconstruction latent; a Linear +
+Tanh projector maps the text embedding into it. The reconstruction target is the signal divided by its
+record-wide standard deviation, one scale for all leads, so the limb-lead laws still hold for it (per-lead
+z-scores would break them).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from ecgalign.losses import ClipLoss, gram_loss, lead_consistency_loss
+from ecgalign.train.config import Recipe
+
+
+def _tanh_projector(d_in: int, d_out: int) -> nn.Module:
+    return nn.Sequential(nn.Linear(d_in, d_out), nn.Tanh())
+
+
+class ECGScanTask(nn.Module):
+    def __init__(self, recipe: Recipe, signal_dim: int, text_dim: int):
+        super().__init__()
+        from ecgalign.models.decoders import QuerySignalDecoder
+        from ecgalign.models.encoders.image import create_image_encoder
+        from ecgalign.render import RenderConfig, Renderer
+
+        self.recipe = recipe
+        o, img, d = recipe.objective, recipe.image, recipe.data
+        self.weights = {"contrastive": o.contrastive, "gram": o.gram, "reconstruction": o.reconstruction,
+                        "lead_consistency": o.lead_consistency}
+        self.image = create_image_encoder(img.encoder, image_size=(img.height, img.width), **img.encoder_kwargs)
+        dim = self.image.embed_dim
+        self.signal_dim, self.text_dim = signal_dim, text_dim
+        self.image_proj = _tanh_projector(dim, signal_dim)
+        self.text_proj = _tanh_projector(text_dim, signal_dim)
+        self.clip = ClipLoss(o.temperature, o.learnable_temperature, o.label_smoothing)
+        self.gram_scale = ClipLoss(o.temperature, o.learnable_temperature, o.label_smoothing)  # its own temperature
+        self.samples = int(round(d.fs * d.seconds))
+        self.decoder = None
+        self.latent_proj = None
+        if o.reconstruction > 0:
+            self.latent_proj = _tanh_projector(dim, img.latent_dim)
+            self.decoder = QuerySignalDecoder(img.latent_dim, self.samples, leads=len(d.leads), **img.decoder)
+        self.render_config = RenderConfig(layout=img.layout, width=img.width, height=img.height, grid=img.grid)
+        self._renderer: Renderer | None = None
+
+    def _render(self, x_mv: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        from ecgalign.render import Renderer
+
+        if self._renderer is None or str(self._renderer.device) != str(x_mv.device):
+            self._renderer = Renderer(self.render_config, device=x_mv.device)
+        seeds = None if generator is None else torch.randint(0, 2**31 - 1, (len(x_mv),), generator=generator,
+                                                           device=generator.device).tolist()
+        augment = self.recipe.image.augment if self.training else "none"
+        with torch.no_grad(), torch.autocast(device_type=x_mv.device.type, enabled=False):  # pixels in float32
+            result = self._renderer.render(x_mv.float(), self.recipe.data.fs, augment=augment,
+                                           seed=seeds if seeds is not None else 0, output="float")
+        return result.images  # (B, 3, H, W) in [0, 1]
+
+    def card_fields(self) -> dict[str, Any]:
+        img = self.recipe.image
+        return {"encoder": self.image.config, "embed_dim": self.image.embed_dim, "signal_dim": self.signal_dim,
+                "text_dim": self.text_dim, "image_size": [img.height, img.width], "layout": img.layout,
+                "teacher": img.teacher, "input_spec": self.recipe.input_spec().to_dict()}
+
+    @staticmethod
+    def reconstruction_target(x_mv: torch.Tensor) -> torch.Tensor:
+        """The signal over its record-wide standard deviation (one scale for all leads)."""
+        scale = x_mv.flatten(1).std(dim=1).clamp(min=1e-3)
+        return x_mv / scale[:, None, None]
+
+    def forward(self, batch: dict[str, Any], generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        x = batch["ecg"]  # (B, 12, T) mV
+        images = self._render(x, generator)
+        h = self.image(images)  # (B, D)
+        z_image = self.image_proj(h)
+        z_signal = batch["teacher_signal"].to(z_image.dtype)
+        z_text = self.text_proj(batch["teacher_text"].to(z_image.dtype))
+        out: dict[str, torch.Tensor] = {}
+        if self.weights["contrastive"] > 0:
+            clip = self.clip(z_image, z_text)
+            out["contrastive"], out["acc_image2text"] = clip["loss"], clip["acc_a2b"]
+        if self.weights["gram"] > 0:
+            gram = gram_loss(z_image, z_text, z_signal, self.gram_scale.logit_scale, self.recipe.objective.label_smoothing)
+            out["gram"], out["gram_acc"], out["gram_volume"] = gram["loss"], gram["acc"], gram["mean_positive_volume"]
+        if self.decoder is not None:
+            target = self.reconstruction_target(x)
+            recon = self.decoder(self.latent_proj(h), generator)
+            out["reconstruction"] = (recon.float() - target).pow(2).mean()
+            if self.weights["lead_consistency"] > 0:
+                o = self.recipe.objective
+                lead = lead_consistency_loss(recon, target, o.lead_alpha, o.lead_beta)
+                out["lead_consistency"] = lead["loss"]
+        out["loss"] = sum(w * out[k] for k, w in self.weights.items() if w > 0)
+        return out
+
+    # ------------------------------------------------------------------------------------------ inference
+    @torch.no_grad()
+    def encode_image(self, images: torch.Tensor, normalize: bool = True) -> torch.Tensor:
+        """Image embeddings in the shared (teacher signal) space, (B, P)."""
+        z = self.image_proj(self.image(images))
+        return nn.functional.normalize(z, dim=-1) if normalize else z
+
+    @torch.no_grad()
+    def image_features(self, images: torch.Tensor) -> torch.Tensor:
+        """Pooled image-encoder features (B, D): what linear probes use."""
+        return self.image(images)
+
+    @torch.no_grad()
+    def reconstruct(self, images: torch.Tensor) -> torch.Tensor:
+        if self.decoder is None:
+            raise ValueError(f"recipe {self.recipe.name!r} trains no signal decoder")
+        return self.decoder(self.latent_proj(self.image(images)))
+
+    def saved_state(self) -> dict[str, torch.Tensor]:
+        return self.state_dict()
+
+    def load_saved_state(self, state: dict[str, torch.Tensor]) -> None:
+        missing, unexpected = self.load_state_dict(state, strict=False)
+        if missing or unexpected:
+            raise ValueError(f"checkpoint does not match the model: missing {missing[:5]}, unexpected {unexpected[:5]}")

@@ -1,0 +1,70 @@
+"""The ecg-scan recipe: online rendering, a frozen teacher, the four loss terms, loading the image model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import ecgalign
+from ecgalign.synth.store import synthesize_store
+from ecgalign.train.config import load_recipe
+from ecgalign.train.engine import pretrain
+
+TINY_SCAN = ["image.encoder_kwargs.embed_dim=32", "image.encoder_kwargs.depth=1", "image.encoder_kwargs.num_heads=2",
+             "image.height=96", "image.width=128", "image.decoder.dim=16", "image.decoder.depth=1",
+             "image.decoder.num_heads=2", "data.batch_size=4", "data.num_workers=0", "train.accelerator=cpu",
+             "train.log_every=1", "optim.warmup_steps=1"]
+
+
+@pytest.fixture(scope="module")
+def scan_setup(tmp_path_factory, tiny, fast):
+    root = tmp_path_factory.mktemp("scan")
+    from ecgalign.data.preprocess import Preprocess
+
+    synthesize_store(root / "paired", 24, seed=21, fs=100.0, preprocess=Preprocess.preset("baselines"))
+    teacher = pretrain(load_recipe("clip", {"model": tiny["clip"]}, [*fast, "optim.max_steps=2"]), root / "paired",
+                       root / "teacher", progress=False).run_dir
+    synthesize_store(root / "mv", 24, seed=22, fs=100.0)  # millivolts, what the renderer draws
+    return root, teacher
+
+
+def test_ecg_scan_trains_every_term_and_loads_as_an_image_model(scan_setup):
+    root, teacher = scan_setup
+    recipe = load_recipe("ecg-scan", sets=[*TINY_SCAN, "optim.max_steps=3"])
+    result = pretrain(recipe, root / "mv", root / "scan", teacher=teacher, progress=False)
+    assert result.steps == 3 and np.isfinite(result.final_loss)
+    header = (root / "scan" / "metrics.csv").read_text().splitlines()[0]
+    for term in ("contrastive", "gram", "reconstruction", "lead_consistency"):
+        assert term in header
+    assert list((teacher / "embeddings").glob("teacher-*.signal.npy"))  # computed once, cached by the teacher
+    model = ecgalign.load(root / "scan", device="cpu")
+    images = model.render(np.zeros((2, 12, 1000), np.float32), fs=100.0)
+    assert tuple(images.shape) == (2, 3, 96, 128)
+    z = model.encode_image(images)
+    assert z.shape == (2, 256) and np.allclose(np.linalg.norm(z, axis=1), 1.0, atol=1e-5)
+    assert model.image_features(images).shape == (2, 32)
+    assert model.reconstruct(images).shape == (2, 12, 1000)
+
+
+def test_ablations_switch_terms_off(scan_setup):
+    root, teacher = scan_setup
+    recipe = load_recipe("ecg-scan", sets=[*TINY_SCAN, "optim.max_steps=1", "objective.gram=0",
+                                           "objective.lead_consistency=0"])
+    pretrain(recipe, root / "mv", root / "nogram", teacher=teacher, progress=False)
+    header = (root / "nogram" / "metrics.csv").read_text().splitlines()[0]
+    assert "gram" not in header.split(",") and "lead_consistency" not in header.split(",")
+    with pytest.raises(ValueError, match="regularises the reconstruction"):
+        load_recipe("ecg-scan", sets=["objective.reconstruction=0"])
+
+
+def test_bad_teacher_and_data_are_refused(scan_setup, tiny, fast):
+    root, teacher = scan_setup
+    recipe = load_recipe("ecg-scan", sets=[*TINY_SCAN, "optim.max_steps=1"])
+    with pytest.raises(ValueError, match="--teacher"):
+        pretrain(recipe, root / "mv", root / "r1", progress=False)
+    mae = pretrain(load_recipe("mae", {"model": tiny["mae"]}, [*fast, "optim.max_steps=1"]), root / "paired",
+                   root / "mae", progress=False).run_dir
+    with pytest.raises(ValueError, match="joint ECG-text space"):
+        pretrain(recipe, root / "mv", root / "r2", teacher=mae, progress=False)
+    with pytest.raises(ValueError, match="does not hold this encoder's input"):
+        pretrain(recipe, root / "paired", root / "r3", teacher=teacher, progress=False)  # z-scored, not mV
