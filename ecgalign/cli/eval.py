@@ -26,7 +26,7 @@ def _ints(text: str) -> list[int]:
 
 def _run(protocols: tuple[str, ...], checkpoint: Path, data: Path, task: Optional[list[str]], fractions: str,
          seeds: str, cv: int, out: Optional[Path], baselines: bool, supervised: bool, n_boot: int, device: Optional[str],
-         json_out: bool) -> None:
+         augment: str, json_out: bool) -> None:
     import ecgalign
     from ecgalign.eval.report import build_report, write_outputs
     from ecgalign.eval.run import EvalConfig, evaluate
@@ -36,7 +36,12 @@ def _run(protocols: tuple[str, ...], checkpoint: Path, data: Path, task: Optiona
         config = EvalConfig(protocols=protocols, label_sets=labels, fractions=_floats(fractions), seeds=_ints(seeds),
                             cv=cv, n_boot=n_boot, baselines=baselines, supervised=supervised)
         model = ecgalign.load(checkpoint, device=device)
-        out = out or Path(checkpoint) / "eval" / Path(data).name
+        if hasattr(model, "encode_image"):
+            model.eval_augment = augment  # ECGs are rendered to printouts, clean or augmented, then encoded
+        elif augment != "none":
+            raise ValueError("--augment applies to image models (ecg-scan); this checkpoint encodes signals")
+        suffix = "" if augment == "none" else f"-{augment}"
+        out = out or Path(checkpoint) / "eval" / f"{Path(data).name}{suffix}"
         with progress_bar("embed", enabled=not json_out) as update:
             results, figures = evaluate(model, data, config, cache_dir=Path(checkpoint) / "embeddings", progress=update)
         paths = write_outputs(out, results, build_report(results, figures))
@@ -59,9 +64,11 @@ def _command(name: str, protocols: tuple[str, ...], doc: str) -> None:
         supervised: bool = typer.Option(True, "--supervised/--no-supervised", help="Train the supervised-from-scratch reference (linear probing)."),
         n_boot: int = typer.Option(1000, help="Bootstrap resamples for confidence intervals."),
         device: Optional[str] = typer.Option(None, help="cpu, cuda, ... (default: cuda when available)."),
+        augment: str = typer.Option("none", help="Image models: render the printouts clean (none), light or heavy."),
         json_out: bool = typer.Option(False, "--json", help="Print results.json to stdout too."),
     ) -> None:
-        _run(protocols, checkpoint, data, task, fractions, seeds, cv, out, baselines, supervised, n_boot, device, json_out)
+        _run(protocols, checkpoint, data, task, fractions, seeds, cv, out, baselines, supervised, n_boot, device,
+             augment, json_out)
 
     command.__doc__ = doc
     app.command(name)(command)

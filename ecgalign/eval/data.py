@@ -103,7 +103,8 @@ def cache_key(model, data_path: str | Path) -> str:
     weights = model.weights_path
     ident = {"weights": _digest(Path(weights)) if weights else f"random-init:{model.card.get('seed')}:"
              f"{json.dumps(model.card.get('recipe_resolved'), sort_keys=True)}",
-             "data": str(Path(data_path).resolve()), "spec": model.input_spec.to_dict()}
+             "data": str(Path(data_path).resolve()), "spec": model.input_spec.to_dict(),
+             "augment": getattr(model, "eval_augment", None)}
     return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:20]
 
 
@@ -132,7 +133,7 @@ def attach_embeddings(data: EvalData, model, cache_dir: str | Path | None = None
         sidecar = cache.with_suffix(".json")
         data.skipped = json.loads(sidecar.read_text())["skipped"] if sidecar.is_file() else []
     rows, features = read_embeddings(target)
-    joint = read_embeddings(target, "embedding")[1] if model.task.ecg_proj is not None else None
+    joint = read_embeddings(target, "embedding")[1] if model.has_joint_space else None
     if scratch is not None:
         scratch.cleanup()
     keep = data.meta.set_index("position").loc[rows["position"].to_numpy()].reset_index()

@@ -72,7 +72,7 @@ def embed_to_parquet(model, data: str | Path, out: str | Path, *, batch_size: in
 
         reader = open_dataset(data, fmt)
         total, batches = len(reader), _reader_batches(reader, model.input_spec, batch_size, skipped)
-    joint = model.task.ecg_proj is not None
+    joint = model.has_joint_space
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
     writer = None
@@ -105,7 +105,7 @@ def embed_to_parquet(model, data: str | Path, out: str | Path, *, batch_size: in
             writer.close()
         tmp.unlink(missing_ok=True)
     return {"out": str(out), "records": written, "skipped": len(skipped), "skipped_records": skipped[:50],
-            "features_dim": int(model.task.ecg.embed_dim), "joint_space": joint}
+            "features_dim": model.embed_dim, "joint_space": joint}
 
 
 def _list_column(values: np.ndarray) -> pa.Array:

@@ -127,7 +127,7 @@ def evaluate(model, data_path: str | Path, config: EvalConfig | None = None, *, 
                                                       seeds=config.seeds, n_boot=config.n_boot,
                                                       patient_ids=d.patient_ids)
             supervised_sets = config.supervised_label_sets or sets[:1]
-            if config.supervised and name in supervised_sets:
+            if config.supervised and name in supervised_sets and not hasattr(model, "encode_image"):
                 entry["supervised"] = _supervised(model, data, y, classes, split, folds, config)
             section[name] = entry
             if config.plots and name == sets[0]:
@@ -149,7 +149,7 @@ def evaluate(model, data_path: str | Path, config: EvalConfig | None = None, *, 
     if "retrieval" in config.protocols:
         from ecgalign.eval.retrieval import retrieval
 
-        if model.task.ecg_proj is None:
+        if not model.has_joint_space:
             results["retrieval"] = {"skipped": "the model has no joint ECG-text space"}
         else:
             results["retrieval"] = {}
@@ -176,7 +176,7 @@ def _zero_shot(encoders: dict[str, Any], embedded: dict[str, EvalData], sets: li
     from ecgalign.eval.zero_shot import zero_shot
     from ecgalign.text.prompts import prompt_set
 
-    if encoders["model"].task.ecg_proj is None:
+    if not encoders["model"].has_joint_space:
         return {"skipped": "the model has no joint ECG-text space (no text objective)"}
     data = embedded["model"]
     if data.prompt_dataset is None:

@@ -38,8 +38,9 @@ def _binarize(x: np.ndarray, levels: int, lo: float, hi: float, start: int, leng
     """(levels, length) image with a 1 at (quantised amplitude, sample - start) of every finite sample."""
     out = np.zeros((levels, length))
     t = np.flatnonzero(np.isfinite(x))
-    q = np.round((levels - 1) * (x[t] - lo) / (hi - lo)).astype(np.int64)
-    out[np.clip(q, 0, levels - 1), t - start] = 1.0
+    # levels 1..L as the Challenge numbers them (rounding half to even happens at the same values)
+    q = np.round((levels - 1) * (x[t] - lo) / (hi - lo) + 1).astype(np.int64)
+    out[np.clip(q, 1, levels) - 1, t - start] = 1.0
     return out
 
 
@@ -53,8 +54,9 @@ def align_signals(
     """Shift ``estimate`` (T,) onto ``reference`` (T,) by the 2-D cross-correlation of their quantised images.
 
     Returns (shifted estimate, horizontal shift in samples, vertical shift in signal units): a positive
-    horizontal shift means the estimate was late (its samples move left), and the vertical shift has been
-    subtracted from it. The images are cropped in time to the finite samples (plus a margin wider than the
+    horizontal shift means the estimate was late (its first samples are dropped, NaN fills the end), a negative
+    one that it was early (NaN is prepended, so it grows longer, as in the Challenge), and the vertical shift has
+    been subtracted from it. The images are cropped in time to the finite samples (plus a margin wider than the
     Gaussian) before correlating: the correlation's values, and so its peak, are those of the full images.
     """
     from scipy import fft
@@ -86,15 +88,16 @@ def align_signals(
     if smooth:
         a_ref = gaussian_filter(a_ref, sigma)
         a_est = gaussian_filter(a_est, sigma)
-    shape = [fft.next_fast_len(num_quant_levels * 2 - 1, real=True), fft.next_fast_len(a_ref.shape[1] + a_est.shape[1] - 1, real=True)]
-    cross = fft.irfft2(fft.rfft2(a_ref, shape) * fft.rfft2(a_est[::-1, ::-1], shape), shape)
-    cross = cross[: 2 * num_quant_levels - 1, : a_ref.shape[1] + a_est.shape[1] - 1]
+    full = (2 * num_quant_levels - 1, a_ref.shape[1] + a_est.shape[1] - 1)
+    shape = [fft.next_fast_len(m, real=True) for m in full]
+    spectrum = fft.rfft2(a_ref, shape) * fft.rfft2(a_est[::-1, ::-1], shape)
+    cross = fft.irfft2(spectrum, shape)[: full[0], : full[1]]
     iv, it = np.unravel_index(np.argmax(cross), cross.shape)
     # cross[iv, it] pairs reference sample r0 + t with estimate sample e0 + t - (it - (e1 - e0 - 1))
     shift_t = int((e0 + (a_est.shape[1] - 1)) - (r0 + it))
     shift_v = float((num_quant_levels - 1 - iv) / (num_quant_levels - 1) * (hi - lo))
     if shift_t < 0:
-        shifted = np.concatenate([np.full(-shift_t, np.nan), x_est])[: x_est.size]
+        shifted = np.concatenate([np.full(-shift_t, np.nan), x_est])
     else:
         shifted = np.concatenate([x_est[shift_t:], np.full(shift_t, np.nan)])
     return shifted - shift_v, shift_t, shift_v

@@ -51,6 +51,14 @@ class PretrainedModel:
     def name(self) -> str:
         return str(self.card.get("name") or self.card.get("recipe", "model"))
 
+    @property
+    def has_joint_space(self) -> bool:
+        return self.task.ecg_proj is not None
+
+    @property
+    def embed_dim(self) -> int:
+        return int(self.task.ecg.embed_dim)
+
     def _tensor(self, signals) -> torch.Tensor:
         x = torch.as_tensor(np.asarray(signals, dtype=np.float32) if not torch.is_tensor(signals) else signals)
         if x.ndim == 2:
@@ -125,21 +133,62 @@ def load(path: str | Path, device: str | torch.device | None = None) -> Pretrain
 
 class PretrainedImageModel:
     """A loaded ECG-Scan model: ``encode_image`` / ``image_features`` / ``reconstruct`` take printout images
-    (B, 3, H, W) at the trained size, float in [0, 1] or uint8; ``render(signals_mv, fs)`` draws printouts
-    the way training did (without augmentation)."""
+    (B, 3, H, W) at the trained size, float in [0, 1] or uint8; ``render(signals_mv)`` draws printouts the
+    way training did. ``features`` / ``encode_ecg`` take ECGs as millivolt signals in ``input_spec`` and
+    render them first (with ``eval_augment``: "none", "light" or "heavy"), so every evaluation protocol runs
+    on images unchanged. ``encode_text`` uses the teacher's frozen text encoder and the trained projector."""
 
-    def __init__(self, task, card: dict[str, Any], device: torch.device, weights_path: Path | None = None):
+    has_joint_space = True
+
+    def __init__(self, task, card: dict[str, Any], device: torch.device, weights_path: Path | None = None,
+                 text_encoder=None):
         self.task, self.card, self.device, self.weights_path = task.eval().to(device), card, device, weights_path
         self.input_spec = task.recipe.input_spec()
         self.image_size = (task.recipe.image.height, task.recipe.image.width)
+        self.eval_augment = "none"
+        self._text = text_encoder
+        self._rendered = 0  # images rendered so far: the seed of the next augmented one
 
     @property
     def name(self) -> str:
         return str(self.card.get("name") or self.card.get("recipe", "model"))
 
-    def render(self, signals, fs: float) -> torch.Tensor:
+    @property
+    def embed_dim(self) -> int:
+        return int(self.task.image.embed_dim)
+
+    def render(self, signals, augment: str | None = None) -> torch.Tensor:
+        """Printouts (B, 3, H, W) float in [0, 1] of millivolt signals (B, 12, T) at ``input_spec.fs``."""
+        from ecgalign.render import Renderer
+
         x = torch.as_tensor(np.asarray(signals, dtype=np.float32) if not torch.is_tensor(signals) else signals)
-        return self.task._render(x.float().to(self.device).reshape(-1, *x.shape[-2:]), None)
+        x = x.float().to(self.device).reshape(-1, *x.shape[-2:])
+        renderer = Renderer(self.task.render_config, device=self.device)
+        seeds = list(range(self._rendered, self._rendered + len(x)))
+        self._rendered += len(x)
+        with torch.inference_mode():
+            return renderer.render(x, self.input_spec.fs, augment=augment or self.eval_augment, seed=seeds,
+                                   output="float").images
+
+    def features(self, signals, batch_size: int = 64) -> np.ndarray:
+        """Image-encoder features of the printouts of ``signals`` (mV)."""
+        return np.concatenate([self.image_features(self.render(signals[i:i + batch_size]), batch_size)
+                               for i in range(0, len(signals), batch_size)])
+
+    def encode_ecg(self, signals, batch_size: int = 64) -> np.ndarray:
+        """Shared-space embeddings of the printouts of ``signals`` (mV)."""
+        return np.concatenate([self.encode_image(self.render(signals[i:i + batch_size]), batch_size)
+                               for i in range(0, len(signals), batch_size)])
+
+    def encode_text(self, texts: list[str]) -> np.ndarray:
+        """L2-normalised text embeddings in the shared space (teacher text encoder + trained projector)."""
+        if self._text is None:
+            from ecgalign.models.encoders.text import TextEncoder
+
+            self._text = TextEncoder(self.card.get("text_encoder")).to(self.device)
+        with torch.inference_mode():
+            z = self.task.text_proj(self._text(list(texts)).to(self.device))
+            return torch.nn.functional.normalize(z, dim=-1).float().cpu().numpy()
 
     def _batched(self, fn, images, batch_size: int) -> np.ndarray:
         x = torch.as_tensor(images)
@@ -166,19 +215,28 @@ def _device(device: str | torch.device | None) -> torch.device:
     return torch.device(device) if device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def random_init_like(model: PretrainedModel, seed: int = 0) -> PretrainedModel:
+def random_init_like(model, seed: int = 0):
     """The same architecture (and the same frozen text encoder) with freshly initialised trainable weights:
     the baseline every evaluation report includes."""
-    from ecgalign.tasks import ECGTextTask
+    from ecgalign.tasks import ECGScanTask, ECGTextTask
     from ecgalign.train.config import recipe_from_dict
 
     recipe = recipe_from_dict(model.card["recipe_resolved"])
+    image = isinstance(model, PretrainedImageModel)
     state = torch.random.get_rng_state()
     torch.manual_seed(seed)
     try:
-        task = ECGTextTask(recipe, text_encoder=model.task.text)
+        if image:
+            task = ECGScanTask(recipe, signal_dim=model.task.signal_dim, text_dim=model.task.text_dim)
+        else:
+            task = ECGTextTask(recipe, text_encoder=model.task.text)
     finally:
         torch.random.set_rng_state(state)
+    if image:
+        card = {**model.card, "name": f"random-init {recipe.image.encoder}", "seed": seed, "random_init": True}
+        baseline = PretrainedImageModel(task, card, model.device, None, text_encoder=model._text)
+        baseline.eval_augment = model.eval_augment
+        return baseline
     card = {**model.card, "name": f"random-init {model.card.get('encoder', {}).get('name', recipe.model.encoder)}",
             "seed": seed, "random_init": True}
     return PretrainedModel(task, card, model.device, None)

@@ -54,6 +54,7 @@ class ECGScanTask(nn.Module):
             self.decoder = QuerySignalDecoder(img.latent_dim, self.samples, leads=len(d.leads), **img.decoder)
         self.render_config = RenderConfig(layout=img.layout, width=img.width, height=img.height, grid=img.grid)
         self._renderer: Renderer | None = None
+        self.text_source: str | None = None  # the teacher's text encoder (set by the engine, saved in the card)
 
     def _render(self, x_mv: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         from ecgalign.render import Renderer
@@ -72,7 +73,8 @@ class ECGScanTask(nn.Module):
         img = self.recipe.image
         return {"encoder": self.image.config, "embed_dim": self.image.embed_dim, "signal_dim": self.signal_dim,
                 "text_dim": self.text_dim, "image_size": [img.height, img.width], "layout": img.layout,
-                "teacher": img.teacher, "input_spec": self.recipe.input_spec().to_dict()}
+                "teacher": img.teacher, "text_encoder": self.text_source,
+                "input_spec": self.recipe.input_spec().to_dict()}
 
     @staticmethod
     def reconstruction_target(x_mv: torch.Tensor) -> torch.Tensor:

@@ -186,10 +186,11 @@ def pretrain(recipe: Recipe, data: str | Path, run_dir: str | Path, *, unpaired:
         if rank == 0:
             teacher_arrays(teacher, data, cache, device=str(fabric.device))
         fabric.barrier()  # the other ranks read what rank 0 computed
-        signal, text, _ = teacher_arrays(teacher, data, cache, device=str(fabric.device))
+        signal, text, info = teacher_arrays(teacher, data, cache, device=str(fabric.device))
         extra_arrays = {"teacher_signal": signal, "teacher_text": text}
         with fabric.init_module():
             task = ECGScanTask(recipe, signal_dim=signal.shape[1], text_dim=text.shape[1])
+        task.text_source = info.get("text_encoder")  # the model card names it: encode_text needs it later
     else:
         with fabric.init_module():
             task = ECGTextTask(recipe)

@@ -43,6 +43,7 @@ def teacher_arrays(teacher_run: str | Path, store_path: str | Path, cache_dir: s
         raise ValueError(f"{store_path}: {empty} records have no report; ECG-Scan's text terms need one for every record")
     text = teacher.task.text(reports).float().cpu().numpy()
     info = {"teacher": str(teacher_run), "recipe": teacher.card.get("recipe"), "records": len(store),
+            "text_encoder": teacher.task.text.source,
             "signal_dim": int(signal.shape[1]), "text_dim": int(text.shape[1])}
     for path, array in ((sig_path, signal), (txt_path, text)):
         tmp = path.with_name(path.name + ".tmp.npy")

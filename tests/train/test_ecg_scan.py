@@ -38,7 +38,7 @@ def test_ecg_scan_trains_every_term_and_loads_as_an_image_model(scan_setup):
         assert term in header
     assert list((teacher / "embeddings").glob("teacher-*.signal.npy"))  # computed once, cached by the teacher
     model = ecgalign.load(root / "scan", device="cpu")
-    images = model.render(np.zeros((2, 12, 1000), np.float32), fs=100.0)
+    images = model.render(np.zeros((2, 12, 1000), np.float32))
     assert tuple(images.shape) == (2, 3, 96, 128)
     z = model.encode_image(images)
     assert z.shape == (2, 256) and np.allclose(np.linalg.norm(z, axis=1), 1.0, atol=1e-5)
@@ -68,3 +68,21 @@ def test_bad_teacher_and_data_are_refused(scan_setup, tiny, fast):
         pretrain(recipe, root / "mv", root / "r2", teacher=mae, progress=False)
     with pytest.raises(ValueError, match="does not hold this encoder's input"):
         pretrain(recipe, root / "paired", root / "r3", teacher=teacher, progress=False)  # z-scored, not mV
+
+
+def test_the_evaluation_harness_runs_on_printouts_of_the_records(scan_setup):
+    import json
+
+    from ecgalign.eval.run import EvalConfig, evaluate
+
+    root, teacher = scan_setup
+    if not (root / "scan" / "model.json").exists():
+        pretrain(load_recipe("ecg-scan", sets=[*TINY_SCAN, "optim.max_steps=1"]), root / "mv", root / "scan",
+                 teacher=teacher, progress=False, overwrite=True)
+    model = ecgalign.load(root / "scan", device="cpu")
+    model.eval_augment = "light"
+    config = EvalConfig(label_sets=["superdiagnostic"], fractions=(1.0,), seeds=(0,), n_boot=50, plots=False)
+    results, _ = evaluate(model, root / "mv", config)
+    assert set(results["linear_probe"]["superdiagnostic"]) == {"model", "random_init"}  # no signal-supervised ref
+    assert "model" in results["zero_shot"]["superdiagnostic"] and "model" in results["retrieval"]
+    json.dumps(results, allow_nan=False)
