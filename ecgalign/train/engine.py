@@ -186,10 +186,10 @@ def pretrain(recipe: Recipe, data: str | Path, run_dir: str | Path, *, unpaired:
         if rank == 0:
             teacher_arrays(teacher, data, cache, device=str(fabric.device))
         fabric.barrier()  # the other ranks read what rank 0 computed
-        signal, text, info = teacher_arrays(teacher, data, cache, device=str(fabric.device))
-        extra_arrays = {"teacher_signal": signal, "teacher_text": text}
+        teacher_signal, teacher_text, info = teacher_arrays(teacher, data, cache, device=str(fabric.device))
+        extra_arrays = {"teacher_signal": teacher_signal, "teacher_text": teacher_text}
         with fabric.init_module():
-            task = ECGScanTask(recipe, signal_dim=signal.shape[1], text_dim=text.shape[1])
+            task = ECGScanTask(recipe, signal_dim=teacher_signal.shape[1], text_dim=teacher_text.shape[1])
         task.text_source = info.get("text_encoder")  # the model card names it: encode_text needs it later
     else:
         with fabric.init_module():
