@@ -126,7 +126,8 @@ def load(path: str | Path, device: str | torch.device | None = None) -> Pretrain
                            text_dim=state["text_proj.0.weight"].shape[1])
         task.load_saved_state(state)
         return PretrainedImageModel(task, card, _device(device), weights_path)
-    task = ECGTextTask(recipe)
+    vocab = state.get("captioner.vocab_ids")
+    task = ECGTextTask(recipe, caption_vocab=None if vocab is None else len(vocab))
     task.load_saved_state(state)
     return PretrainedModel(task, card, _device(device), weights_path)
 
@@ -229,7 +230,13 @@ def random_init_like(model, seed: int = 0):
         if image:
             task = ECGScanTask(recipe, signal_dim=model.task.signal_dim, text_dim=model.task.text_dim)
         else:
-            task = ECGTextTask(recipe, text_encoder=model.task.text)
+            captioner = model.task.captioner
+            compact = captioner is not None and captioner.compact
+            task = ECGTextTask(recipe, text_encoder=model.task.text,
+                               caption_vocab=len(captioner.vocab_ids) if compact else None)
+            if compact:  # the same compact vocabulary, fresh weights
+                task.captioner.vocab_ids.copy_(captioner.vocab_ids)
+                task.captioner.pad_index = captioner.pad_index
     finally:
         torch.random.set_rng_state(state)
     if image:

@@ -25,7 +25,10 @@ from ecgalign.train.config import Recipe
 
 
 class ECGTextTask(nn.Module):
-    def __init__(self, recipe: Recipe, text_encoder: nn.Module | None = None):
+    def __init__(self, recipe: Recipe, text_encoder: nn.Module | None = None,
+                 caption_vocab: list[str] | int | None = None):
+        """``caption_vocab``: the training reports, whose token ids become the caption decoder's compact
+        vocabulary (``model.caption_vocab: corpus``), or its size when the ids come with loaded weights."""
         super().__init__()
         self.recipe = recipe
         objective, model_cfg = recipe.objective, recipe.model
@@ -58,8 +61,14 @@ class ECGTextTask(nn.Module):
             if objective.caption > 0:
                 from ecgalign.models.decoders import CaptionDecoder
 
-                self.captioner = CaptionDecoder(dim, text_encoder.vocab_size,
-                                                max_length=model_cfg.text_max_length, **model_cfg.captioner)
+                vocab = caption_vocab
+                if isinstance(vocab, list):  # distinct reports, tokenised in chunks (a large corpus)
+                    unique, seen = sorted(set(vocab)), set()
+                    for i in range(0, len(unique), 4096):
+                        seen.update(text_encoder.tokenize(unique[i:i + 4096])["input_ids"].flatten().tolist())
+                    vocab = sorted(seen)
+                self.captioner = CaptionDecoder(dim, text_encoder.vocab_size, max_length=model_cfg.text_max_length,
+                                                pad_id=text_encoder.pad_id, vocab_ids=vocab, **model_cfg.captioner)
 
     # --------------------------------------------------------------------------------------- training
     def forward(self, batch: dict[str, Any], generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
@@ -94,7 +103,7 @@ class ECGTextTask(nn.Module):
             if self.captioner is not None:
                 ids = self.text.tokenize(reports, x.device)["input_ids"]
                 logits = self.captioner(tokens, ids)
-                cap = caption_loss(logits, ids[:, 1:logits.shape[1] + 1], self.text.pad_id)
+                cap = caption_loss(logits, self.captioner.targets(ids), self.captioner.pad_index)
                 out["caption"], out["caption_token_acc"] = cap["loss"], cap["token_acc"]
         out["loss"] = sum(self.weights[name] * out[name] for name in self.weights if self.weights[name] > 0)
         return out

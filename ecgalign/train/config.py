@@ -42,6 +42,7 @@ class ModelConfig:
     proj_dim: int = 256
     decoder: dict[str, Any] = field(default_factory=dict)  # MaskedPatchDecoder overrides
     captioner: dict[str, Any] = field(default_factory=dict)  # CaptionDecoder overrides
+    caption_vocab: str = "corpus"  # "corpus": the token ids of the training reports; "full": the tokenizer's
 
 
 @dataclass
@@ -149,6 +150,8 @@ class Recipe:
             raise ValueError(f"recipe {self.name!r}: the IB penalty regularises the contrastive objective; set objective.contrastive > 0")
         if not 0 < o.mask_ratio < 1:
             raise ValueError(f"recipe {self.name!r}: objective.mask_ratio must lie in (0, 1), got {o.mask_ratio}")
+        if self.model.caption_vocab not in ("corpus", "full"):
+            raise ValueError(f"recipe {self.name!r}: model.caption_vocab must be 'corpus' or 'full', got {self.model.caption_vocab!r}")
         if t.precision not in PRECISIONS:
             raise ValueError(f"recipe {self.name!r}: train.precision {t.precision!r} is not one of {PRECISIONS}")
         for name, value in (("data.batch_size", d.batch_size), ("optim.max_steps", p.max_steps),

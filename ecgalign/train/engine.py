@@ -192,8 +192,11 @@ def pretrain(recipe: Recipe, data: str | Path, run_dir: str | Path, *, unpaired:
             task = ECGScanTask(recipe, signal_dim=teacher_signal.shape[1], text_dim=teacher_text.shape[1])
         task.text_source = info.get("text_encoder")  # the model card names it: encode_text needs it later
     else:
+        corpus = None
+        if recipe.objective.caption > 0 and recipe.model.caption_vocab == "corpus":
+            corpus = [str(r) for r in store.column("report").fillna("")]
         with fabric.init_module():
-            task = ECGTextTask(recipe)
+            task = ECGTextTask(recipe, caption_vocab=corpus)
     optimizer = torch.optim.AdamW(param_groups(task, o.weight_decay), lr=o.lr, betas=tuple(o.betas))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(o.warmup_steps, o.max_steps, o.min_lr_ratio))
     if rank == 0:

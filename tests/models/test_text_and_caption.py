@@ -67,3 +67,17 @@ def test_caption_decoder_is_causal_and_predicts_next_tokens():
     assert not torch.allclose(logits[:, 6:], other[:, 6:])
     assert not torch.allclose(decoder(torch.randn(2, 5, 24), ids), logits)  # it reads the ECG
     assert decoder(memory, torch.randint(1, 50, (2, 30))).shape == (2, 11, 50)  # cut at max_length
+
+
+def test_a_compact_caption_vocabulary_maps_ids_and_keeps_unknown_ones_apart():
+    decoder = CaptionDecoder(ecg_dim=8, vocab_size=1000, dim=16, depth=1, heads=2, pad_id=0, vocab_ids=[101, 7, 102, 55])
+    assert decoder.vocab_ids.tolist() == [0, 7, 55, 101, 102] and decoder.pad_index == 0
+    ids = torch.tensor([[101, 7, 999, 102, 0]])
+    assert decoder.index(ids).tolist() == [[3, 1, 5, 4, 0]]  # 999 is outside the corpus: the extra slot 5
+    assert decoder.targets(ids).tolist() == [[1, 5, 4, 0]]
+    logits = decoder(torch.randn(1, 3, 8), ids)
+    assert logits.shape == (1, 4, 6)  # 5 kept ids + 1 unknown slot instead of 1000
+    loaded = CaptionDecoder(ecg_dim=8, vocab_size=1000, dim=16, depth=1, heads=2, pad_id=0, vocab_ids=5)
+    loaded.load_state_dict(decoder.state_dict())
+    assert loaded.vocab_ids.tolist() == decoder.vocab_ids.tolist() and loaded.pad_index == 0
+    torch.testing.assert_close(loaded.eval()(torch.ones(1, 3, 8), ids), decoder.eval()(torch.ones(1, 3, 8), ids))
