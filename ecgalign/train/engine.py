@@ -97,8 +97,13 @@ def _check_run_dir(run_dir: Path, recipe: Recipe, resume: bool, overwrite: bool)
         raise FileExistsError(f"{run_dir}: run folder is not empty; pass --resume to continue it or --overwrite to replace it")
     if resume and config_path.is_file():
         saved = yaml.safe_load(config_path.read_text()) or {}
-        if saved.get("recipe") != recipe.to_dict():
-            before, after = _flatten(saved.get("recipe", {})), _flatten(recipe.to_dict())
+        saved_recipe = saved.get("recipe") or {}
+        try:  # keys added to the recipe since the run started take their defaults (an upgrade can resume)
+            saved_recipe = recipe_from_dict(saved_recipe).to_dict()
+        except (ValueError, TypeError, KeyError):
+            pass  # compared as written: the difference is reported below
+        if saved_recipe != recipe.to_dict():
+            before, after = _flatten(saved_recipe), _flatten(recipe.to_dict())
             diff = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
             raise ValueError(f"{config_path}: cannot resume with a different recipe; changed: {', '.join(diff)}")
     return latest_checkpoint(run_dir / "checkpoints") if resume else None

@@ -87,6 +87,22 @@ def test_resume_refuses_a_changed_recipe(train_store, tmp_path, tiny, fast):
         pretrain(changed, train_store, tmp_path / "run", resume=True, progress=False)
 
 
+def test_resume_accepts_a_run_saved_before_a_recipe_key_existed(train_store, tmp_path, tiny, fast):
+    import yaml
+
+    recipe = load_recipe("clip", {"model": tiny["clip"]}, [*fast, "optim.max_steps=2", "train.checkpoint_every=1"])
+    pretrain(recipe, train_store, tmp_path / "run", progress=False)
+    config = tmp_path / "run" / "config.yaml"
+    saved = yaml.safe_load(config.read_text())
+    del saved["recipe"]["model"]["caption_vocab"]  # as written by an older version
+    config.write_text(yaml.safe_dump(saved))
+    longer = load_recipe("clip", {"model": tiny["clip"]}, [*fast, "optim.max_steps=3", "train.checkpoint_every=1"])
+    with pytest.raises(ValueError, match="optim.max_steps"):  # a real change is still refused...
+        pretrain(longer, train_store, tmp_path / "run", resume=True, progress=False)
+    result = pretrain(recipe, train_store, tmp_path / "run", resume=True, progress=False)  # ...a new key is not
+    assert result.steps == 2
+
+
 def test_nan_loss_stops_naming_the_step_and_keeps_the_last_good_checkpoint(train_store, tmp_path, monkeypatch, tiny, fast):
     from ecgalign.tasks import ECGTextTask
 
