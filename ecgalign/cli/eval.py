@@ -26,7 +26,7 @@ def _ints(text: str) -> list[int]:
 
 def _run(protocols: tuple[str, ...], checkpoint: Path, data: Path, task: Optional[list[str]], fractions: str,
          seeds: str, cv: int, out: Optional[Path], baselines: bool, supervised: bool, n_boot: int, device: Optional[str],
-         augment: str, json_out: bool) -> None:
+         augment: str, json_out: bool, via_digitizer: bool = False) -> None:
     import ecgalign
     from ecgalign.eval.report import build_report, write_outputs
     from ecgalign.eval.run import EvalConfig, evaluate
@@ -36,11 +36,16 @@ def _run(protocols: tuple[str, ...], checkpoint: Path, data: Path, task: Optiona
         config = EvalConfig(protocols=protocols, label_sets=labels, fractions=_floats(fractions), seeds=_ints(seeds),
                             cv=cv, n_boot=n_boot, baselines=baselines, supervised=supervised)
         model = ecgalign.load(checkpoint, device=device)
-        if hasattr(model, "encode_image"):
+        if via_digitizer:  # printouts -> classic digitiser -> this signal model
+            from ecgalign.eval.digitized import DigitizedSignalModel
+
+            model = DigitizedSignalModel(model, augment=augment)
+        elif hasattr(model, "encode_image"):
             model.eval_augment = augment  # ECGs are rendered to printouts, clean or augmented, then encoded
         elif augment != "none":
-            raise ValueError("--augment applies to image models (ecg-scan); this checkpoint encodes signals")
-        suffix = "" if augment == "none" else f"-{augment}"
+            raise ValueError("--augment applies to image models (ecg-scan) and to --via-digitizer; this checkpoint "
+                             "encodes signals")
+        suffix = ("-digitized" if via_digitizer else "") + ("" if augment == "none" else f"-{augment}")
         out = out or Path(checkpoint) / "eval" / f"{Path(data).name}{suffix}"
         with progress_bar("embed", enabled=not json_out) as update:
             results, figures = evaluate(model, data, config, cache_dir=Path(checkpoint) / "embeddings", progress=update)
@@ -64,11 +69,12 @@ def _command(name: str, protocols: tuple[str, ...], doc: str) -> None:
         supervised: bool = typer.Option(True, "--supervised/--no-supervised", help="Train the supervised-from-scratch reference (linear probing)."),
         n_boot: int = typer.Option(1000, help="Bootstrap resamples for confidence intervals."),
         device: Optional[str] = typer.Option(None, help="cpu, cuda, ... (default: cuda when available)."),
-        augment: str = typer.Option("none", help="Image models: render the printouts clean (none), light or heavy."),
+        augment: str = typer.Option("none", help="Image models and --via-digitizer: render the printouts clean (none), light or heavy."),
+        via_digitizer: bool = typer.Option(False, "--via-digitizer", help="Signal models: show the model each ECG only through its printout, read back by the classic digitiser (3x4+II, 200 dpi)."),
         json_out: bool = typer.Option(False, "--json", help="Print results.json to stdout too."),
     ) -> None:
         _run(protocols, checkpoint, data, task, fractions, seeds, cv, out, baselines, supervised, n_boot, device,
-             augment, json_out)
+             augment, json_out, via_digitizer)
 
     command.__doc__ = doc
     app.command(name)(command)

@@ -7,6 +7,7 @@ import typer
 from ecgalign import __version__
 from ecgalign.cli.data import app as data_app
 from ecgalign.cli.demo import demo
+from ecgalign.cli.digitize import digitize
 from ecgalign.cli.eval import app as eval_app
 from ecgalign.cli.render import render
 from ecgalign.cli.train import embed, pretrain
@@ -23,6 +24,7 @@ app.add_typer(eval_app, name="eval")
 app.command("pretrain")(pretrain)
 app.command("embed")(embed)
 app.command("render")(render)
+app.command("digitize")(digitize)
 app.command("demo")(demo)
 
 

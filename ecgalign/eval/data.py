@@ -104,7 +104,7 @@ def cache_key(model, data_path: str | Path) -> str:
     ident = {"weights": _digest(Path(weights)) if weights else f"random-init:{model.card.get('seed')}:"
              f"{json.dumps(model.card.get('recipe_resolved'), sort_keys=True)}",
              "data": str(Path(data_path).resolve()), "spec": model.input_spec.to_dict(),
-             "augment": getattr(model, "eval_augment", None)}
+             "augment": getattr(model, "eval_augment", None), "via_digitizer": model.card.get("via_digitizer")}
     return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:20]
 
 

@@ -90,7 +90,8 @@ def evaluate(model, data_path: str | Path, config: EvalConfig | None = None, *, 
     results: dict[str, Any] = {
         "ecgalign_version": __version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        "checkpoint": {k: model.card.get(k) for k in ("recipe", "step", "encoder", "input_spec", "text_encoder")},
+        "checkpoint": {k: model.card.get(k) for k in ("recipe", "step", "encoder", "input_spec", "text_encoder",
+                                                       "via_digitizer") if k in model.card or k != "via_digitizer"},
         "dataset": {"name": base.name, "path": base.path, "records": int(len(base.meta)), "label_sets": sets},
         "protocol": {**{k: (list(v) if isinstance(v, (list, tuple)) else v) for k, v in vars(config).items()}},
     }
@@ -102,6 +103,8 @@ def evaluate(model, data_path: str | Path, config: EvalConfig | None = None, *, 
         attach_embeddings(data, encoder, cache_dir if role == "model" else None, config.batch_size, progress)
         embedded[role] = data
     data = embedded["model"]
+    if hasattr(model, "summary") and "via_digitizer" in model.card:  # images read, digitiser failures
+        results["digitizer"] = model.summary()
     results["dataset"].update(embedded_records=int(len(data.meta)), skipped=len(data.skipped),
                               skipped_records=data.skipped[:20])
     split, split_rule = _split(data)
@@ -127,7 +130,8 @@ def evaluate(model, data_path: str | Path, config: EvalConfig | None = None, *, 
                                                       seeds=config.seeds, n_boot=config.n_boot,
                                                       patient_ids=d.patient_ids)
             supervised_sets = config.supervised_label_sets or sets[:1]
-            if config.supervised and name in supervised_sets and not hasattr(model, "encode_image"):
+            if config.supervised and name in supervised_sets and not hasattr(model, "encode_image") \
+                    and not getattr(model, "reads_images", False):
                 entry["supervised"] = _supervised(model, data, y, classes, split, folds, config)
             section[name] = entry
             if config.plots and name == sets[0]:

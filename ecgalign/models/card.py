@@ -219,9 +219,12 @@ def _device(device: str | torch.device | None) -> torch.device:
 def random_init_like(model, seed: int = 0):
     """The same architecture (and the same frozen text encoder) with freshly initialised trainable weights:
     the baseline every evaluation report includes."""
+    from ecgalign.eval.digitized import DigitizedSignalModel, random_init_twin
     from ecgalign.tasks import ECGScanTask, ECGTextTask
     from ecgalign.train.config import recipe_from_dict
 
+    if isinstance(model, DigitizedSignalModel):  # the same printouts, read into a random-init signal encoder
+        return random_init_twin(model, seed)
     recipe = recipe_from_dict(model.card["recipe_resolved"])
     image = isinstance(model, PretrainedImageModel)
     state = torch.random.get_rng_state()
