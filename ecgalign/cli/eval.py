@@ -84,7 +84,8 @@ _command("linear-probe", ("linear-probe",), "Linear probing at label fractions, 
 _command("zero-shot", ("zero-shot",), "Zero-shot classification with the packaged clinical prompt sets.")
 _command("identify", ("identify",), "One-shot subject identification on records of the same patient.")
 _command("retrieval", ("retrieval",), "ECG <-> report retrieval, recall@1/5/10 both ways.")
-_command("all", ("linear-probe", "zero-shot", "identify", "retrieval"), "Every protocol on one dataset, one report.")
+_command("reconstruction", ("reconstruction",), "Signal recovered from printouts (image models with a decoder, --via-digitizer): per-lead SNR and limb-lead consistency.")
+_command("all", ("linear-probe", "zero-shot", "identify", "retrieval", "reconstruction"), "Every protocol on one dataset, one report.")
 
 
 @app.command("shift")

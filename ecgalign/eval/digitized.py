@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from ecgalign.data.record import LEADS_12
+
 
 class DigitizedSignalModel:
     """``features`` / ``encode_ecg`` take millivolt signals (B, 12, T) in ``input_spec`` (the inner model's rate,
@@ -67,9 +69,9 @@ class DigitizedSignalModel:
                 "failures": stats["failures"], "failure_examples": stats["failure_examples"][:10],
                 "mean_shown_fraction": float(np.mean(shown)) if shown else None}
 
-    def digitize(self, signals) -> np.ndarray:
-        """(B, leads, samples) float32: the inner model's input, as read back from the printouts."""
-        from ecgalign.data.record import LEADS_12, ECGRecord
+    def read_back(self, signals) -> np.ndarray:
+        """(B, 12, T) float32 mV in LEADS_12 order: what the digitiser reads from the printouts of ``signals``
+        (B, leads, T) in ``input_spec``; NaN where a printout does not show a lead. Cached by signal."""
         from ecgalign.render import RenderConfig, Renderer
         from ecgalign.render.digitize import digitize
 
@@ -78,32 +80,43 @@ class DigitizedSignalModel:
         if x.shape[1] != len(spec.leads):
             raise ValueError(f"expected (B, {len(spec.leads)}, T) signals in {spec.leads}, got {x.shape}")
         order = [spec.leads.index(lead) if lead in spec.leads else None for lead in LEADS_12]
-        out = np.empty((len(x), len(spec.leads), spec.samples), dtype=np.float32)
+        out = np.empty((len(x), 12, x.shape[2]), dtype=np.float32)
         stats = self._cache["_stats"]
         renderer = None
         for i, sig in enumerate(x):
             key = hashlib.sha1(sig.tobytes()).hexdigest()
-            if key in self._cache:
-                out[i] = self._cache[key]
-                continue
-            if renderer is None:
-                renderer = Renderer(RenderConfig.letter(self.dpi, layout=self.layout))
-            full = np.full((12, sig.shape[1]), np.nan, dtype=np.float32)  # the renderer draws LEADS_12
-            for k, j in enumerate(order):
-                if j is not None:
-                    full[k] = sig[j]
-            image = renderer.render(torch.from_numpy(full)[None], spec.fs, augment=self.eval_augment,
-                                    seed=[self._rendered]).images[0]
-            self._rendered += 1
-            stats["images"] += 1
-            try:
-                read = digitize(image, self.layout, fs=spec.fs, seconds=sig.shape[1] / spec.fs).signal
-            except ValueError as exc:  # DigitizeError: counted, and the record is flat
-                stats["failures"] += 1
-                stats["failure_examples"].append(str(exc)[:200])
-                read = np.zeros((12, sig.shape[1]), dtype=np.float32)
-            stats["shown"].append(float(np.isfinite(read).mean()))
-            leads = np.zeros((len(spec.leads), sig.shape[1]), dtype=np.float32)
+            if key not in self._cache:
+                if renderer is None:
+                    renderer = Renderer(RenderConfig.letter(self.dpi, layout=self.layout))
+                full = np.full((12, sig.shape[1]), np.nan, dtype=np.float32)  # the renderer draws LEADS_12
+                for k, j in enumerate(order):
+                    if j is not None:
+                        full[k] = sig[j]
+                image = renderer.render(torch.from_numpy(full)[None], spec.fs, augment=self.eval_augment,
+                                        seed=[self._rendered]).images[0]
+                self._rendered += 1
+                stats["images"] += 1
+                try:
+                    read = digitize(image, self.layout, fs=spec.fs, seconds=sig.shape[1] / spec.fs).signal
+                except ValueError as exc:  # DigitizeError: counted; the record reads as nothing (NaN)
+                    stats["failures"] += 1
+                    stats["failure_examples"].append(str(exc)[:200])
+                    read = np.full((12, sig.shape[1]), np.nan, dtype=np.float32)
+                stats["shown"].append(float(np.isfinite(read).mean()))
+                self._cache[key] = read
+            out[i] = self._cache[key]
+        return out
+
+    def digitize(self, signals) -> np.ndarray:
+        """(B, leads, samples) float32: the inner model's input, as read back from the printouts (flat at a
+        lead's median where the printout does not show it; all zero where nothing could be read)."""
+        from ecgalign.data.record import ECGRecord
+
+        spec = self.input_spec
+        reads = self.read_back(signals)
+        out = np.empty((len(reads), len(spec.leads), spec.samples), dtype=np.float32)
+        for i, read in enumerate(reads):
+            leads = np.zeros((len(spec.leads), read.shape[1]), dtype=np.float32)
             for k, lead in enumerate(LEADS_12):
                 if lead in spec.leads:
                     row = read[k]
@@ -112,7 +125,7 @@ class DigitizedSignalModel:
                     leads[spec.leads.index(lead)] = np.where(finite, row, fill)
             rec = ECGRecord(signal=leads, fs=spec.fs, leads=tuple(spec.leads), record_id="digitised",
                             dataset="digitised")
-            out[i] = self._cache[key] = self._preprocess(rec).signal
+            out[i] = self._preprocess(rec).signal
         return out
 
     def features(self, signals, batch_size: int = 256) -> np.ndarray:

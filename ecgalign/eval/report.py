@@ -170,6 +170,28 @@ def _sections(results: dict[str, Any], figures: list[tuple[str, str, bytes]]) ->
                 continue
             rows = [{"encoder": _ROLE.get(role, role), **m} for role, m in block.items()]
             sections.append((title, table(rows)))
+    if "reconstruction" in results:
+        rc = results["reconstruction"]
+        if "skipped" in rc:
+            sections.append(("Signal from printouts", f'<p class="note">skipped: {html.escape(rc["skipped"])}</p>'))
+        else:
+            rows = []
+            for role, m in rc.items():
+                row = {"encoder": _ROLE.get(role, role), "scored": m["scored"],
+                       "SNR mean dB": m["snr_db"]["overall"]["mean_db"],
+                       "SNR median dB": m["snr_db"]["overall"]["median_db"]}
+                row.update({f"{lead} dB": v["mean_db"] for lead, v in m["snr_db"]["per_lead"].items()})
+                lc = m["lead_consistency_db"]
+                if "skipped" not in lc:
+                    row.update({f"consistency {lead} dB": v["mean_db"] for lead, v in lc["per_lead"].items()})
+                rows.append(row)
+            ref = next(iter(rc.values()))["reference_lead_consistency_db"]["per_lead"]
+            sections.append(("Signal from printouts", '<p class="note">per-lead SNR of the signal read back from '
+                             "each printout against the record (no alignment); consistency: SNR of the Einthoven / "
+                             "Goldberger limb leads derived from the read-back I and II against its own III, aVR, "
+                             "aVL, aVF (the recorded signals: "
+                             + ", ".join(f"{k} {fmt(v['mean_db'], 1)}" for k, v in ref.items()) + " dB).</p>"
+                             + table(rows)))
     if "shift" in results:
         sh = results["shift"]
         rows = [{"test": label, "records": sh[key]["records"], "macro AUROC": sh[key]["macro_auroc"],

@@ -22,7 +22,7 @@ from ecgalign import __version__
 from ecgalign.data.splits import Split, fold_split, patient_split
 from ecgalign.eval.data import EvalData, attach_embeddings, load_eval_data, load_signals
 
-PROTOCOLS = ("linear-probe", "zero-shot", "identify", "retrieval")
+PROTOCOLS = ("linear-probe", "zero-shot", "identify", "retrieval", "reconstruction")
 
 
 @dataclass
@@ -162,8 +162,23 @@ def evaluate(model, data_path: str | Path, config: EvalConfig | None = None, *, 
                     results["retrieval"][role] = retrieval(encoders[role], d.joint, d.reports)
                 except ValueError as exc:
                     results["retrieval"][role] = {"skipped": str(exc)}
+    if "reconstruction" in config.protocols:
+        results["reconstruction"] = _reconstruction(encoders, data)
     results["seconds"] = round(time.time() - started, 1)
     return results, figures
+
+
+def _reconstruction(encoders: dict[str, Any], data: EvalData) -> dict[str, Any]:
+    """Signal recovered from printouts, for image models with a signal decoder and the digitiser path."""
+    from ecgalign.eval.reconstruction import reconstruction_quality
+
+    model = encoders["model"]
+    decoder = getattr(getattr(model, "task", None), "decoder", None)
+    if "via_digitizer" not in model.card and not (hasattr(model, "reconstruct") and decoder is not None):
+        return {"skipped": "the model recovers no signal from printouts (a signal model, or an image model "
+                           "trained without the signal decoder)"}
+    signals = load_signals(data, model.input_spec)
+    return {role: reconstruction_quality(enc, signals) for role, enc in encoders.items()}
 
 
 def _per_encoder(embedded: dict[str, EvalData], fn) -> dict[str, Any]:

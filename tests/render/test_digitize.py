@@ -212,3 +212,10 @@ def test_digitiser_plus_signal_encoder_baseline(tmp_path, monkeypatch):
     np.testing.assert_array_equal(twin.digitize(x), read)
     assert twin.summary()["images"] == 3  # nothing rendered twice
     assert not np.allclose(twin.features(x, 8), features)
+    from ecgalign.eval.reconstruction import reconstruction_quality
+
+    quality = reconstruction_quality(model, x)  # the digitiser path: only what the printouts show is scored
+    assert quality["scored"] == "the samples the printout shows" and "skipped" in quality["lead_consistency_db"]
+    assert quality["snr_db"]["overall"]["records"] == 2  # the unreadable printout has nothing to score
+    assert quality["snr_db"]["overall"]["mean_db"] > 10
+    assert model.summary()["images"] == 3  # read back from the cache, not rendered again

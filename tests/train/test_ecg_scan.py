@@ -85,4 +85,9 @@ def test_the_evaluation_harness_runs_on_printouts_of_the_records(scan_setup):
     results, _ = evaluate(model, root / "mv", config)
     assert set(results["linear_probe"]["superdiagnostic"]) == {"model", "random_init"}  # no signal-supervised ref
     assert "model" in results["zero_shot"]["superdiagnostic"] and "model" in results["retrieval"]
+    recon = results["reconstruction"]
+    assert set(recon) == {"model", "random_init"} and recon["model"]["records"] == 24
+    assert set(recon["model"]["snr_db"]["per_lead"]) == set(ecgalign.data.record.LEADS_12)
+    assert set(recon["model"]["lead_consistency_db"]["per_lead"]) == {"III", "aVR", "aVL", "aVF"}
+    assert recon["model"]["reference_lead_consistency_db"]["overall"]["mean_db"] > 40  # the synthetic truth
     json.dumps(results, allow_nan=False)
