@@ -80,8 +80,9 @@ def find_rows(mask: np.ndarray, n_rows: int, px_per_mm: float, shear) -> np.ndar
     peaks, _ = find_peaks(proj, distance=max(1, int(min_sep / 4)))
     if peaks.size == 0:
         return np.zeros(0)
-    band = 2 * px_per_mm
-    # how much of the page width a candidate row's ink covers within +-2 mm
+    band = 5 * px_per_mm
+    # how much of the page width a candidate row's ink covers within +-5 mm (wide enough for a row whose
+    # baseline wanders; header and footer text stay far below half the widest row's cover)
     cover = np.array([np.unique(xs[np.abs(v - p) <= band]).size / w for p in peaks])
     order = np.argsort(proj[peaks])[::-1]
     accepted: list[int] = []
