@@ -99,9 +99,16 @@ def summarize(rows: list[dict], leads: tuple[str, ...]) -> dict:
         d["snr_db_no_shift"] = {"mean": plain["overall"]["mean_db"], "median": plain["overall"]["median_db"]}
         d["per_lead_db"] = {k: {"mean": round(v["mean_db"], 2), "median": round(v["median_db"], 2)}
                             for k, v in snr["per_lead"].items()}
-        per_record = [float(np.nanmean(r["snr"])) for r in ok]
-        d["record_mean_snr_db"] = {"min": min(per_record), "p10": float(np.percentile(per_record, 10)),
-                                   "median": statistics.median(per_record)}
+        with np.errstate(all="ignore"):
+            import warnings
+
+            with warnings.catch_warnings():  # a record with no scored lead has no mean
+                warnings.simplefilter("ignore", RuntimeWarning)
+                per_record = np.array([np.nanmean(np.asarray(r["snr"], dtype=float)) for r in ok])
+        scored = per_record[np.isfinite(per_record)]
+        d["record_mean_snr_db"] = {"min": float(scored.min()), "p10": float(np.percentile(scored, 10)),
+                                   "median": float(np.median(scored)), "records_with_no_scored_lead":
+                                   int((~np.isfinite(per_record)).sum())} if scored.size else {}
         rel = [abs(r["px_per_mm_rel_error"]) for r in ok]
         d["px_per_mm_abs_rel_error"] = {"median": statistics.median(rel), "max": max(rel)}
         d["notes"] = sum(bool(r["notes"]) for r in ok)
