@@ -71,11 +71,15 @@ def time_config(
 
 def time_device(device: str, signal: torch.Tensor, batches: list[int], repeats: int) -> dict:
     """Online rendering on an accelerator (issue 5 target: >= 5,000 light-augmented images/s on an H100 at
-    the training resolution, 448 x 352): batches drawn into a reused tensor, timed between synchronisations,
-    distinct seeds per image (every augmentation is drawn per image, as in training)."""
+    the training resolution, the ecg-scan recipe's image size): batches drawn into a reused tensor, timed
+    between synchronisations, distinct seeds per image (every augmentation is drawn per image, as in
+    training)."""
+    from ecgalign.train.config import load_recipe
+
+    image = load_recipe("ecg-scan").image
     dev = torch.device(device)
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
-    renderer = Renderer(RenderConfig(width=448, height=352), device=dev)
+    renderer = Renderer(RenderConfig(width=image.width, height=image.height), device=dev)
     rows = []
     for batch in batches:
         for augment in ("none", "light"):
@@ -88,7 +92,7 @@ def time_device(device: str, signal: torch.Tensor, batches: list[int], repeats: 
                 renderer.render(x, 500, augment=augment, seed=list(range(r * batch, (r + 1) * batch)), out=out)
                 sync()
                 times.append(time.perf_counter() - t0)
-            rows.append({"width": 448, "height": 352, "batch": batch, "augment": augment,
+            rows.append({"width": image.width, "height": image.height, "batch": batch, "augment": augment,
                          "images_per_s_best": round(batch / min(times), 1),
                          "images_per_s_median": round(batch / statistics.median(times), 1)})
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() or "cpu"

@@ -52,8 +52,8 @@ class ImageConfig:
 
     encoder: str = "vit2d_small"
     encoder_kwargs: dict[str, Any] = field(default_factory=dict)
-    height: int = 352
-    width: int = 448
+    height: int = 176  # the ecg-scan recipe's printout size (see its patch / resolution ablation)
+    width: int = 224
     layout: str = "3x4+II"
     augment: str = "light"
     grid: str = "red"
