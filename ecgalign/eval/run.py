@@ -90,11 +90,12 @@ def evaluate(model, data_path: str | Path, config: EvalConfig | None = None, *, 
     results: dict[str, Any] = {
         "ecgalign_version": __version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        "checkpoint": {k: model.card.get(k) for k in ("recipe", "step", "encoder", "input_spec", "text_encoder",
-                                                       "via_digitizer") if k in model.card or k != "via_digitizer"},
+        "checkpoint": {k: model.card.get(k) for k in ("recipe", "step", "encoder", "input_spec", "text_encoder")},
         "dataset": {"name": base.name, "path": base.path, "records": int(len(base.meta)), "label_sets": sets},
         "protocol": {**{k: (list(v) if isinstance(v, (list, tuple)) else v) for k, v in vars(config).items()}},
     }
+    if "via_digitizer" in model.card:  # a signal model shown printouts read back by the digitiser
+        results["checkpoint"]["via_digitizer"] = model.card["via_digitizer"]
     figures: list[tuple[str, str, bytes]] = []
     encoders = dict(_encoders(model, config))
     embedded: dict[str, EvalData] = {}

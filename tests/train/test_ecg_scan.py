@@ -91,3 +91,23 @@ def test_the_evaluation_harness_runs_on_printouts_of_the_records(scan_setup):
     assert set(recon["model"]["lead_consistency_db"]["per_lead"]) == {"III", "aVR", "aVL", "aVF"}
     assert recon["model"]["reference_lead_consistency_db"]["overall"]["mean_db"] > 40  # the synthetic truth
     json.dumps(results, allow_nan=False)
+
+
+def test_the_digitiser_path_evaluates_a_signal_teacher_through_printouts(scan_setup):
+    """`eval --via-digitizer`: a signal checkpoint sees the records as printouts read back by the digitiser;
+    no signal-supervised reference; one reconstruction row; the digitiser's counts are in the results."""
+    import json
+
+    from ecgalign.eval.digitized import DigitizedSignalModel
+    from ecgalign.eval.run import EvalConfig, evaluate
+
+    root, teacher = scan_setup
+    model = DigitizedSignalModel(ecgalign.load(teacher, device="cpu"))
+    config = EvalConfig(protocols=("linear-probe", "zero-shot", "reconstruction"), label_sets=["superdiagnostic"],
+                        fractions=(1.0,), seeds=(0,), n_boot=20, plots=False)
+    results, _ = evaluate(model, root / "mv", config)
+    assert set(results["linear_probe"]["superdiagnostic"]) == {"model", "random_init"}
+    assert results["digitizer"]["images"] == 24 and results["checkpoint"]["via_digitizer"]["layout"] == "3x4+II"
+    assert list(results["reconstruction"]) == ["model"]
+    assert results["reconstruction"]["model"]["snr_db"]["overall"]["mean_db"] > 10
+    json.dumps(results, allow_nan=False)
