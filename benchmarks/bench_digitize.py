@@ -22,6 +22,7 @@ import platform
 import statistics
 import sys
 import time
+import warnings
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -99,12 +100,9 @@ def summarize(rows: list[dict], leads: tuple[str, ...]) -> dict:
         d["snr_db_no_shift"] = {"mean": plain["overall"]["mean_db"], "median": plain["overall"]["median_db"]}
         d["per_lead_db"] = {k: {"mean": round(v["mean_db"], 2), "median": round(v["median_db"], 2)}
                             for k, v in snr["per_lead"].items()}
-        with np.errstate(all="ignore"):
-            import warnings
-
-            with warnings.catch_warnings():  # a record with no scored lead has no mean
-                warnings.simplefilter("ignore", RuntimeWarning)
-                per_record = np.array([np.nanmean(np.asarray(r["snr"], dtype=float)) for r in ok])
+        with warnings.catch_warnings():  # a record with no scored lead has no mean
+            warnings.simplefilter("ignore", RuntimeWarning)
+            per_record = np.array([np.nanmean(np.asarray(r["snr"], dtype=float)) for r in ok])
         scored = per_record[np.isfinite(per_record)]
         d["record_mean_snr_db"] = {"min": float(scored.min()), "p10": float(np.percentile(scored, 10)),
                                    "median": float(np.median(scored)), "records_with_no_scored_lead":

@@ -21,18 +21,16 @@ from typing import Any
 
 import numpy as np
 
-from ecgalign.data.leads import DERIVED_LIMB_LEADS, derive_limb_leads
+from ecgalign.data.leads import DERIVED_LIMB_LEADS, derive_limb_leads, snr_db
 from ecgalign.data.record import LEADS_12
 
 
 def _snr(ref: np.ndarray, est: np.ndarray) -> np.ndarray:
     """(B, L, T) -> (B, L) dB over the finite samples of ``est`` (NaN where nothing or a flat lead is scored)."""
     keep = np.isfinite(est) & np.isfinite(ref)
-    r, e = np.where(keep, ref, 0.0), np.where(keep, est, 0.0)
+    r, e = np.where(keep, ref, 0.0), np.where(keep, est, 0.0)  # samples not scored add to neither power
+    out = snr_db(r, e)
     power = np.sum(r.astype(np.float64) ** 2, axis=-1)
-    noise = np.sum((r.astype(np.float64) - e) ** 2, axis=-1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = 10 * np.log10(power / noise)
     out[(keep.sum(-1) == 0) | (power <= 1e-12)] = np.nan
     return np.minimum(out, 120.0)  # an exact copy is capped, not infinite
 

@@ -94,7 +94,8 @@ def evaluate(model, data_path: str | Path, config: EvalConfig | None = None, *, 
         "dataset": {"name": base.name, "path": base.path, "records": int(len(base.meta)), "label_sets": sets},
         "protocol": {**{k: (list(v) if isinstance(v, (list, tuple)) else v) for k, v in vars(config).items()}},
     }
-    if "via_digitizer" in model.card:  # a signal model shown printouts read back by the digitiser
+    digitised = "via_digitizer" in model.card  # a signal model shown printouts read back by the digitiser
+    if digitised:
         results["checkpoint"]["via_digitizer"] = model.card["via_digitizer"]
     figures: list[tuple[str, str, bytes]] = []
     encoders = dict(_encoders(model, config))
@@ -104,7 +105,7 @@ def evaluate(model, data_path: str | Path, config: EvalConfig | None = None, *, 
         attach_embeddings(data, encoder, cache_dir if role == "model" else None, config.batch_size, progress)
         embedded[role] = data
     data = embedded["model"]
-    if hasattr(model, "summary") and "via_digitizer" in model.card:  # images read, digitiser failures
+    if digitised:  # images read, digitiser failures
         results["digitizer"] = model.summary()
     results["dataset"].update(embedded_records=int(len(data.meta)), skipped=len(data.skipped),
                               skipped_records=data.skipped[:20])
@@ -164,22 +165,22 @@ def evaluate(model, data_path: str | Path, config: EvalConfig | None = None, *, 
                 except ValueError as exc:
                     results["retrieval"][role] = {"skipped": str(exc)}
     if "reconstruction" in config.protocols:
-        results["reconstruction"] = _reconstruction(encoders, data)
+        results["reconstruction"] = _reconstruction(encoders, data, digitised)
     results["seconds"] = round(time.time() - started, 1)
     return results, figures
 
 
-def _reconstruction(encoders: dict[str, Any], data: EvalData) -> dict[str, Any]:
+def _reconstruction(encoders: dict[str, Any], data: EvalData, digitised: bool) -> dict[str, Any]:
     """Signal recovered from printouts, for image models with a signal decoder and the digitiser path."""
     from ecgalign.eval.reconstruction import reconstruction_quality
 
     model = encoders["model"]
     decoder = getattr(getattr(model, "task", None), "decoder", None)
-    if "via_digitizer" not in model.card and not (hasattr(model, "reconstruct") and decoder is not None):
+    if not digitised and not (hasattr(model, "reconstruct") and decoder is not None):
         return {"skipped": "the model recovers no signal from printouts (a signal model, or an image model "
                            "trained without the signal decoder)"}
     signals = load_signals(data, model.input_spec)
-    if "via_digitizer" in model.card:  # the random-init twin reads the very same printouts: one row
+    if digitised:  # the random-init twin reads the very same printouts: one row
         return {"model": reconstruction_quality(model, signals)}
     return {role: reconstruction_quality(enc, signals) for role, enc in encoders.items()}
 
