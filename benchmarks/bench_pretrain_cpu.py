@@ -23,7 +23,8 @@ import torch
 
 from ecgalign.data.preprocess import Preprocess
 from ecgalign.synth.store import synthesize_store
-from ecgalign.train.config import list_recipes, load_recipe
+from ecgalign.recipes.schema import list_recipes
+from ecgalign.tasks import load_recipe
 from ecgalign.train.engine import pretrain
 
 

@@ -30,7 +30,7 @@ from ecgalign.data.datasets import ECGDataset
 from ecgalign.data.preprocess import Preprocess
 from ecgalign.data.store import ECGStore
 from ecgalign.synth.store import synthesize_store
-from ecgalign.train.config import load_recipe
+from ecgalign.tasks import load_recipe
 from ecgalign.train.data import ResumableBatchSampler, make_loader
 from ecgalign.train.engine import pretrain
 

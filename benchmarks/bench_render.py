@@ -74,7 +74,7 @@ def time_device(device: str, signal: torch.Tensor, batches: list[int], repeats: 
     the training resolution, the ecg-scan recipe's image size): batches drawn into a reused tensor, timed
     between synchronisations, distinct seeds per image (every augmentation is drawn per image, as in
     training)."""
-    from ecgalign.train.config import load_recipe
+    from ecgalign.tasks import load_recipe
 
     image = load_recipe("ecg-scan").image
     dev = torch.device(device)

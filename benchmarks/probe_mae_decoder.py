@@ -24,7 +24,7 @@ import torch
 
 def run(per_lead: bool, x: torch.Tensor, steps: int, seed: int) -> list[tuple[int, float]]:
     from ecgalign.tasks import ECGTextTask
-    from ecgalign.train.config import load_recipe
+    from ecgalign.tasks import load_recipe
 
     torch.manual_seed(seed)
     recipe = load_recipe("mae", {"model": {"encoder_kwargs": {"embed_dim": 64, "depth": 2, "num_heads": 2},

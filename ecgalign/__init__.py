@@ -1,14 +1,16 @@
 """ecgalign: multimodal ECG representation learning (ECG <-> report, printout image, echocardiogram).
 
-``import ecgalign`` stays light: heavy parts import lazily where they are used.
+``import ecgalign`` stays light (no torch): ``ecgalign.load`` imports the model hub on first use.
 """
 
-__version__ = "0.1.0"
+import importlib
+
+from ecgalign._version import __version__
 
 
 def load(path, device=None):
     """Load a trained model or run folder: ``m = ecgalign.load(RUN)``; ``m.encode_ecg(x)``, ``m.encode_text([...])``,
-    ``m.features(x)``. See ecgalign.models.card."""
-    from ecgalign.models.card import load as _load
+    ``m.features(x)``. See ecgalign.hub."""
+    return importlib.import_module("ecgalign.hub").load(path, device)  # lazy: the hub needs torch
 
-    return _load(path, device)
+__all__ = ["__version__", "load"]

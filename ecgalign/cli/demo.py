@@ -37,9 +37,9 @@ def demo(
     from ecgalign.data.preprocess import Preprocess
     from ecgalign.eval.report import build_combined_report, write_outputs
     from ecgalign.eval.run import EvalConfig, evaluate
-    from ecgalign.models.card import load
+    from ecgalign.hub import load
     from ecgalign.synth.store import synthesize_store
-    from ecgalign.train.config import load_recipe
+    from ecgalign.tasks import load_recipe
     from ecgalign.train.engine import pretrain
 
     started = time.time()

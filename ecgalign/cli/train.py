@@ -27,7 +27,7 @@ def pretrain(
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Pretrain an ECG encoder with a recipe; resumable, mixed precision, multi-GPU (torchrun or --set train.devices=N)."""
-    from ecgalign.train.config import load_recipe
+    from ecgalign.tasks import load_recipe
 
     overrides: dict = {}
     if text_encoder is not None:
@@ -57,8 +57,9 @@ def pretrain(
     if json_out:
         print_json(summary)
     else:
+        loss = "none (no step ran)" if result.final_loss is None else f"{result.final_loss:.4f}"
         err.print(f"trained {resolved.name} to step {result.steps} (resumed from {result.resumed_from}), "
-                  f"final loss {result.final_loss:.4f}, {result.samples_per_s:,.1f} samples/s -> {result.run_dir}",
+                  f"final loss {loss}, {result.samples_per_s:,.1f} samples/s -> {result.run_dir}",
                   soft_wrap=True)
 
 
@@ -73,7 +74,7 @@ def embed(
 ) -> None:
     """Write one row per record: record_id, patient_id, fold, ``features`` (encoder) and ``embedding`` (joint space)."""
     import ecgalign
-    from ecgalign.eval.embed import embed_to_parquet
+    from ecgalign.hub import embed_to_parquet
 
     with user_errors():
         model = ecgalign.load(checkpoint, device=device)

@@ -33,7 +33,7 @@ from fnmatch import fnmatchcase
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from ecgalign import __version__
+from ecgalign._version import __version__
 from ecgalign.data.download_http import CHUNK, Expected, FetchError, fetch_file, file_digest
 from ecgalign.data.download_sources import DatasetSource, dataset_names, get_dataset, register_dataset
 

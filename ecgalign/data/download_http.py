@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from threading import Event
 
-from ecgalign import __version__
+from ecgalign._version import __version__
 
 CHUNK = 1 << 20
 USER_AGENT = f"ecgalign/{__version__} (python-urllib)"

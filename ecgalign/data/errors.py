@@ -14,5 +14,5 @@ class InputError(ECGAlignError, ValueError):
     """A value, file or record is not what was expected."""
 
 
-class NotApplicableError(ECGAlignError):
+class NotApplicableError(ECGAlignError, ValueError):
     """An operation does not apply to this model or dataset (e.g. zero-shot on a model with no text space)."""

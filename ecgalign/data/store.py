@@ -32,7 +32,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ecgalign import __version__
+from ecgalign._version import __version__
 from ecgalign.data.labels import LabelScheme
 from ecgalign.data.readers.base import Skipped
 from ecgalign.data.record import ECGRecord, RecordError

@@ -1,1 +1,4 @@
-"""Evaluation protocols (plain functions, CLI on top); embeddings are computed once and cached."""
+"""Evaluation protocols (plain functions in a registry, CLI on top) on any ``ecgalign.hub.Embedder``.
+Importing this package registers the built-in protocols (``ecgalign.eval.builtin``)."""
+
+from ecgalign.eval import builtin as _builtin  # noqa: F401  (registers the built-in protocols)

@@ -1,5 +1,5 @@
 """What an evaluation sees of a dataset: per-record metadata (ids, patient, fold, report, label sets) aligned
-with the model's embeddings, computed once per (model weights, dataset, input spec) and cached.
+with the model's embeddings (``ecgalign.hub.embed``: computed once per model and data content, and cached).
 
 A dataset is a store or a raw dataset folder in any layout ecgalign reads. Records that cannot be read are
 skipped, counted and reported, and dropped from both the metadata and the embeddings, so rows always align.
@@ -7,16 +7,16 @@ skipped, counted and reported, and dropped from both the metadata and the embedd
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from ecgalign.data.readers import open_dataset
+from ecgalign.data.spec import store_input_mismatch
 from ecgalign.data.store import ECGStore, is_store
+from ecgalign.hub.embed import cached_embeddings, join_rows
 
 # code system of a dataset's labels -> the prompt sets written for it (ecgalign.text.prompts)
 PROMPT_DATASET = {"scp": "ptbxl", "snomed": "challenge", "cpsc2018": "cpsc2018", "code": "code"}
@@ -80,8 +80,6 @@ def load_eval_data(path: str | Path, fmt: str | None = None) -> EvalData:
         meta.insert(0, "position", np.arange(len(meta)))
         code_system = str(meta["code_system"].iloc[0]) if len(meta) else ""
         return EvalData(store.manifest.get("dataset", path.name), str(path), code_system, meta, store.label_sets)
-    from ecgalign.data.readers import open_dataset
-
     reader = open_dataset(path, fmt)
     meta = reader.metadata().reset_index(drop=True)
     meta.insert(0, "position", np.arange(len(meta)))
@@ -90,54 +88,13 @@ def load_eval_data(path: str | Path, fmt: str | None = None) -> EvalData:
     return EvalData(reader.name, str(path), scheme.code_system, meta, sets)
 
 
-def _digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 22), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def cache_key(model, data_path: str | Path) -> str:
-    """Same weights + same data folder + same input spec -> same key."""
-    weights = model.weights_path
-    ident = {"weights": _digest(Path(weights)) if weights else f"random-init:{model.card.get('seed')}:"
-             f"{json.dumps(model.card.get('recipe_resolved'), sort_keys=True)}",
-             "data": str(Path(data_path).resolve()), "spec": model.input_spec.to_dict(),
-             "augment": getattr(model, "eval_augment", None), "via_digitizer": model.card.get("via_digitizer")}
-    return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:20]
-
-
 def attach_embeddings(data: EvalData, model, cache_dir: str | Path | None = None, batch_size: int = 256,
                       progress=None) -> EvalData:
-    """Embed ``data`` with ``model`` (or read the cached embeddings) and keep only the embedded rows."""
-    from ecgalign.eval.embed import embed_to_parquet, read_embeddings
-
-    import tempfile
-
-    cache = None
-    if cache_dir is not None:
-        Path(cache_dir).mkdir(parents=True, exist_ok=True)
-        cache = Path(cache_dir) / f"{cache_key(model, data.path)}.parquet"
-    scratch = None
-    if cache is None or not cache.is_file():
-        if cache is None:
-            scratch = tempfile.TemporaryDirectory(prefix="ecgalign-embed-")
-        target = cache or Path(scratch.name) / "embeddings.parquet"
-        summary = embed_to_parquet(model, data.path, target, batch_size=batch_size, progress=progress)
-        data.skipped = summary["skipped_records"]
-        if cache is not None:
-            (cache.with_suffix(".json")).write_text(json.dumps({"skipped": summary["skipped_records"]}))
-    else:
-        target = cache
-        sidecar = cache.with_suffix(".json")
-        data.skipped = json.loads(sidecar.read_text())["skipped"] if sidecar.is_file() else []
-    rows, features = read_embeddings(target)
-    joint = read_embeddings(target, "embedding")[1] if model.has_joint_space else None
-    if scratch is not None:
-        scratch.cleanup()
-    keep = data.meta.set_index("position").loc[rows["position"].to_numpy()].reset_index()
-    data.meta, data.features, data.joint = keep, features, joint
+    """Embed ``data`` with ``model`` (or read the cached embeddings) and keep only the embedded rows, matched
+    to the metadata by record id."""
+    rows, features, joint, skipped = cached_embeddings(model, data.path, cache_dir, batch_size, progress)
+    keep = join_rows(data.meta, rows, data.path)
+    data.meta, data.features, data.joint, data.skipped = data.meta.iloc[keep].reset_index(drop=True), features, joint, skipped
     return data
 
 
@@ -147,17 +104,11 @@ def load_signals(data: EvalData, spec) -> np.ndarray:
     positions = data.meta["position"].to_numpy()
     path = Path(data.path)
     if is_store(path):
-        from ecgalign.train.data import check_store_matches
-
         store = ECGStore(path)
-        try:
-            check_store_matches(store, spec)
+        if not store_input_mismatch(store, spec):
             return store.signals(positions)
-        except ValueError:
-            pre = spec.preprocess()
-            return np.stack([pre(store.record(int(i))).signal for i in positions])
-    from ecgalign.data.readers import open_dataset
-
+        pre = spec.preprocess()
+        return np.stack([pre(store.record(int(i))).signal for i in positions])
     reader = open_dataset(path)
     pre = spec.preprocess()
     return np.stack([pre(reader.read(int(i))).signal for i in positions]).astype(np.float32)

@@ -11,17 +11,19 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+
+from ecgalign.data.errors import NotApplicableError
 from sklearn.metrics import roc_auc_score
 
 
 def identify(features: np.ndarray, patient_ids: np.ndarray | None) -> dict[str, Any]:
     if patient_ids is None:
-        raise ValueError("identification needs patient ids; this dataset has none")
+        raise NotApplicableError("identification needs patient ids; this dataset has none")
     ids = np.asarray([str(p) if p is not None else "" for p in patient_ids])
     patients, first, counts = np.unique(ids, return_index=True, return_counts=True)
     repeat = [(p, f) for p, f, c in zip(patients, first, counts) if c >= 2 and p]
     if len(repeat) < 2:
-        raise ValueError(f"identification needs at least 2 patients with 2+ records; found {len(repeat)}")
+        raise NotApplicableError(f"identification needs at least 2 patients with 2+ records; found {len(repeat)}")
     x = (features - features.mean(axis=0)) / (features.std(axis=0) + 1e-6)
     x /= np.linalg.norm(x, axis=1, keepdims=True) + 1e-12
     gallery_ids = np.array([p for p, _ in repeat])

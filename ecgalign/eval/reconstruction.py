@@ -2,11 +2,11 @@
 each record's printout against the record's signal, and the soft-lead consistency of that read-back (SNR of
 the Einthoven / Goldberger limb leads derived from its I and II against its own III, aVR, aVL, aVF).
 
-Two kinds of model recover a signal:
+Two kinds of model recover a signal (``Embedder.recover_signals``):
 
 - an ECG-Scan image model (``reconstruct``): its decoder predicts all 12 leads over the full 10 s, in units of
   the record-wide standard deviation (the training target); the reference is the signal in the same units;
-- the digitiser path (``DigitizedSignalModel``): the digitiser reads only the samples the layout shows (2.5 s
+- the digitiser path (``ecgalign.hub.DigitizedSignalModel``): the digitiser reads only the samples the layout shows (2.5 s
   of most leads for 3x4+II), in mV; only those samples are scored.
 
 SNR here is the plain 10 log10(sum ref^2 / sum (ref - est)^2) per lead and record, with no time or voltage
@@ -56,31 +56,12 @@ def _consistency(signal: np.ndarray, leads: tuple[str, ...]) -> np.ndarray:
     return _snr(own, derived)
 
 
-def recovered_signals(model, signals: np.ndarray, batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
-    """(estimate, reference), both (N, 12, T) in the same units, for ``signals`` (N, 12, T) mV in the model's
-    input spec. NaN in the estimate marks samples the model does not recover (not scored)."""
-    from ecgalign.eval.digitized import DigitizedSignalModel
-
-    signals = np.asarray(signals, dtype=np.float32)
-    if isinstance(model, DigitizedSignalModel):
-        est = np.concatenate([model.read_back(signals[i:i + batch_size]) for i in range(0, len(signals), batch_size)])
-        return est, signals
-    if not hasattr(model, "reconstruct"):
-        raise ValueError("the model recovers no signal (neither an image model with a signal decoder nor the "
-                         "digitiser path)")
-    est = []
-    for i in range(0, len(signals), batch_size):
-        est.append(model.reconstruct(model.render(signals[i:i + batch_size]), batch_size))
-    scale = signals.reshape(len(signals), -1).std(axis=1).clip(min=1e-3)  # the training target's scale
-    return np.concatenate(est), signals / scale[:, None, None]
-
-
 def reconstruction_quality(model, signals: np.ndarray, batch_size: int = 32) -> dict[str, Any]:
     """Per-lead SNR of the recovered signal and the limb-lead consistency of the recovery (and, for scale,
     of the reference itself)."""
     if len(model.input_spec.leads) != 12 or tuple(model.input_spec.leads) != LEADS_12:
         raise ValueError(f"reconstruction quality needs the 12 standard leads in order, got {model.input_spec.leads}")
-    est, ref = recovered_signals(model, signals, batch_size)
+    est, ref = model.recover_signals(signals, batch_size)
     if est.shape != ref.shape:
         raise ValueError(f"recovered signal {est.shape} does not match the reference {ref.shape}")
     filled = np.where(np.isfinite(est), est, 0.0)  # consistency over what was recovered (full 10 s: decoder)

@@ -12,11 +12,13 @@ from typing import Any
 
 import numpy as np
 
+from ecgalign.data.errors import NotApplicableError
+
 
 def retrieval(model, joint: np.ndarray, reports: list[str], ks: tuple[int, ...] = (1, 5, 10)) -> dict[str, Any]:
     keep = [i for i, r in enumerate(reports) if r]
     if not keep:
-        raise ValueError("retrieval: no record has a report")
+        raise NotApplicableError("retrieval: no record has a report")
     texts = sorted({reports[i] for i in keep})
     index = {t: j for j, t in enumerate(texts)}
     ecg = joint[keep]  # (N, P), normalised

@@ -1,1 +1,2 @@
-"""Packaged YAML recipes, one per method; each overrides the defaults in ecgalign.train.config."""
+"""Packaged YAML recipes, one per method, and their typed schema (``ecgalign.recipes.schema``): each YAML
+overrides only what differs from the schema's defaults."""

@@ -20,25 +20,29 @@ from typing import Any
 import torch
 from torch import nn
 
+from ecgalign.data.errors import InputError
 from ecgalign.losses import ClipLoss, gram_loss, lead_consistency_loss
-from ecgalign.train.config import Recipe
+from ecgalign.models.decoders import QuerySignalDecoder
+from ecgalign.models.encoders.image import create_image_encoder
+from ecgalign.recipes.schema import Recipe
+from ecgalign.render import RenderConfig, Renderer
+from ecgalign.tasks.base import Task, register_task
 
 
 def _tanh_projector(d_in: int, d_out: int) -> nn.Module:
     return nn.Sequential(nn.Linear(d_in, d_out), nn.Tanh())
 
 
-class ECGScanTask(nn.Module):
-    def __init__(self, recipe: Recipe, signal_dim: int, text_dim: int):
-        super().__init__()
-        from ecgalign.models.decoders import QuerySignalDecoder
-        from ecgalign.models.encoders.image import create_image_encoder
-        from ecgalign.render import RenderConfig, Renderer
+@register_task("ecg-scan")
+class ECGScanTask(Task):
+    family = "ecgalign.ecg-scan"
+    input_kind = "image"
+    loss_terms = ("contrastive", "gram", "reconstruction", "lead_consistency")
+    needs_teacher = True
 
-        self.recipe = recipe
+    def __init__(self, recipe: Recipe, signal_dim: int, text_dim: int):
+        super().__init__(recipe)
         o, img, d = recipe.objective, recipe.image, recipe.data
-        self.weights = {"contrastive": o.contrastive, "gram": o.gram, "reconstruction": o.reconstruction,
-                        "lead_consistency": o.lead_consistency}
         self.image = create_image_encoder(img.encoder, image_size=(img.height, img.width), **img.encoder_kwargs)
         dim = self.image.embed_dim
         self.signal_dim, self.text_dim = signal_dim, text_dim
@@ -57,8 +61,6 @@ class ECGScanTask(nn.Module):
         self.text_source: str | None = None  # the teacher's text encoder (set by the engine, saved in the card)
 
     def _render(self, x_mv: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-        from ecgalign.render import Renderer
-
         if self._renderer is None or str(self._renderer.device) != str(x_mv.device):
             self._renderer = Renderer(self.render_config, device=x_mv.device)
         seeds = None if generator is None else torch.randint(0, 2**31 - 1, (len(x_mv),), generator=generator,
@@ -68,6 +70,34 @@ class ECGScanTask(nn.Module):
             result = self._renderer.render(x_mv.float(), self.recipe.data.fs, augment=augment,
                                            seed=seeds if seeds is not None else 0, output="float")
         return result.images  # (B, 3, H, W) in [0, 1]
+
+    # ------------------------------------------------------------------------------------------ building
+    @classmethod
+    def validate_recipe(cls, recipe: Recipe) -> None:
+        super().validate_recipe(recipe)
+        o = recipe.objective
+        if o.lead_consistency > 0 and o.reconstruction == 0:
+            raise InputError(f"recipe {recipe.name!r}: lead consistency regularises the reconstruction; "
+                             "set objective.reconstruction > 0")
+
+    @classmethod
+    def for_training(cls, recipe: Recipe, store, context: dict[str, Any]) -> ECGScanTask:
+        task = cls(recipe, signal_dim=context["teacher_signal"].shape[1], text_dim=context["teacher_text"].shape[1])
+        task.text_source = context["teacher_info"].get("text_encoder")  # the card names it: encode_text needs it
+        return task
+
+    @classmethod
+    def from_saved(cls, recipe: Recipe, state: dict[str, torch.Tensor], card: dict[str, Any]) -> ECGScanTask:
+        task = cls(recipe, signal_dim=state["image_proj.0.weight"].shape[0],
+                   text_dim=state["text_proj.0.weight"].shape[1])
+        task.load_saved_state(state)
+        task.text_source = card.get("text_encoder")
+        return task
+
+    def fresh_copy(self) -> ECGScanTask:
+        task = type(self)(self.recipe, signal_dim=self.signal_dim, text_dim=self.text_dim)
+        task.text_source = self.text_source
+        return task
 
     def card_fields(self) -> dict[str, Any]:
         img = self.recipe.image
@@ -104,7 +134,7 @@ class ECGScanTask(nn.Module):
                 o = self.recipe.objective
                 lead = lead_consistency_loss(recon, target, o.lead_alpha, o.lead_beta)
                 out["lead_consistency"] = lead["loss"]
-        out["loss"] = sum(w * out[k] for k, w in self.weights.items() if w > 0)
+        out["loss"] = self.weighted_sum(out)
         return out
 
     # ------------------------------------------------------------------------------------------ inference
@@ -122,13 +152,5 @@ class ECGScanTask(nn.Module):
     @torch.no_grad()
     def reconstruct(self, images: torch.Tensor) -> torch.Tensor:
         if self.decoder is None:
-            raise ValueError(f"recipe {self.recipe.name!r} trains no signal decoder")
+            raise InputError(f"recipe {self.recipe.name!r} trains no signal decoder")
         return self.decoder(self.latent_proj(self.image(images)))
-
-    def saved_state(self) -> dict[str, torch.Tensor]:
-        return self.state_dict()
-
-    def load_saved_state(self, state: dict[str, torch.Tensor]) -> None:
-        missing, unexpected = self.load_state_dict(state, strict=False)
-        if missing or unexpected:
-            raise ValueError(f"checkpoint does not match the model: missing {missing[:5]}, unexpected {unexpected[:5]}")

@@ -19,30 +19,36 @@ from typing import Any
 import torch
 from torch import nn
 
+from ecgalign.data.errors import InputError
 from ecgalign.losses import ClipLoss, caption_loss, ib_cosine_penalty, masked_mse
+from ecgalign.models.decoders import CaptionDecoder
 from ecgalign.models.encoders.ecg.base import ECGEncoder, create_encoder
-from ecgalign.train.config import Recipe
+from ecgalign.models.encoders.ecg.vit1d import MaskedPatchDecoder
+from ecgalign.models.encoders.text import TextEncoder
+from ecgalign.recipes.schema import Recipe
+from ecgalign.tasks.base import Task, register_task
 
 
-class ECGTextTask(nn.Module):
+@register_task("ecg-text")
+class ECGTextTask(Task):
+    family = "ecgalign.ecg-text"
+    input_kind = "signal"
+    loss_terms = ("contrastive", "reconstruction", "ib", "caption")
+    takes_unpaired = True  # signal-only records join the reconstruction term
+
     def __init__(self, recipe: Recipe, text_encoder: nn.Module | None = None,
                  caption_vocab: list[str] | int | None = None):
         """``caption_vocab``: the training reports, whose token ids become the caption decoder's compact
         vocabulary (``model.caption_vocab: corpus``), or its size when the ids come with loaded weights."""
-        super().__init__()
-        self.recipe = recipe
+        super().__init__(recipe)
         objective, model_cfg = recipe.objective, recipe.model
-        self.weights = {"contrastive": objective.contrastive, "reconstruction": objective.reconstruction,
-                        "ib": objective.ib, "caption": objective.caption}
         self.ecg: ECGEncoder = create_encoder(model_cfg.encoder, input_spec=recipe.input_spec(), **model_cfg.encoder_kwargs)
         dim = self.ecg.embed_dim
         self.decoder: nn.Module | None = None
         if objective.reconstruction > 0:
             if not self.ecg.supports_masking:
-                raise ValueError(f"recipe {recipe.name!r}: objective.reconstruction needs an encoder with a masked-"
+                raise InputError(f"recipe {recipe.name!r}: objective.reconstruction needs an encoder with a masked-"
                                  f"modelling path (vit1d_*); {model_cfg.encoder!r} has none")
-            from ecgalign.models.encoders.ecg.vit1d import MaskedPatchDecoder
-
             self.decoder = MaskedPatchDecoder.for_encoder(self.ecg, **model_cfg.decoder)
         self.text: nn.Module | None = None
         self.ecg_proj: nn.Module | None = None
@@ -50,8 +56,6 @@ class ECGTextTask(nn.Module):
         self.captioner: nn.Module | None = None
         if objective.needs_text:
             if text_encoder is None:
-                from ecgalign.models.encoders.text import TextEncoder
-
                 text_encoder = TextEncoder(model_cfg.text_encoder, trainable=model_cfg.text_trainable,
                                            max_length=model_cfg.text_max_length)
             self.text = text_encoder
@@ -59,8 +63,6 @@ class ECGTextTask(nn.Module):
             self.text_proj = nn.Linear(text_encoder.embed_dim, model_cfg.proj_dim)
             self.clip = ClipLoss(objective.temperature, objective.learnable_temperature, objective.label_smoothing)
             if objective.caption > 0:
-                from ecgalign.models.decoders import CaptionDecoder
-
                 vocab = caption_vocab
                 if isinstance(vocab, list):  # distinct reports, tokenised in chunks (a large corpus)
                     unique, seen = sorted(set(vocab)), set()
@@ -105,7 +107,7 @@ class ECGTextTask(nn.Module):
                 logits = self.captioner(tokens, ids)
                 cap = caption_loss(logits, self.captioner.targets(ids), self.captioner.pad_index)
                 out["caption"], out["caption_token_acc"] = cap["loss"], cap["token_acc"]
-        out["loss"] = sum(self.weights[name] * out[name] for name in self.weights if self.weights[name] > 0)
+        out["loss"] = self.weighted_sum(out)
         return out
 
     # --------------------------------------------------------------------------------------- inference
@@ -118,7 +120,7 @@ class ECGTextTask(nn.Module):
     def encode_ecg(self, x: torch.Tensor, normalize: bool = True) -> torch.Tensor:
         """ECG embeddings in the joint ECG-text space (B, proj_dim), L2-normalised by default."""
         if self.ecg_proj is None:
-            raise ValueError(f"recipe {self.recipe.name!r} has no text objective, so no joint space; use features()")
+            raise InputError(f"recipe {self.recipe.name!r} has no text objective, so no joint space; use features()")
         z = self.ecg_proj(self.ecg(x))
         return nn.functional.normalize(z, dim=-1) if normalize else z
 
@@ -128,6 +130,42 @@ class ECGTextTask(nn.Module):
             raise ValueError(f"recipe {self.recipe.name!r} has no text encoder")
         z = self.text_proj(self.text(list(texts)))
         return nn.functional.normalize(z, dim=-1) if normalize else z
+
+    # --------------------------------------------------------------------------------------- building
+    @classmethod
+    def reads_reports(cls, recipe: Recipe) -> bool:
+        return recipe.objective.needs_text
+
+    @classmethod
+    def unpaired_problem(cls, recipe: Recipe) -> str | None:
+        if recipe.objective.reconstruction <= 0:
+            return ("--unpaired signals are used by the reconstruction term, which this recipe does not have "
+                    "(objective.reconstruction = 0)")
+        return None
+
+    @classmethod
+    def for_training(cls, recipe: Recipe, store, context: dict[str, Any]) -> ECGTextTask:
+        corpus = None
+        if recipe.objective.caption > 0 and recipe.model.caption_vocab == "corpus":
+            corpus = [str(r) for r in store.column("report").fillna("")]
+        return cls(recipe, caption_vocab=corpus)
+
+    @classmethod
+    def from_saved(cls, recipe: Recipe, state: dict[str, torch.Tensor], card: dict[str, Any]) -> ECGTextTask:
+        vocab = state.get("captioner.vocab_ids")
+        task = cls(recipe, caption_vocab=None if vocab is None else len(vocab))
+        task.load_saved_state(state)
+        return task
+
+    def fresh_copy(self) -> ECGTextTask:
+        captioner = self.captioner
+        compact = captioner is not None and captioner.compact
+        task = type(self)(self.recipe, text_encoder=self.text,
+                          caption_vocab=len(captioner.vocab_ids) if compact else None)
+        if compact:  # the same compact vocabulary, fresh weights
+            task.captioner.vocab_ids.copy_(captioner.vocab_ids)
+            task.captioner.pad_index = captioner.pad_index
+        return task
 
     def card_fields(self) -> dict[str, Any]:
         """What the model card says about this task's model."""
@@ -142,9 +180,5 @@ class ECGTextTask(nn.Module):
             state = {k: v for k, v in state.items() if not k.startswith("text.")}
         return state
 
-    def load_saved_state(self, state: dict[str, torch.Tensor]) -> None:
-        frozen_text = self.text is not None and not getattr(self.text, "trainable", True)
-        missing, unexpected = self.load_state_dict(state, strict=False)
-        missing = [k for k in missing if not (frozen_text and k.startswith("text."))]
-        if missing or unexpected:
-            raise ValueError(f"checkpoint does not match the model: missing {missing[:5]}, unexpected {unexpected[:5]}")
+    def _frozen_key(self, key: str) -> bool:
+        return self.text is not None and not getattr(self.text, "trainable", True) and key.startswith("text.")

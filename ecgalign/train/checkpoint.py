@@ -1,56 +1,26 @@
 """Checkpoints: weights as safetensors, training state (optimiser, scheduler, RNG, data position) as a torch
-file, written into a temporary folder and renamed into place, so a checkpoint is either whole or absent;
-``last.json`` (replaced atomically) names the newest one."""
+file of plain tensors, numbers and strings, written into a temporary folder and renamed into place, so a
+checkpoint is either whole or absent; ``last.json`` (replaced atomically) names the newest one.
+
+Security: a run folder may come from someone else. The state file is read with ``weights_only=True`` (no
+arbitrary unpickling); the only extra types admitted are NumPy's array reconstruction, which runs no code and
+which the state files of ecgalign 0.1.0 contain (their NumPy RNG state).
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import pickle
 import shutil
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
 
-LAST = "last.json"
-WEIGHTS = "model.safetensors"
-STATE = "state.pt"
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def save_weights(state: dict[str, torch.Tensor], path: Path, metadata: dict[str, str] | None = None) -> None:
-    """safetensors refuses tensors that share memory (tied embeddings): keep one, record the others as aliases."""
-    kept: dict[str, torch.Tensor] = {}
-    aliases: dict[str, str] = {}
-    owners: dict[tuple[int, int, tuple[int, ...]], str] = {}
-    for name, tensor in state.items():
-        key = (tensor.untyped_storage().data_ptr(), tensor.storage_offset(), tuple(tensor.shape))
-        if key in owners:
-            aliases[name] = owners[key]
-            continue
-        owners[key] = name
-        kept[name] = tensor.detach().contiguous().cpu()
-    meta = {**(metadata or {}), "aliases": json.dumps(aliases)}
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    save_file(kept, str(tmp), metadata=meta)
-    os.replace(tmp, path)
-
-
-def load_weights(path: Path) -> dict[str, torch.Tensor]:
-    from safetensors import safe_open
-
-    state = load_file(str(path))
-    with safe_open(str(path), framework="pt") as fh:
-        aliases = json.loads((fh.metadata() or {}).get("aliases", "{}"))
-    for name, owner in aliases.items():
-        state[name] = state[owner]
-    return state
+from ecgalign.data.errors import InputError
+from ecgalign.hub.io import LAST, STATE, WEIGHTS, atomic_write_text, load_weights, save_weights
 
 
 def write_checkpoint(root: Path, step: int, weights: dict[str, torch.Tensor], state: dict[str, Any],
@@ -73,19 +43,27 @@ def write_checkpoint(root: Path, step: int, weights: dict[str, torch.Tensor], st
     return final
 
 
-def latest_checkpoint(root: Path) -> Path | None:
-    """The checkpoint ``last.json`` names, or None when there is none yet."""
-    pointer = root / LAST
-    if not pointer.is_file():
-        return None
+def _numpy_array_globals() -> list[Any]:
+    """What unpickling a NumPy array needs (array reconstruction, dtypes), nothing that can run code."""
+    core = getattr(np, "_core", None) or np.core
+    names = [core.multiarray._reconstruct, np.ndarray, np.dtype]
+    names += [type(np.dtype(code)) for code in ("uint32", "float64", "int64", "uint8")]
+    return names
+
+
+def read_state(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """The training state of a checkpoint, without unpickling anything but tensors, plain values and NumPy
+    arrays. A file that asks for anything else (code) is refused with ``InputError`` naming it."""
     try:
-        target = root / json.loads(pointer.read_text())["dir"]
-    except (json.JSONDecodeError, KeyError) as exc:
-        raise ValueError(f"{pointer}: damaged checkpoint pointer: {exc}") from exc
-    if not (target / WEIGHTS).is_file() or not (target / STATE).is_file():
-        raise FileNotFoundError(f"{pointer} names {target.name}, which is incomplete or missing")
-    return target
+        with torch.serialization.safe_globals(_numpy_array_globals()):
+            state = torch.load(path, map_location=map_location, weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, AttributeError, TypeError) as exc:
+        raise InputError(f"{path}: refused to load the training state: it is damaged or holds objects other than "
+                         f"tensors and plain values ({str(exc).splitlines()[0][:200]})") from exc
+    if not isinstance(state, dict):
+        raise InputError(f"{path}: the training state is not a mapping")
+    return state
 
 
 def read_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    return load_weights(path / WEIGHTS), torch.load(path / STATE, map_location=map_location, weights_only=False)
+    return load_weights(path / WEIGHTS), read_state(path / STATE, map_location)

@@ -61,24 +61,3 @@ def make_loader(dataset: ECGDataset, sampler: ResumableBatchSampler, num_workers
     return DataLoader(_Batches(dataset), sampler=sampler, batch_size=None, num_workers=num_workers,
                       pin_memory=pin_memory, persistent_workers=num_workers > 0,
                       prefetch_factor=4 if num_workers > 0 else None)
-
-
-def check_store_matches(store, spec) -> None:
-    """The store must already hold the encoder's input (rate, length, leads, filter, normalisation): training
-    never filters on the fly, so the input pipeline stays a memory copy."""
-    pre = store.preprocess or {}
-    have = {
-        "fs": float(store.fs), "samples": int(store.samples), "leads": tuple(store.leads),
-        "normalize": pre.get("normalize", "none"),
-        "bandpass": tuple(pre["bandpass"]) if pre.get("bandpass") else None,
-    }
-    want = {"fs": float(spec.fs), "samples": spec.samples, "leads": tuple(spec.leads), "normalize": spec.normalize,
-            "bandpass": tuple(spec.bandpass) if spec.bandpass else None}
-    diff = {k: (have[k], want[k]) for k in want if have[k] != want[k]}
-    if diff:
-        detail = "; ".join(f"{k}: store {a!r}, encoder {b!r}" for k, (a, b) in diff.items())
-        raise ValueError(
-            f"{store.path}: the store does not hold this encoder's input ({detail}). Convert the data to it, e.g. "
-            f"`ecgalign data convert SRC OUT --preset baselines` or `ecgalign data synth ... --preset baselines`, "
-            "or change data.* in the recipe"
-        )

@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 import os
 import random
-import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,16 +22,27 @@ from typing import Any
 import numpy as np
 import torch
 import yaml
+from lightning.fabric import Fabric
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from ecgalign.train.checkpoint import latest_checkpoint, read_checkpoint, write_checkpoint
-from ecgalign.train.config import Recipe, recipe_from_dict
+from ecgalign.data.datasets import ECGDataset
+from ecgalign.data.errors import ECGAlignError, InputError
+from ecgalign.data.spec import check_store_matches
+from ecgalign.data.store import ECGStore
+from ecgalign.hub.card import write_model
+from ecgalign.hub.io import CHECKPOINTS, CONFIG, latest_checkpoint, read_run_config
+from ecgalign.recipes.schema import Recipe
+from ecgalign.tasks import get_task, recipe_from_dict
+from ecgalign.train.checkpoint import read_checkpoint, write_checkpoint
+from ecgalign.train.data import ResumableBatchSampler, make_loader
 from ecgalign.train.logs import RunLogger
+from ecgalign.train.teacher import teacher_arrays
 
-CONFIG = "config.yaml"
 FAULT_ENV = "ECGALIGN_FAULT_KILL_AFTER_STEP"  # fault injection for the resume tests: SIGKILL after this step
 
 
-class NonFiniteLossError(RuntimeError):
+class NonFiniteLossError(ECGAlignError, RuntimeError):
     """Training produced a NaN or infinite loss."""
 
 
@@ -42,7 +52,7 @@ class TrainResult:
     steps: int
     resumed_from: int
     samples_per_s: float
-    final_loss: float
+    final_loss: float | None  # None when no step ran (a resume already at max_steps)
 
 
 def lr_lambda(warmup: int, total: int, min_ratio: float):
@@ -69,15 +79,24 @@ def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, 
 
 
 def _rng_state() -> dict[str, Any]:
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    """Every RNG's state as tensors and plain values (the state file holds no pickled objects)."""
+    version, internal, gauss = random.getstate()
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    state = {"python": [version, torch.tensor(internal, dtype=torch.int64), gauss],
+             "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached)],
+             "torch": torch.get_rng_state()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
 
 def _set_rng_state(state: dict[str, Any]) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    version, internal, gauss = state["python"]
+    internal = tuple(int(v) for v in (internal.tolist() if torch.is_tensor(internal) else internal))
+    random.setstate((version, internal, gauss))
+    kind, keys, pos, has_gauss, cached = state["numpy"]
+    keys = np.asarray(keys.numpy() if torch.is_tensor(keys) else keys).astype(np.uint32)
+    np.random.set_state((kind, keys, int(pos), int(has_gauss), float(cached)))
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -95,18 +114,20 @@ def _check_run_dir(run_dir: Path, recipe: Recipe, resume: bool, overwrite: bool)
     config_path = run_dir / CONFIG
     if run_dir.exists() and any(run_dir.iterdir()) and not (resume or overwrite):
         raise FileExistsError(f"{run_dir}: run folder is not empty; pass --resume to continue it or --overwrite to replace it")
+    if resume and not config_path.is_file() and (run_dir / CHECKPOINTS).exists():
+        raise InputError(f"{run_dir}: cannot resume: {CONFIG} is missing, so the recipe the checkpoints were trained "
+                         "with cannot be checked; restore it or start a new run")
     if resume and config_path.is_file():
-        saved = yaml.safe_load(config_path.read_text()) or {}
-        saved_recipe = saved.get("recipe") or {}
+        saved_recipe = read_run_config(run_dir)["recipe"]
         try:  # keys added to the recipe since the run started take their defaults (an upgrade can resume)
             saved_recipe = recipe_from_dict(saved_recipe).to_dict()
-        except (ValueError, TypeError, KeyError):
+        except (ECGAlignError, ValueError, TypeError, KeyError):
             pass  # compared as written: the difference is reported below
         if saved_recipe != recipe.to_dict():
             before, after = _flatten(saved_recipe), _flatten(recipe.to_dict())
             diff = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
-            raise ValueError(f"{config_path}: cannot resume with a different recipe; changed: {', '.join(diff)}")
-    return latest_checkpoint(run_dir / "checkpoints") if resume else None
+            raise InputError(f"{config_path}: cannot resume with a different recipe; changed: {', '.join(diff)}")
+    return latest_checkpoint(run_dir / CHECKPOINTS) if resume else None
 
 
 def _start_run_dir(run_dir: Path, recipe: Recipe, data: Path, unpaired: Path | None, resume: bool,
@@ -139,36 +160,30 @@ def pretrain(recipe: Recipe, data: str | Path, run_dir: str | Path, *, unpaired:
     every step, ``data.unpaired_batch_size`` of them (MERIT / MAE recipes). ``teacher``: the frozen ECG-text
     run an ``ecg-scan`` recipe learns from (or ``image.teacher`` in the recipe).
     """
-    from lightning.fabric import Fabric
-
-    from ecgalign.data.datasets import ECGDataset
-    from ecgalign.data.store import ECGStore
-    from ecgalign.tasks import ECGTextTask
-    from ecgalign.train.data import ResumableBatchSampler, check_store_matches, make_loader
-
     t, o = recipe.train, recipe.optim
     run_dir, data = Path(run_dir), Path(data)
+    task_cls = get_task(recipe.task)
+    task_cls.validate_recipe(recipe)
     store = ECGStore(data)
     check_store_matches(store, recipe.input_spec())
-    if recipe.task == "ecg-scan":
+    if task_cls.needs_teacher:
         teacher = teacher or recipe.image.teacher
         if teacher is None:
-            raise ValueError(f"recipe {recipe.name!r} learns from a frozen ECG-text model: pass --teacher RUN")
-        if unpaired is not None:
-            raise ValueError(f"recipe {recipe.name!r} takes no --unpaired signals")
+            raise InputError(f"recipe {recipe.name!r} learns from a frozen ECG-text model: pass --teacher RUN")
         recipe.image.teacher = str(teacher)
     elif teacher is not None:
-        raise ValueError(f"--teacher applies to the ecg-scan task; recipe {recipe.name!r} is {recipe.task!r}")
-    if recipe.objective.needs_text and recipe.task == "ecg-text":
+        raise InputError(f"--teacher applies to tasks that learn from a trained model; recipe {recipe.name!r} is "
+                         f"{recipe.task!r}")
+    if task_cls.reads_reports(recipe):
         empty = int((store.column("report").fillna("").astype(str).str.strip() == "").sum())
         if empty:
-            raise ValueError(f"{data}: {empty} of {len(store)} records have no report, and recipe {recipe.name!r} "
+            raise InputError(f"{data}: {empty} of {len(store)} records have no report, and recipe {recipe.name!r} "
                              "needs one for every record; give signal-only records with --unpaired instead")
     extra = None
     if unpaired is not None:
-        if recipe.objective.reconstruction <= 0:
-            raise ValueError(f"recipe {recipe.name!r}: --unpaired signals are used by the reconstruction term, "
-                             "which this recipe does not have (objective.reconstruction = 0)")
+        problem = task_cls.unpaired_problem(recipe)
+        if problem:
+            raise InputError(f"recipe {recipe.name!r}: {problem}")
         unpaired = Path(unpaired)
         extra = ECGStore(unpaired)
         check_store_matches(extra, recipe.input_spec())
@@ -182,26 +197,16 @@ def pretrain(recipe: Recipe, data: str | Path, run_dir: str | Path, *, unpaired:
     torch.manual_seed(t.seed + rank)
     np.random.seed((t.seed + rank) % 2**32)
     random.seed(t.seed + rank)
-    extra_arrays = None
-    if recipe.task == "ecg-scan":
-        from ecgalign.tasks import ECGScanTask
-        from ecgalign.train.teacher import teacher_arrays
-
+    context: dict[str, Any] = {}
+    if task_cls.needs_teacher:
         cache = Path(teacher) / "embeddings"  # beside the teacher, like evaluation's embedding cache
         if rank == 0:
             teacher_arrays(teacher, data, cache, device=str(fabric.device))
         fabric.barrier()  # the other ranks read what rank 0 computed
-        teacher_signal, teacher_text, info = teacher_arrays(teacher, data, cache, device=str(fabric.device))
-        extra_arrays = {"teacher_signal": teacher_signal, "teacher_text": teacher_text}
-        with fabric.init_module():
-            task = ECGScanTask(recipe, signal_dim=teacher_signal.shape[1], text_dim=teacher_text.shape[1])
-        task.text_source = info.get("text_encoder")  # the model card names it: encode_text needs it later
-    else:
-        corpus = None
-        if recipe.objective.caption > 0 and recipe.model.caption_vocab == "corpus":
-            corpus = [str(r) for r in store.column("report").fillna("")]
-        with fabric.init_module():
-            task = ECGTextTask(recipe, caption_vocab=corpus)
+        signal, text, info = teacher_arrays(teacher, data, cache, device=str(fabric.device))
+        context = {"teacher_signal": signal, "teacher_text": text, "teacher_info": info}
+    with fabric.init_module():
+        task = task_cls.for_training(recipe, store, context)
     optimizer = torch.optim.AdamW(param_groups(task, o.weight_decay), lr=o.lr, betas=tuple(o.betas))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(o.warmup_steps, o.max_steps, o.min_lr_ratio))
     if rank == 0:
@@ -218,8 +223,8 @@ def pretrain(recipe: Recipe, data: str | Path, run_dir: str | Path, *, unpaired:
         _set_rng_state(state["rng"][rank] if rank < len(state["rng"]) else state["rng"][0])
     model, optimizer = fabric.setup(task, optimizer)
 
-    dataset = ECGDataset(store, with_report=recipe.objective.needs_text and recipe.task == "ecg-text", seed=t.seed,
-                         extra=extra_arrays)
+    arrays = {k: v for k, v in context.items() if isinstance(v, np.ndarray)}  # read with each batch
+    dataset = ECGDataset(store, with_report=task_cls.reads_reports(recipe), seed=t.seed, extra=arrays or None)
     sampler = ResumableBatchSampler(len(dataset), recipe.data.batch_size, seed=t.seed, rank=rank, world=world,
                                     start=consumed)
     loader = make_loader(dataset, sampler, recipe.data.num_workers, pin_memory=fabric.device.type == "cuda")
@@ -234,7 +239,7 @@ def pretrain(recipe: Recipe, data: str | Path, run_dir: str | Path, *, unpaired:
     fault_step = int(os.environ.get(FAULT_ENV, "0") or 0)
     resumed_from = step
     samples_seen, clock = 0, time.perf_counter()
-    last_loss = float("nan")
+    last_loss: float | None = None
     bar = _progress(progress and rank == 0, recipe.name, step, o.max_steps)
     try:
         while step < o.max_steps:
@@ -254,7 +259,7 @@ def pretrain(recipe: Recipe, data: str | Path, run_dir: str | Path, *, unpaired:
                         terms = {k: float(v.detach()) for k, v in out.items()}
                         raise NonFiniteLossError(
                             f"step {step + 1}: loss is {float(loss.detach())} (terms {terms}); the run stopped and "
-                            f"its last good checkpoint is {latest_checkpoint(run_dir / 'checkpoints') or 'none (no step was saved yet)'}"
+                            f"its last good checkpoint is {latest_checkpoint(run_dir / CHECKPOINTS) or 'none (no step was saved yet)'}"
                         )
                     fabric.backward(loss / o.grad_accum)
                 for key, value in out.items():
@@ -299,7 +304,7 @@ def _save(fabric, run_dir: Path, task, optimizer, scheduler, step: int, consumed
     if fabric.global_rank == 0:
         state = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "step": step,
                  "consumed_batches": consumed, "rng": states}
-        write_checkpoint(run_dir / "checkpoints", step, task.saved_state(), state,
+        write_checkpoint(run_dir / CHECKPOINTS, step, task.saved_state(), state,
                          {"step": step, "recipe": recipe.name, "time": time.strftime("%Y-%m-%dT%H:%M:%S")},
                          recipe.train.keep_checkpoints)
     fabric.barrier()
@@ -307,20 +312,14 @@ def _save(fabric, run_dir: Path, task, optimizer, scheduler, step: int, consumed
 
 def _export(run_dir: Path, task, recipe: Recipe, step: int) -> None:
     """The final model beside the run's config: ``model.safetensors`` + ``model.json`` (the model card)."""
-    from ecgalign.models.card import write_model
-
     write_model(run_dir, task, recipe, step)
 
 
 class _Bar:
     def __init__(self, name: str, start: int, total: int):
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-        from ecgalign.cli._common import err
-
         self.progress = Progress(TextColumn(f"[bold]pretrain {name}"), BarColumn(), MofNCompleteColumn(),
                                  TextColumn("loss {task.fields[loss]}"), TextColumn("{task.fields[rate]}"),
-                                 TimeElapsedColumn(), TimeRemainingColumn(), console=err)
+                                 TimeElapsedColumn(), TimeRemainingColumn(), console=Console(stderr=True))
         self.progress.start()
         self.task = self.progress.add_task("train", total=total, completed=start, loss="-", rate="")
 
@@ -337,8 +336,5 @@ def _progress(enabled: bool, name: str, start: int, total: int) -> _Bar | None:
 
 def load_run_recipe(run_dir: str | Path) -> tuple[Recipe, str]:
     """The resolved recipe and data path a run was trained with."""
-    path = Path(run_dir) / CONFIG
-    if not path.is_file():
-        raise FileNotFoundError(f"{run_dir}: not an ecgalign run ({CONFIG} is missing)")
-    saved = yaml.safe_load(path.read_text())
+    saved = read_run_config(run_dir)
     return recipe_from_dict(saved["recipe"]), str(saved.get("data", ""))

@@ -8,7 +8,7 @@ import io
 from pathlib import Path
 from typing import Any
 
-from ecgalign.train.checkpoint import atomic_write_text
+from ecgalign.hub.io import atomic_write_text
 
 
 class RunLogger:

@@ -11,7 +11,7 @@ from ecgalign.synth.store import synthesize_store
 @pytest.fixture(scope="session")
 def synthetic_pair(tmp_path_factory):
     """(training store, held-out store of other patients and records, run folder of a model trained on the first)."""
-    from ecgalign.train.config import load_recipe
+    from ecgalign.tasks import load_recipe
     from ecgalign.train.engine import pretrain
 
     root = tmp_path_factory.mktemp("zeroshot")

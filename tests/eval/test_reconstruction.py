@@ -8,7 +8,7 @@ import pytest
 from ecgalign.data.leads import derive_limb_leads
 from ecgalign.data.record import LEADS_12
 from ecgalign.eval.reconstruction import reconstruction_quality
-from ecgalign.models.spec import InputSpec
+from ecgalign.data.spec import InputSpec
 
 
 class FakeImageModel:

@@ -12,7 +12,7 @@ from torch import nn
 from ecgalign.models.encoders.ecg import create_encoder, list_encoders
 from ecgalign.models.encoders.ecg.convnext1d import GRN
 from ecgalign.models.encoders.ecg.vit1d import MaskedPatchDecoder
-from ecgalign.models.spec import InputSpec
+from ecgalign.data.spec import InputSpec
 
 # Small architectures keep the test fast; a name missing here is tested at full size.
 SMALL = {

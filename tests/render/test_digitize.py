@@ -165,24 +165,24 @@ def test_cli_single_image_and_folder_with_a_bad_file(ecg, tmp_path):
 def test_digitiser_plus_signal_encoder_baseline(tmp_path, monkeypatch):
     """A signal model seen through printouts: rows align, the random-init twin reads the same printouts,
     an unreadable printout is counted and becomes a flat record, and the inputs are not the clean signals."""
-    from ecgalign.eval.digitized import DigitizedSignalModel
-    from ecgalign.models.card import PretrainedModel, random_init_like
+    from ecgalign.hub.digitized import DigitizedSignalModel
+    from ecgalign.hub.models import SignalModel
     from ecgalign.synth import synthesize_record
     from ecgalign.tasks import ECGTextTask
-    from ecgalign.train.config import load_recipe
+    from ecgalign.tasks import load_recipe
 
     recipe = load_recipe("mae", {"model": {"encoder": "vit1d_tiny", "encoder_kwargs": {"embed_dim": 32, "depth": 1, "num_heads": 2},
                                            "decoder": {"decoder_dim": 16, "depth": 1, "num_heads": 2}}})
-    torch.manual_seed(1)  # random_init_like draws seed 0: other weights
+    torch.manual_seed(1)  # random_init draws seed 0: other weights
     task = ECGTextTask(recipe)
-    inner = PretrainedModel(task, {"name": "tiny", "recipe": "mae", "recipe_resolved": recipe.to_dict()},
-                            torch.device("cpu"))
+    inner = SignalModel(task, {"name": "tiny", "recipe": "mae", "recipe_resolved": recipe.to_dict()},
+                        torch.device("cpu"))
     model = DigitizedSignalModel(inner)
     assert model.input_spec.normalize == "none" and model.input_spec.fs == inner.input_spec.fs
     pre = model.input_spec.preprocess()
     x = np.stack([pre(synthesize_record(i, seed=1, fs=500.0)).signal for i in range(2)])
     x = np.concatenate([x, x[:1] * 0.5])
-    import ecgalign.render.digitize as dg
+    import ecgalign.hub.digitized as dg
 
     real = dg.digitize
 
@@ -207,7 +207,7 @@ def test_digitiser_plus_signal_encoder_baseline(tmp_path, monkeypatch):
     assert features.shape == (3, inner.embed_dim)
     stats = model.summary()
     assert stats["images"] == 3 and stats["failures"] == 1 and "no ECG" in stats["failure_examples"][0]
-    twin = random_init_like(model)
+    twin = model.random_init()
     assert isinstance(twin, DigitizedSignalModel) and twin.name.startswith("digitiser + random-init")
     np.testing.assert_array_equal(twin.digitize(x), read)
     assert twin.summary()["images"] == 3  # nothing rendered twice

@@ -7,8 +7,10 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from ecgalign.train.checkpoint import latest_checkpoint, load_weights, save_weights, write_checkpoint
-from ecgalign.train.config import list_recipes, load_recipe, recipe_from_dict
+from ecgalign.hub.io import latest_checkpoint, load_weights, save_weights
+from ecgalign.train.checkpoint import write_checkpoint
+from ecgalign.recipes.schema import list_recipes
+from ecgalign.tasks import load_recipe, recipe_from_dict
 from ecgalign.train.data import ResumableBatchSampler
 from ecgalign.train.engine import lr_lambda, param_groups
 from ecgalign.train.logs import RunLogger
@@ -106,7 +108,7 @@ def test_run_log_drops_rows_after_the_resumed_step(tmp_path):
 def test_embed_writes_one_row_per_record_from_a_store_and_a_raw_folder(train_store, tmp_path, tiny, fast):
     import ecgalign
     from ecgalign.data.store import ECGStore
-    from ecgalign.eval.embed import embed_to_parquet, read_embeddings
+    from ecgalign.hub.embed import embed_to_parquet, read_embeddings
     from ecgalign.train.engine import pretrain
 
     recipe = load_recipe("clip", {"model": tiny["clip"]}, [*fast, "optim.max_steps=1"])
@@ -127,7 +129,7 @@ def test_embed_writes_one_row_per_record_from_a_store_and_a_raw_folder(train_sto
 @pytest.mark.realdata
 def test_embed_a_raw_ptbxl_folder_preprocesses_to_the_model_input(shared_data, train_store, tmp_path, tiny, fast):
     import ecgalign
-    from ecgalign.eval.embed import embed_to_parquet, read_embeddings
+    from ecgalign.hub.embed import embed_to_parquet, read_embeddings
     from ecgalign.train.engine import pretrain
 
     recipe = load_recipe("mae", {"model": tiny["mae"]}, [*fast, "optim.max_steps=1"])

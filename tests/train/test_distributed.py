@@ -10,7 +10,7 @@ import sys
 import pytest
 import torch
 
-from ecgalign.train.checkpoint import load_weights
+from ecgalign.hub.io import load_weights
 
 
 def _free_port() -> int:

@@ -7,7 +7,7 @@ import pytest
 
 import ecgalign
 from ecgalign.synth.store import synthesize_store
-from ecgalign.train.config import load_recipe
+from ecgalign.tasks import load_recipe
 from ecgalign.train.engine import pretrain
 
 TINY_SCAN = ["image.encoder_kwargs.embed_dim=32", "image.encoder_kwargs.depth=1", "image.encoder_kwargs.num_heads=2",
@@ -98,7 +98,7 @@ def test_the_digitiser_path_evaluates_a_signal_teacher_through_printouts(scan_se
     no signal-supervised reference; one reconstruction row; the digitiser's counts are in the results."""
     import json
 
-    from ecgalign.eval.digitized import DigitizedSignalModel
+    from ecgalign.hub.digitized import DigitizedSignalModel
     from ecgalign.eval.run import EvalConfig, evaluate
 
     root, teacher = scan_setup

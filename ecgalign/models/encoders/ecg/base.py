@@ -7,8 +7,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from ecgalign.models._registry import Registry
-from ecgalign.models.spec import InputSpec
+from ecgalign.data.registry import Registry
+from ecgalign.data.spec import InputSpec
 
 ECG_ENCODERS: Registry[ECGEncoder] = Registry("ECG encoder")
 register_encoder = ECG_ENCODERS.register

@@ -8,15 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from itertools import pairwise
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ecgalign.models.encoders.ecg.base import ECGEncoder, register_encoder
+from ecgalign.data.spec import InputSpec
+from ecgalign.models.encoders.ecg.base import ECG_ENCODERS, ECGEncoder
 from ecgalign.models.layers import DropPath, drop_path_rates
-from ecgalign.models.spec import InputSpec
 
 
 class ChannelsFirstLayerNorm(nn.LayerNorm):
@@ -67,9 +66,10 @@ class ConvNeXt1D(ECGEncoder):
     """Tokens: the last stage's features (B, T / 32, dims[-1]); ``pool``: global average, then LayerNorm
     (ConvNeXt's head norm)."""
 
-    def __init__(self, input_spec: InputSpec, depths: Sequence[int] = (3, 3, 9, 3),
+    def __init__(self, input_spec: InputSpec | None = None, depths: Sequence[int] = (3, 3, 9, 3),
                  dims: Sequence[int] = (96, 192, 384, 768), drop_path: float = 0.0, kernel_size: int = 7):
         super().__init__()
+        input_spec = input_spec or InputSpec()
         if len(depths) != len(dims):
             raise ValueError(f"ConvNeXt1D: {len(depths)} stage depths but {len(dims)} stage widths")
         reduction = 4 * 2 ** (len(dims) - 1)
@@ -107,20 +107,8 @@ class ConvNeXt1D(ECGEncoder):
         return self.norm(tokens.mean(dim=1))
 
 
-def _create_convnext1d(input_spec: InputSpec | None, defaults: dict[str, Any],
-                       overrides: dict[str, Any]) -> ConvNeXt1D:
-    return ConvNeXt1D(input_spec or InputSpec(), **{**defaults, **overrides})
-
-
-@register_encoder("convnext1d_tiny")
-def convnext1d_tiny(input_spec: InputSpec | None = None, **overrides: Any) -> ConvNeXt1D:
-    """ConvNeXt-V2-T widths: depths 3-3-9-3, dims 96-192-384-768."""
-    return _create_convnext1d(input_spec, dict(depths=(3, 3, 9, 3), dims=(96, 192, 384, 768), drop_path=0.0),
-                              overrides)
-
-
-@register_encoder("convnext1d_base")
-def convnext1d_base(input_spec: InputSpec | None = None, **overrides: Any) -> ConvNeXt1D:
-    """ConvNeXt-V2-B widths: depths 3-3-27-3, dims 128-256-512-1024, drop path 0.1."""
-    return _create_convnext1d(input_spec, dict(depths=(3, 3, 27, 3), dims=(128, 256, 512, 1024),
-                                               drop_path=0.1), overrides)
+ECG_ENCODERS.variant("convnext1d_tiny", ConvNeXt1D, "ConvNeXt-V2-T widths: depths 3-3-9-3, dims 96-192-384-768.",
+                     depths=(3, 3, 9, 3), dims=(96, 192, 384, 768), drop_path=0.0)
+ECG_ENCODERS.variant("convnext1d_base", ConvNeXt1D,
+                     "ConvNeXt-V2-B widths: depths 3-3-27-3, dims 128-256-512-1024, drop path 0.1.",
+                     depths=(3, 3, 27, 3), dims=(128, 256, 512, 1024), drop_path=0.1)

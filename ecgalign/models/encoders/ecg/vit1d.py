@@ -20,9 +20,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from ecgalign.models.encoders.ecg.base import ECGEncoder, register_encoder
+from ecgalign.data.spec import InputSpec
+from ecgalign.models.encoders.ecg.base import ECG_ENCODERS, ECGEncoder
 from ecgalign.models.layers import Block, drop_path_rates, init_transformer, sincos_embedding
-from ecgalign.models.spec import InputSpec
 
 
 @dataclass
@@ -47,10 +47,11 @@ class ViT1D(ECGEncoder):
 
     supports_masking = True
 
-    def __init__(self, input_spec: InputSpec, patch_size: int = 50, embed_dim: int = 384, depth: int = 12,
+    def __init__(self, input_spec: InputSpec | None = None, patch_size: int = 50, embed_dim: int = 384, depth: int = 12,
                  num_heads: int | None = None, head_dim: int = 64, mlp_ratio: float = 4.0,
                  drop_path: float = 0.0, qkv_bias: bool = True):
         super().__init__()
+        input_spec = input_spec or InputSpec()
         if input_spec.samples % patch_size:
             raise ValueError(f"ViT1D: {input_spec.samples} samples per lead ({input_spec.seconds:g} s at "
                              f"{input_spec.fs:g} Hz) are not a multiple of patch_size={patch_size}")
@@ -182,25 +183,7 @@ class MaskedPatchDecoder(nn.Module):
         return self.head(self.norm(x)).view(b, num_leads, num_patches, self.patch_size)
 
 
-def _create_vit1d(input_spec: InputSpec | None, defaults: dict[str, Any], overrides: dict[str, Any]) -> ViT1D:
-    return ViT1D(input_spec or InputSpec(), **{**defaults, **overrides})
-
-
 # Widths of DeiT-Ti/S and ViT-B (head width 64: 3, 6 and 12 heads); ST-MEM reports small and base.
-@register_encoder("vit1d_tiny")
-def vit1d_tiny(input_spec: InputSpec | None = None, **overrides: Any) -> ViT1D:
-    """D=192, 12 blocks, 3 heads."""
-    return _create_vit1d(input_spec, dict(embed_dim=192, depth=12), overrides)
-
-
-@register_encoder("vit1d_small")
-def vit1d_small(input_spec: InputSpec | None = None, **overrides: Any) -> ViT1D:
-    """D=384, 12 blocks, 6 heads (ST-MEM ViT-S)."""
-    return _create_vit1d(input_spec, dict(embed_dim=384, depth=12), overrides)
-
-
-@register_encoder("vit1d_base")
-def vit1d_base(input_spec: InputSpec | None = None, **overrides: Any) -> ViT1D:
-    """D=768, 12 blocks, 12 heads (ST-MEM ViT-B)."""
-    return _create_vit1d(input_spec, dict(embed_dim=768, depth=12), overrides)
-
+ECG_ENCODERS.variant("vit1d_tiny", ViT1D, "D=192, 12 blocks, 3 heads.", embed_dim=192, depth=12)
+ECG_ENCODERS.variant("vit1d_small", ViT1D, "D=384, 12 blocks, 6 heads (ST-MEM ViT-S).", embed_dim=384, depth=12)
+ECG_ENCODERS.variant("vit1d_base", ViT1D, "D=768, 12 blocks, 12 heads (ST-MEM ViT-B).", embed_dim=768, depth=12)

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from itertools import pairwise
-from typing import Any
 
 import torch
 from torch import nn
 
-from ecgalign.models.encoders.ecg.base import ECGEncoder, register_encoder
-from ecgalign.models.spec import InputSpec
+from ecgalign.data.spec import InputSpec
+from ecgalign.models.encoders.ecg.base import ECG_ENCODERS, ECGEncoder
 
 EXPANSION = 4  # bottleneck blocks: output channels = 4 x stage width
 
@@ -61,10 +60,11 @@ class XResNet1D(ECGEncoder):
     """Tokens: the last stage's features (B, ~T / 32, 4 * widths[-1]). ``pool`` is global average pooling
     only, so ``embed_dim`` = 4 * widths[-1]; fastai's head concatenates average and max pooling (2x wider)."""
 
-    def __init__(self, input_spec: InputSpec, layers: Sequence[int] = (3, 4, 6, 3),
+    def __init__(self, input_spec: InputSpec | None = None, layers: Sequence[int] = (3, 4, 6, 3),
                  widths: Sequence[int] = (64, 128, 256, 512), stem_channels: Sequence[int] = (32, 32, 64),
                  kernel_size: int = 5, stem_kernel_size: int = 5):
         super().__init__()
+        input_spec = input_spec or InputSpec()
         if len(layers) != len(widths):
             raise ValueError(f"XResNet1D: {len(layers)} stage depths but {len(widths)} stage widths")
         if kernel_size % 2 == 0 or stem_kernel_size % 2 == 0:
@@ -93,18 +93,6 @@ class XResNet1D(ECGEncoder):
         return self.stages(self.stem(x)).transpose(1, 2)
 
 
-def _create_xresnet1d(input_spec: InputSpec | None, defaults: dict[str, Any],
-                      overrides: dict[str, Any]) -> XResNet1D:
-    return XResNet1D(input_spec or InputSpec(), **{**defaults, **overrides})
-
-
-@register_encoder("xresnet1d_50")
-def xresnet1d_50(input_spec: InputSpec | None = None, **overrides: Any) -> XResNet1D:
-    """Bottleneck stages of 3-4-6-3 blocks."""
-    return _create_xresnet1d(input_spec, dict(layers=(3, 4, 6, 3)), overrides)
-
-
-@register_encoder("xresnet1d_101")
-def xresnet1d_101(input_spec: InputSpec | None = None, **overrides: Any) -> XResNet1D:
-    """Bottleneck stages of 3-4-23-3 blocks (the PTB-XL benchmark's xresnet1d101)."""
-    return _create_xresnet1d(input_spec, dict(layers=(3, 4, 23, 3)), overrides)
+ECG_ENCODERS.variant("xresnet1d_50", XResNet1D, "Bottleneck stages of 3-4-6-3 blocks.", layers=(3, 4, 6, 3))
+ECG_ENCODERS.variant("xresnet1d_101", XResNet1D,
+                     "Bottleneck stages of 3-4-23-3 blocks (the PTB-XL benchmark's xresnet1d101).", layers=(3, 4, 23, 3))

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ecgalign.models._registry import Registry
+from ecgalign.data.registry import Registry
 from ecgalign.models.layers import Block, drop_path_rates, init_transformer
 
 IMAGE_ENCODERS: Registry[nn.Module] = Registry("image encoder")
@@ -69,18 +69,8 @@ class ViT2D(nn.Module):
         return self.pool(self.forward_features(images))
 
 
-def _create(defaults: dict[str, Any], overrides: dict[str, Any]) -> ViT2D:
-    return ViT2D(**{**defaults, **overrides})
-
-
-@IMAGE_ENCODERS.register("vit2d_tiny")
-def vit2d_tiny(**overrides: Any) -> ViT2D:
-    return _create({"embed_dim": 192, "depth": 12}, overrides)
-
-
-@IMAGE_ENCODERS.register("vit2d_small")
-def vit2d_small(**overrides: Any) -> ViT2D:
-    return _create({"embed_dim": 384, "depth": 12}, overrides)
+IMAGE_ENCODERS.variant("vit2d_tiny", ViT2D, "D=192, 12 blocks.", embed_dim=192, depth=12)
+IMAGE_ENCODERS.variant("vit2d_small", ViT2D, "D=384, 12 blocks.", embed_dim=384, depth=12)
 
 
 def create_image_encoder(name: str, **overrides: Any) -> ViT2D:

@@ -1,5 +1,7 @@
-"""One registry per component kind (DESIGN.md convention 2): ``@register("name")`` on a builder,
-``create(name, **overrides)``, ``names()``. Duplicate names raise; an unknown name says what exists."""
+"""The one registry mechanism of the package (DESIGN.md convention 2), for every component kind (encoders,
+readers, tasks, evaluation protocols, ...): ``@register("name")`` on a builder, ``variant(name, cls, **defaults)``
+for a named variant of a shared class, ``create(name, **overrides)``, ``names()``. Duplicate names raise; an
+unknown name says what exists. It lives at the bottom layer so that every layer can use it."""
 
 from __future__ import annotations
 
@@ -24,6 +26,15 @@ class Registry(Generic[T]):
 
         return decorator
 
+    def variant(self, name: str, cls: Callable[..., T], doc: str = "", **defaults: Any) -> Callable[..., T]:
+        """Register ``name`` as ``cls`` with ``defaults`` (timm's ``_create_*`` pattern): overrides win."""
+
+        def builder(*args: Any, **overrides: Any) -> T:
+            return cls(*args, **{**defaults, **overrides})
+
+        builder.__name__, builder.__doc__ = name, doc or f"{getattr(cls, '__name__', cls)} with {defaults}"
+        return self.register(name)(builder)
+
     def get(self, name: str) -> Callable[..., T]:
         if name not in self._builders:
             close = difflib.get_close_matches(name, self._builders, n=3)
@@ -36,6 +47,10 @@ class Registry(Generic[T]):
 
     def names(self) -> list[str]:
         return sorted(self._builders)
+
+    def in_order(self) -> list[str]:
+        """Names in the order they were registered."""
+        return list(self._builders)
 
     def __contains__(self, name: object) -> bool:
         return name in self._builders

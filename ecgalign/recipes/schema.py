@@ -1,4 +1,4 @@
-"""Typed recipe configuration (DESIGN.md convention 3): dataclasses with defaults and validation, YAML
+"""The recipes' typed schema (DESIGN.md convention 3), beside the YAML recipes it reads: dataclasses with defaults and validation, YAML
 recipes that override only what differs (``base:`` names the recipe they start from), dotted ``--set``
 overrides, and the fully resolved config saved beside every run's checkpoints."""
 
@@ -7,26 +7,29 @@ from __future__ import annotations
 import dataclasses
 import difflib
 from dataclasses import dataclass, field, fields
-from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 
-from ecgalign.data.record import LEADS_12
+from ecgalign.data.errors import ECGAlignError, InputError
+from ecgalign.data.spec import InputFields, InputSpec
+
+class RecipeKeyError(ECGAlignError, KeyError):
+    """A recipe key, recipe name or ``--set`` path that does not exist (the message suggests close matches)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
 
 PRECISIONS = ("32-true", "bf16-mixed", "16-mixed", "bf16-true")
 
 
 @dataclass
-class DataConfig:
-    """The encoder input (stored with the weights as its InputSpec) and the loader."""
+class DataConfig(InputFields):
+    """The encoder input (``ecgalign.data.spec.InputFields``: fs, seconds, leads, normalize, bandpass; stored with
+    the weights as the model's InputSpec) and the loader."""
 
-    fs: float = 100.0
-    seconds: float = 10.0
-    leads: list[str] = field(default_factory=lambda: list(LEADS_12))
-    normalize: str = "zscore"
-    bandpass: list[float] | None = field(default_factory=lambda: [0.5, 40.0])
     batch_size: int = 64
     unpaired_batch_size: int = 0  # signal-only records per step with --unpaired (0: same as batch_size)
     num_workers: int = 2
@@ -82,6 +85,12 @@ class ObjectiveConfig:
     label_smoothing: float = 0.0
     normalize_patches: bool = False
 
+    TERMS: ClassVar[tuple[str, ...]] = ("contrastive", "reconstruction", "ib", "caption", "gram", "lead_consistency")
+
+    def weights(self) -> dict[str, float]:
+        """Every loss term's weight (0 = off)."""
+        return {term: float(getattr(self, term)) for term in self.TERMS}
+
     @property
     def needs_text(self) -> bool:
         return self.contrastive > 0 or self.ib > 0 or self.caption > 0 or self.gram > 0
@@ -112,9 +121,6 @@ class TrainConfig:
     log_every: int = 10
 
 
-TASKS = ("ecg-text", "ecg-scan")
-
-
 @dataclass
 class Recipe:
     name: str = "custom"
@@ -132,45 +138,36 @@ class Recipe:
 
     def validate(self) -> None:
         o, d, t, p = self.objective, self.data, self.train, self.optim
-        if self.task not in TASKS:
-            raise ValueError(f"recipe {self.name!r}: unknown task {self.task!r}; expected one of {TASKS}")
-        weights = {"contrastive": o.contrastive, "reconstruction": o.reconstruction, "ib": o.ib, "caption": o.caption,
-                   "gram": o.gram, "lead_consistency": o.lead_consistency}
+        if not isinstance(self.task, str) or not self.task:
+            raise InputError(f"recipe {self.name!r}: task must name a registered task, got {self.task!r}")
+        weights = o.weights()
         if any(w < 0 for w in weights.values()) or not any(w > 0 for w in weights.values()):
-            raise ValueError(f"recipe {self.name!r}: objective weights must be >= 0 with at least one > 0, got {weights}")
-        if self.task == "ecg-scan":
-            if o.ib > 0 or o.caption > 0:
-                raise ValueError(f"recipe {self.name!r}: ecg-scan has no ib or caption term")
-            if o.lead_consistency > 0 and o.reconstruction == 0:
-                raise ValueError(f"recipe {self.name!r}: lead consistency regularises the reconstruction; "
-                                 "set objective.reconstruction > 0")
-        elif o.gram > 0 or o.lead_consistency > 0:
-            raise ValueError(f"recipe {self.name!r}: gram and lead_consistency belong to the ecg-scan task")
+            raise InputError(f"recipe {self.name!r}: objective weights must be >= 0 with at least one > 0, got {weights}")
         if o.ib > 0 and o.contrastive == 0:
-            raise ValueError(f"recipe {self.name!r}: the IB penalty regularises the contrastive objective; set objective.contrastive > 0")
+            raise InputError(f"recipe {self.name!r}: the IB penalty regularises the contrastive objective; set objective.contrastive > 0")
+        if not o.temperature > 0:
+            raise InputError(f"recipe {self.name!r}: objective.temperature must be > 0, got {o.temperature}")
+        if not 0 <= o.label_smoothing < 1:
+            raise InputError(f"recipe {self.name!r}: objective.label_smoothing must lie in [0, 1), got {o.label_smoothing}")
         if not 0 < o.mask_ratio < 1:
-            raise ValueError(f"recipe {self.name!r}: objective.mask_ratio must lie in (0, 1), got {o.mask_ratio}")
+            raise InputError(f"recipe {self.name!r}: objective.mask_ratio must lie in (0, 1), got {o.mask_ratio}")
         if self.model.caption_vocab not in ("corpus", "full"):
-            raise ValueError(f"recipe {self.name!r}: model.caption_vocab must be 'corpus' or 'full', got {self.model.caption_vocab!r}")
+            raise InputError(f"recipe {self.name!r}: model.caption_vocab must be 'corpus' or 'full', got {self.model.caption_vocab!r}")
         if t.precision not in PRECISIONS:
-            raise ValueError(f"recipe {self.name!r}: train.precision {t.precision!r} is not one of {PRECISIONS}")
+            raise InputError(f"recipe {self.name!r}: train.precision {t.precision!r} is not one of {PRECISIONS}")
         for name, value in (("data.batch_size", d.batch_size), ("optim.max_steps", p.max_steps),
                             ("optim.grad_accum", p.grad_accum), ("train.checkpoint_every", t.checkpoint_every),
                             ("train.log_every", t.log_every), ("train.keep_checkpoints", t.keep_checkpoints)):
             if int(value) < 1:
-                raise ValueError(f"recipe {self.name!r}: {name} must be >= 1, got {value}")
+                raise InputError(f"recipe {self.name!r}: {name} must be >= 1, got {value}")
         if p.warmup_steps < 0 or p.lr <= 0:
-            raise ValueError(f"recipe {self.name!r}: optim.lr must be > 0 and optim.warmup_steps >= 0")
+            raise InputError(f"recipe {self.name!r}: optim.lr must be > 0 and optim.warmup_steps >= 0")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
-    def input_spec(self):  # -> ecgalign.models.spec.InputSpec
-        from ecgalign.models.spec import InputSpec
-
-        d = self.data
-        return InputSpec(fs=d.fs, seconds=d.seconds, leads=tuple(d.leads), normalize=d.normalize,
-                         bandpass=None if d.bandpass is None else tuple(d.bandpass))
+    def input_spec(self) -> InputSpec:
+        return InputSpec.of(self.data)
 
 
 # ----------------------------------------------------------------------------------------------- merging
@@ -181,11 +178,11 @@ def _merge(target: Any, updates: dict[str, Any], where: str, path: str = "") -> 
         if key not in names:
             close = difflib.get_close_matches(key, names, n=2)
             hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
-            raise KeyError(f"{where}: unknown key {path + key!r}{hint} (valid: {', '.join(sorted(names))})")
+            raise RecipeKeyError(f"{where}: unknown key {path + key!r}{hint} (valid: {', '.join(sorted(names))})")
         current = getattr(target, key)
         if dataclasses.is_dataclass(current):
             if not isinstance(value, dict):
-                raise ValueError(f"{where}: {path}{key} must be a mapping, got {value!r}")
+                raise InputError(f"{where}: {path}{key} must be a mapping, got {value!r}")
             _merge(current, value, where, f"{path}{key}.")
         elif isinstance(current, dict) and isinstance(value, dict):
             setattr(target, key, {**current, **value})  # free-form kwargs merge key by key
@@ -198,7 +195,7 @@ def _coerce(current: Any, value: Any, where: str, annotation: str) -> Any:
     ``annotation`` is the field's type as written (``"int | str"`` also takes text such as "auto")."""
     if isinstance(current, bool):
         if not isinstance(value, bool):
-            raise ValueError(f"{where} must be true or false, got {value!r}")
+            raise InputError(f"{where} must be true or false, got {value!r}")
         return value
     if isinstance(current, (int, float)) and isinstance(value, str):
         try:
@@ -206,15 +203,19 @@ def _coerce(current: Any, value: Any, where: str, annotation: str) -> Any:
         except ValueError:
             if "str" in annotation:
                 return value
-            raise ValueError(f"{where} must be a number, got {value!r}") from None
-        return int(number) if isinstance(current, int) and number.is_integer() else number
+            raise InputError(f"{where} must be a number, got {value!r}") from None
+        value = int(number) if isinstance(current, int) and number.is_integer() else number
     if isinstance(current, (int, float)) and not isinstance(value, (int, float)) and value is not None:
-        raise ValueError(f"{where} must be a number, got {value!r}")
+        raise InputError(f"{where} must be a number, got {value!r}")
+    if annotation.strip() == "int" and isinstance(value, float):  # --set data.batch_size=2.5
+        if not value.is_integer():
+            raise InputError(f"{where} must be a whole number, got {value!r}")
+        return int(value)
     return value
 
 
 def recipe_dir() -> Path:
-    return Path(str(resources.files("ecgalign.recipes")))
+    return Path(__file__).resolve().parent
 
 
 def list_recipes() -> list[str]:
@@ -232,20 +233,20 @@ def _recipe_file(name_or_path: str) -> Path:
         known = list_recipes()
         close = difflib.get_close_matches(name_or_path, known, n=2)
         hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
-        raise KeyError(f"unknown recipe {name_or_path!r}{hint} (known: {', '.join(known)})")
+        raise RecipeKeyError(f"unknown recipe {name_or_path!r}{hint} (known: {', '.join(known)})")
     return candidate
 
 
 def _layers(name_or_path: str, seen: tuple[str, ...] = ()) -> list[tuple[Path, dict[str, Any]]]:
     path = _recipe_file(name_or_path)
     if str(path) in seen:
-        raise ValueError(f"recipe {path}: 'base' chain loops ({' -> '.join(seen)})")
+        raise InputError(f"recipe {path}: 'base' chain loops ({' -> '.join(seen)})")
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
-        raise ValueError(f"recipe {path}: not valid YAML: {exc}") from exc
+        raise InputError(f"recipe {path}: not valid YAML: {exc}") from exc
     if not isinstance(data, dict):
-        raise ValueError(f"recipe {path}: expected a mapping at the top level")
+        raise InputError(f"recipe {path}: expected a mapping at the top level")
     base = data.pop("base", None)
     below = _layers(base, (*seen, str(path))) if base else []
     return [*below, (path, data)]
@@ -254,7 +255,7 @@ def _layers(name_or_path: str, seen: tuple[str, ...] = ()) -> list[tuple[Path, d
 def parse_override(text: str) -> tuple[list[str], Any]:
     """``"optim.lr=1e-3"`` -> (["optim", "lr"], 0.001); the value is parsed as YAML."""
     if "=" not in text:
-        raise ValueError(f"override {text!r}: expected KEY.PATH=VALUE, e.g. optim.lr=1e-3")
+        raise InputError(f"override {text!r}: expected KEY.PATH=VALUE, e.g. optim.lr=1e-3")
     key, raw = text.split("=", 1)
     return key.strip().split("."), yaml.safe_load(raw)
 

@@ -18,7 +18,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from ecgalign.data.record import LEADS_12
+from ecgalign.data.errors import InputError
+from ecgalign.data.record import LEADS_12, ECGRecord
+from ecgalign.render import RenderConfig, Renderer
+from ecgalign.render.digitize import digitize
+from ecgalign.render.layout import check_layout
 
 
 class DigitizedSignalModel:
@@ -26,15 +30,16 @@ class DigitizedSignalModel:
     length and leads, no filtering or normalisation) -> render -> digitise -> the inner model's own
     preprocessing -> the inner model. ``encode_text`` is the inner model's."""
 
+    input_kind = "digitized"
+    can_reconstruct = True
+
     def __init__(self, model, augment: str = "none", layout: str = "3x4+II", dpi: float = 200.0,
                  cache: dict[str, Any] | None = None):
-        from ecgalign.render.layout import check_layout
-
-        if hasattr(model, "encode_image"):
-            raise ValueError("the digitiser baseline wraps a signal model; this checkpoint reads images already")
+        if model.input_kind != "signal":
+            raise InputError("the digitiser baseline wraps a signal model; this checkpoint reads images already")
         check_layout(layout)
         if augment not in ("none", "light", "heavy"):
-            raise ValueError(f"augment must be none, light or heavy, got {augment!r}")
+            raise InputError(f"augment must be none, light or heavy, got {augment!r}")
         self.inner, self.layout, self.dpi, self.eval_augment = model, layout, float(dpi), augment
         spec = model.input_spec
         self.input_spec = dataclasses.replace(spec, normalize="none", bandpass=None)
@@ -42,8 +47,6 @@ class DigitizedSignalModel:
         self.card = {**model.card, "name": f"digitiser + {model.name}",
                      "via_digitizer": {"layout": layout, "dpi": self.dpi, "augment": augment}}
         self.weights_path = model.weights_path
-        self.has_joint_space = model.has_joint_space
-        self.reads_images = True  # no supervised reference on clean signals: the inputs are printouts
         # digitised inputs by signal digest: the random-init twin reads the very same printouts
         self._cache: dict[str, Any] = {} if cache is None else cache
         self._cache.setdefault("_stats", {"images": 0, "failures": 0, "failure_examples": [], "shown": []})
@@ -58,8 +61,8 @@ class DigitizedSignalModel:
         return self.inner.embed_dim
 
     @property
-    def task(self):
-        return self.inner.task
+    def has_joint_space(self) -> bool:
+        return self.inner.has_joint_space
 
     def summary(self) -> dict[str, Any]:
         """Images digitised, failures (with examples) and the mean fraction of samples the printouts showed."""
@@ -72,9 +75,6 @@ class DigitizedSignalModel:
     def read_back(self, signals) -> np.ndarray:
         """(B, 12, T) float32 mV in LEADS_12 order: what the digitiser reads from the printouts of ``signals``
         (B, leads, T) in ``input_spec``; NaN where a printout does not show a lead. Cached by signal."""
-        from ecgalign.render import RenderConfig, Renderer
-        from ecgalign.render.digitize import digitize
-
         x = np.asarray(signals, dtype=np.float32).reshape(-1, *np.shape(signals)[-2:])
         spec = self.input_spec
         if x.shape[1] != len(spec.leads):
@@ -110,8 +110,6 @@ class DigitizedSignalModel:
     def digitize(self, signals) -> np.ndarray:
         """(B, leads, samples) float32: the inner model's input, as read back from the printouts (flat at a
         lead's median where the printout does not show it; all zero where nothing could be read)."""
-        from ecgalign.data.record import ECGRecord
-
         spec = self.input_spec
         reads = self.read_back(signals)
         out = np.empty((len(reads), len(spec.leads), spec.samples), dtype=np.float32)
@@ -137,10 +135,22 @@ class DigitizedSignalModel:
     def encode_text(self, texts: list[str]) -> np.ndarray:
         return self.inner.encode_text(texts)
 
+    def random_init(self, seed: int = 0) -> DigitizedSignalModel:
+        """A random-init signal encoder of the same architecture behind the same printouts (shared cache)."""
+        return DigitizedSignalModel(self.inner.random_init(seed), self.eval_augment, self.layout, self.dpi,
+                                    cache=self._cache)
 
-def random_init_twin(model: DigitizedSignalModel, seed: int = 0) -> DigitizedSignalModel:
-    """A random-init signal encoder of the same architecture behind the same printouts (shared cache)."""
-    from ecgalign.models.card import random_init_like
+    def supervised_reference(self) -> tuple[str, dict[str, Any]] | None:
+        return None  # the inputs are printouts: no supervised reference on clean signals
 
-    return DigitizedSignalModel(random_init_like(model.inner, seed=seed), model.eval_augment, model.layout,
-                                model.dpi, cache=model._cache)
+    def recover_signals(self, signals, batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
+        """What the digitiser reads (mV, NaN where the printout does not show a lead) and the signal itself."""
+        signals = np.asarray(signals, dtype=np.float32)
+        est = np.concatenate([self.read_back(signals[i:i + batch_size]) for i in range(0, len(signals), batch_size)])
+        return est, signals
+
+    def cache_identity(self) -> dict[str, Any]:
+        return {"kind": self.input_kind, "via_digitizer": self.card["via_digitizer"]}
+
+    def eval_extras(self) -> dict[str, Any]:
+        return {"digitizer": self.summary()}
