@@ -141,9 +141,14 @@ def synth_cmd(
 def _report(report: dict[str, Any], json_out: bool) -> None:
     if json_out:
         print_json(report)
-    else:
-        typer.echo(f"wrote {report['records']} records to {report['out']} ({report['skipped']} skipped"
-                   f"{', see skipped.csv' if report['skipped'] else ''})")
+        return
+    typer.echo(f"wrote {report['records']} records to {report['out']} ({report['skipped']} skipped"
+               f"{', see skipped.csv' if report['skipped'] else ''})")
+    unreadable = report.get("unreadable_files", [])
+    if unreadable:
+        typer.echo(f"warning: {len(unreadable)} source file(s) could not be read; their records are in no count:", err=True)
+        for f in unreadable:
+            typer.echo(f"  {f['source']}: {f['problem']}", err=True)
 
 
 @app.command("lead-snr")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +33,11 @@ class ConvertReport:
     skipped: int
     clipped_samples: int
     manifest: dict[str, Any]
+    unreadable_files: list[dict[str, str]] = field(default_factory=list)  # whole source files no record came from
 
     def as_dict(self) -> dict[str, Any]:
-        return {"out": self.out, "records": self.records, "skipped": self.skipped, "clipped_samples": self.clipped_samples}
+        return {"out": self.out, "records": self.records, "skipped": self.skipped, "clipped_samples": self.clipped_samples,
+                "unreadable_files": self.unreadable_files}
 
 
 def store_spec_for(preprocess: Preprocess, encoding: str | None = None) -> StoreSpec:
@@ -100,7 +102,9 @@ def fill_store(
         if progress is not None:
             progress(done, total)
     manifest = writer.close()
-    return ConvertReport(str(writer.out), manifest["records"], manifest["skipped"], manifest["clipped_samples"], manifest)
+    unreadable = list(manifest.get("source", {}).get("unreadable_files", []))
+    return ConvertReport(str(writer.out), manifest["records"], manifest["skipped"], manifest["clipped_samples"], manifest,
+                         unreadable)
 
 
 def convert(
@@ -122,7 +126,8 @@ def convert(
     total = len(reader) if limit is None else min(limit, len(reader))
     info = {
         "dataset": reader.name,
-        "source": {**reader.describe(), "records_in_source": len(reader), "limit": limit},
+        "source": {**reader.describe(), "records_in_source": len(reader), "limit": limit,
+                   "unreadable_files": [p.as_dict() for p in reader.source_problems()]},
         "preprocess": preprocess.to_dict(),
         "seed": seed,
     }

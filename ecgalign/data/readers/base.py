@@ -121,6 +121,11 @@ class Reader(ABC):
             leads = leads or list(rec.leads)
         return ScanResult(ok, sorted(rates), leads, skipped)
 
+    def source_problems(self) -> list[Skipped]:
+        """Whole files the reader found but could not index (e.g. a truncated CODE-15 part): their records are
+        in no count, so a converter must report these beside the skipped records. Default: none."""
+        return []
+
     def iter_records(self, on_skip: Callable[[Skipped], None] | None = None) -> Iterator[ECGRecord]:
         """Every readable record in order; unreadable ones go to ``on_skip`` and iteration continues."""
         for i in range(len(self)):

@@ -49,7 +49,6 @@ _GAIN_FIELD = re.compile(  # gain[(baseline)][/units], e.g. 1000.0(0)/mV
     r"(?:/(?P<units>\S+))?$"
 )
 _UNIT_TO_MV = {"mv": 1.0, "uv": 1e-3, "µv": 1e-3, "μv": 1e-3, "v": 1e3}
-_WFDB_DEFAULT_GAIN = 200.0
 _INVALID_SAMPLE = -32768  # WFDB format 16 "no data" value
 _RECORD_NAME = re.compile(r"^(HR|JS|A|Q|E|I|S)(\d+)$")
 _SOURCE_BY_PREFIX = {
@@ -146,9 +145,11 @@ def parse_header(path: str | Path) -> ChallengeHeader:
         except ValueError as exc:
             raise RecordError(path, f"signal line {k}: {exc}") from None
         gain = float(match["gain"])
+        if gain == 0:
+            raise RecordError(path, f"signal line {k}: ADC gain is 0 (an uncalibrated signal): its amplitude in mV is unknown")
         files.add(tokens[0])
         leads.append(lead)
-        gains.append(gain if gain != 0 else _WFDB_DEFAULT_GAIN)
+        gains.append(gain)
         baselines.append(int(match["baseline"]) if match["baseline"] is not None else adc_zero)
         to_mv.append(_UNIT_TO_MV[units])
     if len(files) != 1:

@@ -143,6 +143,9 @@ class CODEReader(Reader):
                             path, f"no dataset 'exam_id' (keys: {sorted(fh)}); its records cannot be indexed"
                         )
                     ids = np.asarray(fh["exam_id"][()], dtype=np.int64).reshape(-1)
+            except (ValueError, TypeError) as exc:  # a string or compound exam_id dataset
+                self.part_problems.append(Skipped(path.name, str(path), f"'exam_id' is not integer: {exc}"))
+                continue
             except OSError as exc:
                 self.part_problems.append(Skipped(path.name, str(path), f"cannot open HDF5 file: {exc}"))
                 continue
@@ -207,7 +210,10 @@ class CODEReader(Reader):
                 f"row {row} (record {self._ids[index]}) out of range: "
                 f"'tracings' has {tracings.shape[0]} rows",
             )
-        stored = np.asarray(tracings[row], dtype=np.float32)  # (samples, leads)
+        try:
+            stored = np.asarray(tracings[row], dtype=np.float32)  # (samples, leads)
+        except (OSError, ValueError, TypeError) as exc:  # truncated chunk, or a string/compound row
+            raise RecordError(path, f"row {row} (record {self._ids[index]}) cannot be read as numbers: {exc}") from exc
         recorded, pad_start, pad_end = strip_zero_padding(stored)
         if recorded.shape[0] == 0:
             raise RecordError(
@@ -293,6 +299,9 @@ class CODEReader(Reader):
             bad += 1
         return ScanResult(len(self) - bad, [CODE_FS], list(CODE_LEADS), skipped)
 
+    def source_problems(self) -> list[Skipped]:
+        return list(self.part_problems)
+
     def describe(self) -> dict[str, Any]:
         info = super().describe()
         info.update(
@@ -310,6 +319,8 @@ class CODEReader(Reader):
         if "tracings" not in handle:
             raise RecordError(path, f"no dataset 'tracings' (keys: {sorted(handle)})")
         tracings = handle["tracings"]
+        if not np.issubdtype(tracings.dtype, np.number) or np.issubdtype(tracings.dtype, np.complexfloating):
+            raise RecordError(path, f"'tracings' must hold real numbers, got dtype {tracings.dtype}")
         if tracings.ndim != 3 or tracings.shape[2] != len(CODE_LEADS):
             raise RecordError(
                 path, f"'tracings' must be (records, samples, 12 leads), got shape {tracings.shape}"

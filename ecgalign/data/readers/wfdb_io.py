@@ -142,6 +142,8 @@ def _parse_signal_line(hea: Path, k: int, line: str) -> tuple[str, float, tuple[
     fmt = fmt_match["fmt"]
     if fmt not in _FORMAT_BLOCKS and fmt not in _FLAC_FORMATS and fmt != "0":
         raise RecordError(hea, f"signal line {k}: unknown WFDB storage format {fmt!r}")
+    if float(gain_match["gain"]) == 0:
+        raise RecordError(hea, f"signal line {k}: ADC gain is 0 (an uncalibrated signal): its amplitude in mV is unknown")
     units = gain_match["units"] or "mV"  # WFDB: absent units are millivolts
     if units.lower() not in _UNIT_TO_MV:
         raise RecordError(hea, f"signal line {k}: units {units!r} are not a voltage (expected mV, uV or V)")
