@@ -89,3 +89,65 @@ def test_wfdb_gain_zero_is_a_named_error(tmp_path):
 
     with pytest.raises(RecordError, match=r"r1\.hea: signal line 1: ADC gain is 0"):
         read_record(hea)
+
+
+# ------------------------------------------------------------------------------------------------ PTB-XL cells
+def _ptbxl_with(tmp_path, ecg_id: int, column: str, value: object):
+    import pandas as pd
+
+    from tests.data.test_reader_ptbxl import write_ptbxl
+
+    root = write_ptbxl(tmp_path / "ptbxl")
+    table = pd.read_csv(root / "ptbxl_database.csv")
+    table[column] = table[column].astype(object)
+    table.loc[table.ecg_id == ecg_id, column] = value
+    table.to_csv(root / "ptbxl_database.csv", index=False)
+    return root
+
+
+def test_ptbxl_scp_codes_with_none_likelihood_skips_that_row(tmp_path):
+    from ecgalign.data.labels.scp import parse_scp_codes
+    from ecgalign.data.readers.ptbxl import PTBXLReader
+
+    with pytest.raises(ValueError, match=r"likelihood of 'NORM' is None"):
+        parse_scp_codes("{'NORM': None}")
+    reader = PTBXLReader(_ptbxl_with(tmp_path, 2, "scp_codes", "{'NORM': None}"))
+    with pytest.raises(RecordError, match=r"ptbxl_database\.csv: ecg_id 2: scp_codes .*likelihood of 'NORM' is None"):
+        reader.read(1)
+    assert reader.read(0).record_id == "1"
+    assert reader.metadata().loc[1, "codes"] == []
+    assert any(s.record_id == "2" and "NORM" in s.problem for s in reader.scan().skipped)
+
+
+@pytest.mark.parametrize("column", ["patient_id", "strat_fold"])
+def test_ptbxl_non_numeric_cell_skips_that_row_only(tmp_path, column):
+    from ecgalign.data.readers.ptbxl import PTBXLReader
+
+    root = _ptbxl_with(tmp_path, 3, column, "abc")
+    reader = PTBXLReader(root)
+    meta = reader.metadata()  # the table still loads
+    assert len(meta) == 9 and meta.loc[0, "record_id"] == "1"
+    with pytest.raises(RecordError, match=rf"ptbxl_database\.csv: row 3 \(ecg_id 3\), column '{column}': 'abc' is not an integer"):
+        reader.read(2)
+    assert reader.read(0).record_id == "1" and reader.read(1).record_id == "2"
+    result = runner.invoke(app, ["data", "convert", str(root), str(tmp_path / "store"), "--json", "--fs", "100",
+                                 "--seconds", "1"])
+    assert result.exit_code == 0, result.output
+    skipped = (tmp_path / "store" / "skipped.csv").read_text()
+    assert f"column '{column}'" in skipped and "row 3" in skipped
+
+
+# ------------------------------------------------------------------------------------------------ CPSC2018
+def test_cpsc_bad_reference_line_skips_that_record(tmp_path):
+    from ecgalign.data.readers.cpsc2018 import CPSC2018Reader
+    from tests.data.test_reader_cpsc2018 import write_ecg, write_reference
+
+    data = np.random.default_rng(1).normal(0, 0.4, size=(12, 3000))
+    write_ecg(tmp_path, "A0001", data)
+    write_ecg(tmp_path, "A0002", data)
+    write_reference(tmp_path, ["A0001,5,,", "A0002,10,,"])
+    reader = CPSC2018Reader(tmp_path)
+    assert reader.read(0).codes == ("RBBB",)
+    with pytest.raises(RecordError, match=r"REFERENCE\.csv: line 3: First_label '10' is not a CPSC2018 class code"):
+        reader.read(1)
+    assert [s.record_id for s in reader.scan().skipped] == ["A0002"]
