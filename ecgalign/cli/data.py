@@ -197,9 +197,17 @@ def download_cmd(
         return
     if to is None:
         fail("--to DIR is required")
-    with user_errors(), progress_bar(f"download {name}", enabled=not json_out) as update:
-        report = dl.download(name, to, include=include or None, mirror=mirror, workers=workers, progress=update)
+    with user_errors():
+        try:
+            with progress_bar(f"download {name}", enabled=not json_out) as update:
+                report = dl.download(name, to, include=include or None, mirror=mirror, workers=workers, progress=update)
+        except dl.DownloadError as exc:  # the other files were downloaded: report them, then fail in one line
+            report = exc.report
     if json_out:
-        print_json(report.as_dict() if hasattr(report, "as_dict") else report)
+        print_json(report.as_dict())
     else:
         typer.echo(str(report))
+    if report.failed:
+        path, reason = next(iter(report.failed.items()))
+        fail(f"{len(report.failed)} of {report.files} files of {report.dataset} failed, e.g. {path}: {reason} "
+             f"(all are listed in {Path(to) / dl.RECORD_FILE})", code=1)

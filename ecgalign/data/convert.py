@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from ecgalign.data.errors import InputError
 from ecgalign.data.labels import LabelScheme
 from ecgalign.data.preprocess import Preprocess
 from ecgalign.data.readers.base import Reader, Skipped
@@ -43,11 +44,11 @@ class ConvertReport:
 def store_spec_for(preprocess: Preprocess, encoding: str | None = None) -> StoreSpec:
     """The fixed record shape a preprocessing pipeline produces; int16 mV unless signals are normalised."""
     if preprocess.fs is None or preprocess.seconds is None:
-        raise ValueError("a store needs a fixed sampling rate and length: set preprocess fs and seconds")
+        raise InputError("a store needs a fixed sampling rate and length: set preprocess fs and seconds")
     if encoding is None:
         encoding = "int16" if preprocess.normalize == "none" else "float16"
     if encoding == "int16" and preprocess.normalize != "none":
-        raise ValueError("int16 stores hold millivolts; normalised signals need encoding float16 or float32")
+        raise InputError("int16 stores hold millivolts; normalised signals need encoding float16 or float32")
     return StoreSpec(fs=float(preprocess.fs), samples=int(round(preprocess.seconds * preprocess.fs)),
                      leads=tuple(preprocess.leads), encoding=encoding)
 

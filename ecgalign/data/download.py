@@ -33,6 +33,7 @@ from fnmatch import fnmatchcase
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from ecgalign.data.errors import ECGAlignError, InputError
 from ecgalign import __version__
 from ecgalign.data.download_http import CHUNK, Expected, FetchError, fetch_file, file_digest
 from ecgalign.data.download_sources import DatasetSource, dataset_names, get_dataset, register_dataset
@@ -93,7 +94,7 @@ class DownloadReport:
         return text
 
 
-class DownloadError(RuntimeError):
+class DownloadError(ECGAlignError, RuntimeError):
     """Some files could not be downloaded and verified; ``report.failed`` maps each to its reason."""
 
     def __init__(self, report: DownloadReport):
@@ -106,7 +107,7 @@ class DownloadError(RuntimeError):
         self.report = report
 
 
-class UnsafeArchiveError(ValueError):
+class UnsafeArchiveError(InputError):
     """A zip member would be written outside the target folder (path traversal, absolute path, symlink)."""
 
 
@@ -125,7 +126,7 @@ def _mirror_base(source: DatasetSource, mirror: str | None) -> str | None:
 def _safe_relpath(path: str, where: str) -> str:
     parts = PurePosixPath(path).parts
     if "\\" in path or path.startswith("/") or not parts or ".." in parts:
-        raise ValueError(f"{where}: unsafe file path {path!r} (expected a relative path inside the dataset)")
+        raise InputError(f"{where}: unsafe file path {path!r} (expected a relative path inside the dataset)")
     return path
 
 
@@ -142,7 +143,7 @@ def parse_manifest(source: DatasetSource, manifest: Path, base: str | None = Non
                 digest, _, path = line.partition(" ")
                 path = path.strip().lstrip("*")
                 if len(digest) != 64 or not path:
-                    raise ValueError(
+                    raise InputError(
                         f"{manifest}:{lineno}: expected '<sha256 hex>  <path>', got {line[:80]!r}")
                 path = _safe_relpath(path, f"{manifest}:{lineno}")
                 yield ManifestEntry(path, "sha256", digest.lower(), None, root + urllib.parse.quote(path))
@@ -152,12 +153,12 @@ def parse_manifest(source: DatasetSource, manifest: Path, base: str | None = Non
     if isinstance(files, dict):  # InvenioRDM native form: {"entries": {key: {...}}}
         files = list(files.get("entries", {}).values())
     if not isinstance(files, list) or not files:
-        raise ValueError(f"{manifest}: Zenodo record without a 'files' list")
+        raise InputError(f"{manifest}: Zenodo record without a 'files' list")
     for item in files:
         path = _safe_relpath(str(item.get("key", "")), str(manifest))
         algo, _, digest = str(item.get("checksum", "")).partition(":")
         if algo not in ("md5", "sha256") or not digest:
-            raise ValueError(
+            raise InputError(
                 f"{manifest}: file {path!r} has checksum {item.get('checksum')!r}, expected 'md5:<hex>'")
         url = (item.get("links") or {}).get("self") if base is None else None
         size = item.get("size")
@@ -379,7 +380,7 @@ def download(name: str, to: str | Path, *, include: Sequence[str] | str | None =
     """
     source = get_dataset(name)
     if workers < 1 or retries < 0 or timeout <= 0:
-        raise ValueError(
+        raise InputError(
             f"workers must be >= 1, retries >= 0, timeout > 0; got {workers}, {retries}, {timeout}")
     to = Path(to)
     to.mkdir(parents=True, exist_ok=True)
@@ -392,7 +393,7 @@ def download(name: str, to: str | Path, *, include: Sequence[str] | str | None =
     entries = [e for e in parse_manifest(source, manifest, base)
                if _selected(e.path, source.include, patterns)]
     if not entries:
-        raise ValueError(f"no file of {name} matches include {patterns} (manifest {manifest_url})")
+        raise InputError(f"no file of {name} matches include {patterns} (manifest {manifest_url})")
     report = DownloadReport(name, source.version, to, base or source.base_url, files=len(entries))
     meter = _Meter(progress, sum(e.size or 0 for e in entries))
     _run_pool(entries, to, report, workers=workers, retries=retries, backoff=backoff, timeout=timeout,

@@ -32,6 +32,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ecgalign.data.errors import InputError, UnknownNameError
 from ecgalign import __version__
 from ecgalign.data.labels import LabelScheme
 from ecgalign.data.readers.base import Skipped
@@ -89,9 +90,9 @@ class StoreSpec:
 
     def __post_init__(self) -> None:
         if self.encoding not in ENCODINGS:
-            raise ValueError(f"store encoding must be one of {ENCODINGS}, got {self.encoding!r}")
+            raise InputError(f"store encoding must be one of {ENCODINGS}, got {self.encoding!r}")
         if self.fs <= 0 or self.samples <= 0 or not self.leads:
-            raise ValueError(f"invalid store shape: fs={self.fs}, samples={self.samples}, leads={self.leads}")
+            raise InputError(f"invalid store shape: fs={self.fs}, samples={self.samples}, leads={self.leads}")
         self.leads = tuple(self.leads)
         if self.shard_records <= 0:
             itemsize = np.dtype(self.encoding).itemsize
@@ -175,7 +176,7 @@ class StoreWriter:
     def _load_progress(self, progress_file: Path) -> None:
         state = json.loads(progress_file.read_text())
         if state.get("fingerprint") != json.loads(json.dumps(self._fingerprint, default=_json_default)):
-            raise ValueError(
+            raise InputError(
                 f"{self.out}: cannot resume: the interrupted run used different settings "
                 f"({state.get('fingerprint')}); start a new output folder or drop resume"
             )
@@ -350,11 +351,11 @@ class ECGStore:
         try:
             self.manifest: dict[str, Any] = json.loads(manifest_path.read_text())
         except json.JSONDecodeError as exc:
-            raise ValueError(f"{manifest_path}: corrupt store manifest: {exc}") from exc
+            raise InputError(f"{manifest_path}: corrupt store manifest: {exc}") from exc
         if self.manifest.get("format") != STORE_FORMAT:
-            raise ValueError(f"{manifest_path}: format is {self.manifest.get('format')!r}, expected {STORE_FORMAT!r}")
+            raise InputError(f"{manifest_path}: format is {self.manifest.get('format')!r}, expected {STORE_FORMAT!r}")
         if self.manifest.get("version", 0) > STORE_VERSION:
-            raise ValueError(f"{manifest_path}: store version {self.manifest['version']} is newer than this ecgalign supports")
+            raise InputError(f"{manifest_path}: store version {self.manifest['version']} is newer than this ecgalign supports")
         self.fs = float(self.manifest["fs"])
         self.samples = int(self.manifest["samples"])
         self.leads: tuple[str, ...] = tuple(self.manifest["leads"])
@@ -449,14 +450,14 @@ class ECGStore:
         try:
             table = pq.read_table(self.path / "metadata.parquet", columns=[name])
         except (KeyError, pa.ArrowInvalid) as exc:
-            raise KeyError(f"{self.path}: metadata has no column {name!r}") from exc
+            raise UnknownNameError(f"{self.path}: metadata has no column {name!r}") from exc
         return table.column(name).to_pandas()
 
     def labels(self, label_set: str) -> tuple[np.ndarray, list[str]]:
         """Multi-hot (N, C) float32 matrix and the class names of ``label_set``."""
         classes = self.label_sets.get(label_set)
         if classes is None:
-            raise ValueError(f"{self.path}: no label set {label_set!r}; this store has {sorted(self.label_sets)}")
+            raise InputError(f"{self.path}: no label set {label_set!r}; this store has {sorted(self.label_sets)}")
         pos = {c: j for j, c in enumerate(classes)}
         members = self.column(f"labels_{label_set}")
         y = np.zeros((len(members), len(classes)), dtype=np.float32)

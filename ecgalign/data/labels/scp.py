@@ -62,10 +62,10 @@ class SCPStatements:
         try:
             table = pd.read_csv(path, index_col=0)
         except Exception as exc:  # noqa: BLE001 - re-raised with the file named
-            raise ValueError(f"{path}: cannot read SCP statement table: {exc}") from exc
+            raise InputError(f"{path}: cannot read SCP statement table: {exc}") from exc
         missing = {"diagnostic", "form", "rhythm", "diagnostic_class", "diagnostic_subclass"} - set(table.columns)
         if missing:
-            raise ValueError(f"{path}: SCP statement table lacks columns {sorted(missing)}")
+            raise InputError(f"{path}: SCP statement table lacks columns {sorted(missing)}")
         return cls(table)
 
     @classmethod
@@ -96,7 +96,7 @@ class SCPStatements:
         try:
             return self._maps[label_set]
         except KeyError:
-            raise ValueError(f"unknown PTB-XL label set {label_set!r}; expected one of {list(PTBXL_LABEL_SETS)}") from None
+            raise InputError(f"unknown PTB-XL label set {label_set!r}; expected one of {list(PTBXL_LABEL_SETS)}") from None
 
 
 @lru_cache(maxsize=1)

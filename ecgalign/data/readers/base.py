@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 import pandas as pd
 
+from ecgalign.data.errors import InputError
 from ecgalign.data.labels import LabelScheme
 from ecgalign.data.record import ECGRecord, RecordError
 
@@ -148,7 +149,7 @@ def register_reader(name: str) -> Callable[[type[Reader]], type[Reader]]:
 
     def deco(cls: type[Reader]) -> type[Reader]:
         if name in _READERS:
-            raise ValueError(f"reader {name!r} is already registered ({_READERS[name].__module__})")
+            raise InputError(f"reader {name!r} is already registered ({_READERS[name].__module__})")
         cls.name = name
         _READERS[name] = cls
         return cls
@@ -166,7 +167,7 @@ def get_reader(name: str) -> type[Reader]:
     try:
         return _READERS[name]
     except KeyError:
-        raise ValueError(f"unknown dataset format {name!r}; expected one of {sorted(_READERS)}") from None
+        raise InputError(f"unknown dataset format {name!r}; expected one of {sorted(_READERS)}") from None
 
 
 def detect_format(root: str | Path) -> str:
@@ -177,7 +178,7 @@ def detect_format(root: str | Path) -> str:
         raise FileNotFoundError(f"{root}: no such dataset folder")
     found = [name for name, cls in sorted(_READERS.items()) if cls.detect(root)]
     if not found:
-        raise ValueError(
+        raise InputError(
             f"{root}: not a dataset folder ecgalign can read; known layouts: {', '.join(sorted(_READERS))} "
             "(e.g. PTB-XL needs ptbxl_database.csv, the challenge format needs .hea + .mat pairs)"
         )

@@ -42,6 +42,7 @@ import h5py
 import numpy as np
 import pandas as pd
 
+from ecgalign.data.errors import InputError
 from ecgalign.data.labels import FixedScheme, LabelScheme
 from ecgalign.data.readers.base import Reader, ScanResult, Skipped, metadata_frame, register_reader
 from ecgalign.data.record import ECGRecord, RecordError, canonical_lead_name, canonical_sex, clean_age
@@ -86,7 +87,7 @@ class CODEReader(Reader):
     def __init__(self, root: str | Path, amplitude_scale: float = 1.0):
         super().__init__(root)
         if not (np.isfinite(amplitude_scale) and amplitude_scale > 0):
-            raise ValueError(f"amplitude_scale must be a positive number, got {amplitude_scale}")
+            raise InputError(f"amplitude_scale must be a positive number, got {amplitude_scale}")
         self.amplitude_scale = float(amplitude_scale)
         self._handles: dict[int, h5py.File] = {}
         self._pid = os.getpid()
@@ -168,7 +169,7 @@ class CODEReader(Reader):
             self._labels = None
             return
         if "exam_id" not in exams:
-            raise ValueError(f"{self.root / 'exams.csv'}: no exam_id column")
+            raise InputError(f"{self.root / 'exams.csv'}: no exam_id column")
         exams = exams.dropna(subset=["exam_id"]).drop_duplicates("exam_id")
         exams = exams.set_index(exams["exam_id"].astype(np.int64).to_numpy())
         exams = exams.reindex(ids)  # one row per record, NaN where exams.csv does not list the exam
@@ -371,7 +372,7 @@ def _read_csv(path: Path) -> pd.DataFrame | None:
     try:
         table = pd.read_csv(path)
     except Exception as exc:  # noqa: BLE001 - pandas raises many types; re-raised with the file named
-        raise ValueError(f"{path}: cannot read CSV: {exc}") from exc
+        raise InputError(f"{path}: cannot read CSV: {exc}") from exc
     table.attrs["source"] = str(path)
     return table
 
@@ -383,7 +384,7 @@ def _column(table: pd.DataFrame | None, name: str, n: int) -> list[Any]:
     values = table[name].tolist()
     if len(values) != n:
         source = table.attrs.get("source", "CSV table")
-        raise ValueError(
+        raise InputError(
             f"{source}: column {name!r} has {len(values)} rows but there are {n} tracings (rows must align)"
         )
     return values

@@ -48,10 +48,10 @@ def read_reference(
     try:
         table = pd.read_csv(path, dtype=str, keep_default_na=False)
     except Exception as exc:  # noqa: BLE001 - pandas raises many types; re-raised with the file named
-        raise ValueError(f"{path}: cannot read CPSC2018 reference table: {exc}") from exc
+        raise InputError(f"{path}: cannot read CPSC2018 reference table: {exc}") from exc
     missing = {"Recording", "First_label"} - set(table.columns)
     if missing:
-        raise ValueError(f"{path}: reference table lacks columns {sorted(missing)}")
+        raise InputError(f"{path}: reference table lacks columns {sorted(missing)}")
     labels: dict[str, tuple[str, ...]] = {}
     for row_number, values in enumerate(table.to_dict("records"), start=2):
         name = str(values["Recording"]).strip()

@@ -29,6 +29,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from ecgalign.data.errors import InputError
 from ecgalign.data.labels import FixedScheme, LabelScheme
 from ecgalign.data.readers.base import Reader, ScanResult, register_reader, text_or_none
 from ecgalign.data.readers.wfdb_io import WFDBHeader, check_record, read_record, scan_records
@@ -56,7 +57,7 @@ def _require_columns(path: Path, required: tuple[str, ...]) -> list[str]:
         present = [c.strip() for c in next(csv.reader(fh), [])]
     missing = [c for c in required if c not in present]
     if missing:
-        raise ValueError(f"{path}: missing column(s) {', '.join(map(repr, missing))} of the MIMIC-IV-ECG layout")
+        raise InputError(f"{path}: missing column(s) {', '.join(map(repr, missing))} of the MIMIC-IV-ECG layout")
     return present
 
 
@@ -71,7 +72,7 @@ def _read_table(path: Path, present: list[str], wanted: tuple[str, ...], text: t
     try:
         return pacsv.read_csv(path, convert_options=options).to_pandas()
     except (pa.ArrowInvalid, OSError) as exc:
-        raise ValueError(f"{path}: cannot read the table: {exc}") from exc
+        raise InputError(f"{path}: cannot read the table: {exc}") from exc
 
 
 def _measurement(value: Any) -> int | None:

@@ -23,6 +23,7 @@ from typing import Any
 
 import pandas as pd
 
+from ecgalign.data.errors import InputError
 from ecgalign.data.labels import LabelScheme, SCPStatements, parse_scp_codes, scp_scheme
 from ecgalign.data.readers.base import Reader, ScanResult, is_missing, metadata_frame, register_reader, text_or_none
 from ecgalign.data.readers.wfdb_io import WFDBHeader, check_record, read_record, scan_records
@@ -56,7 +57,7 @@ def _integer(value: Any) -> int | None:
         return None
     number = float(str(value).strip()) if isinstance(value, str) else float(value)
     if not number.is_integer():
-        raise ValueError(f"{value!r} is not an integer")
+        raise InputError(f"{value!r} is not an integer")
     return int(number)
 
 
@@ -104,7 +105,7 @@ class PTBXLReader(Reader):
     def __init__(self, root: str | Path, fs: int = 100):
         super().__init__(root)
         if fs not in FILENAME_COLUMNS:
-            raise ValueError(f"PTB-XL records exist at 100 and 500 Hz; got fs={fs!r}")
+            raise InputError(f"PTB-XL records exist at 100 and 500 Hz; got fs={fs!r}")
         self.fs = fs
         self.filename_column = FILENAME_COLUMNS[fs]
         self.csv = self.root / DATABASE_CSV
@@ -113,14 +114,14 @@ class PTBXLReader(Reader):
         try:
             table = pd.read_csv(self.csv)
         except Exception as exc:  # noqa: BLE001 - pandas raises many types for damaged files; re-raised naming the file
-            raise ValueError(f"{self.csv}: cannot read the PTB-XL database table: {exc}") from exc
+            raise InputError(f"{self.csv}: cannot read the PTB-XL database table: {exc}") from exc
         missing = [c for c in (*REQUIRED_COLUMNS, self.filename_column) if c not in table.columns]
         if missing:
-            raise ValueError(f"{self.csv}: missing column(s) {', '.join(map(repr, missing))} of the PTB-XL database table")
+            raise InputError(f"{self.csv}: missing column(s) {', '.join(map(repr, missing))} of the PTB-XL database table")
         try:
             table["ecg_id"] = table["ecg_id"].astype(int)
         except (TypeError, ValueError):
-            raise ValueError(f"{self.csv}: column 'ecg_id' must hold an integer in every row") from None
+            raise InputError(f"{self.csv}: column 'ecg_id' must hold an integer in every row") from None
         self._rows: list[dict[str, Any]] = table.to_dict("records")
         # One bad cell skips its row only (read/check raise RecordError naming the row and column).
         self._row_problems: dict[int, str] = {
