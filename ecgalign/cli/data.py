@@ -1,4 +1,4 @@
-"""``ecgalign data {download,convert,info,synth,lead-snr}``."""
+"""``ecgalign data {download,convert,verify,info,synth,lead-snr}``."""
 
 from __future__ import annotations
 
@@ -77,6 +77,27 @@ def _print_info(summary: dict[str, Any]) -> None:
         console.print(table)
     for s in summary.get("skipped_records", [])[:10]:
         console.print(f"[yellow]skipped[/] {s['record_id']}: {s['problem']} ({s['source']})", highlight=False)
+
+
+@app.command("verify")
+def verify_cmd(
+    store: Path = typer.Argument(..., help="A converted store folder."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Re-hash every file of a store against the checksums written at creation (exit 1 if any differs)."""
+    from ecgalign.data.verify import verify_store
+
+    with user_errors():
+        result = verify_store(store)
+    if json_out:
+        print_json(result)
+    else:
+        typer.echo(f"{result['store']}: {result['records']} records, {result['files_checked']} files, "
+                   f"checksums {result['checksums']}: {'ok' if result['ok'] else 'DAMAGED'}")
+        for p in result["problems"]:
+            typer.echo(f"  {p['file']}: {p['problem']}")
+    if not result["ok"]:
+        raise typer.Exit(1)
 
 
 @app.command("convert")

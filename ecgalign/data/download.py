@@ -33,10 +33,10 @@ from fnmatch import fnmatchcase
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from ecgalign.data.errors import ECGAlignError, InputError
 from ecgalign import __version__
 from ecgalign.data.download_http import CHUNK, Expected, FetchError, fetch_file, file_digest
 from ecgalign.data.download_sources import DatasetSource, dataset_names, get_dataset, register_dataset
+from ecgalign.data.errors import ECGAlignError, InputError
 
 __all__ = ["DatasetSource", "DownloadError", "DownloadReport", "FetchError", "ManifestEntry",
            "UnsafeArchiveError", "download", "extract_zip", "get_dataset", "list_datasets", "parse_manifest",

@@ -82,7 +82,9 @@ def _measurement(value: Any) -> int | None:
 
 
 def _normalize(text: str) -> str:
-    from ecgalign.text.reports import normalize_report  # the text package is imported only when reports are read
+    from ecgalign.text.reports import (
+        normalize_report,  # the text package is imported only when reports are read
+    )
 
     return normalize_report(text)
 

@@ -25,7 +25,14 @@ import pandas as pd
 
 from ecgalign.data.errors import InputError
 from ecgalign.data.labels import LabelScheme, SCPStatements, parse_scp_codes, scp_scheme
-from ecgalign.data.readers.base import Reader, ScanResult, is_missing, metadata_frame, register_reader, text_or_none
+from ecgalign.data.readers.base import (
+    Reader,
+    ScanResult,
+    is_missing,
+    metadata_frame,
+    register_reader,
+    text_or_none,
+)
 from ecgalign.data.readers.wfdb_io import WFDBHeader, check_record, read_record, scan_records
 from ecgalign.data.record import ECGRecord, RecordError, canonical_sex, clean_age
 
@@ -85,7 +92,9 @@ def _number(value: Any) -> float | None:
 
 
 def _translate(raw: str) -> str:
-    from ecgalign.text.reports import translate_report  # the text package is imported only when reports are read
+    from ecgalign.text.reports import (
+        translate_report,  # the text package is imported only when reports are read
+    )
 
     return translate_report(raw)
 
