@@ -8,7 +8,7 @@ counterpart. ``MERIT_TABLE5`` is that table verbatim, in the class names of MERL
 ``SHIFT_MAPS`` the same table in this toolkit's class names:
 
 - ``ptbxl-super``: the ``superdiagnostic`` set of ``ecgalign.data.labels.scp_scheme()``;
-- ``cpsc2018``: ``ecgalign.data.readers.cpsc2018.CPSC2018_CLASSES``;
+- ``cpsc2018``: ``ecgalign.data.labels.cpsc.CPSC2018_CLASSES``;
 - ``csn``: the ``snomed`` set (one class per SNOMED CT code) of ``ecgalign.data.labels.snomed.snomed_scheme()``,
   i.e. CSN read in the PhysioNet/CinC challenge format.
 
@@ -26,6 +26,8 @@ from typing import NamedTuple
 import numpy as np
 
 from ecgalign.data.errors import InputError
+from ecgalign.data.labels import scp_scheme
+from ecgalign.data.labels.cpsc import CPSC2018_CLASSES
 from ecgalign.data.labels.snomed import SCORED_EQUIVALENTS, snomed_scheme, snomed_table
 
 SHIFT_DOMAINS: tuple[str, ...] = ("ptbxl-super", "cpsc2018", "csn")
@@ -156,12 +158,8 @@ SHIFT_DIRECTIONS: tuple[tuple[str, str], ...] = tuple(
 def domain_classes(domain: str) -> list[str]:
     """The class order of a shift domain's label matrices."""
     if domain == "ptbxl-super":
-        from ecgalign.data.labels import scp_scheme
-
         return scp_scheme().classes("superdiagnostic")
     if domain == "cpsc2018":
-        from ecgalign.data.readers.cpsc2018 import CPSC2018_CLASSES
-
         return list(CPSC2018_CLASSES)
     if domain == "csn":
         return snomed_scheme().classes("snomed")

@@ -18,6 +18,7 @@ import pandas as pd
 from ecgalign.data.errors import InputError
 from ecgalign.data.labels import LabelScheme
 from ecgalign.data.record import ECGRecord, RecordError
+from ecgalign.data.registry import Registry
 
 
 def is_missing(value: Any) -> bool:
@@ -141,45 +142,41 @@ class Reader(ABC):
         return {"dataset": self.name, "root": str(self.root), "citation": self.citation, "licence": self.licence, "url": self.url}
 
 
-_READERS: dict[str, type[Reader]] = {}
+READERS: Registry[type[Reader]] = Registry("dataset format")
 
 
 def register_reader(name: str) -> Callable[[type[Reader]], type[Reader]]:
-    """Class decorator: make a reader available to ``open_dataset`` and the CLI under ``name``."""
+    """Class decorator: make a reader available to ``open_dataset`` and the CLI under ``name`` (the one registry
+    mechanism of ``ecgalign.data.registry``; a duplicate name raises)."""
 
     def deco(cls: type[Reader]) -> type[Reader]:
-        if name in _READERS:
-            raise InputError(f"reader {name!r} is already registered ({_READERS[name].__module__})")
+        READERS.register(name)(cls)
         cls.name = name
-        _READERS[name] = cls
         return cls
 
     return deco
 
 
 def list_readers() -> list[str]:
-    _load_builtin_readers()
-    return sorted(_READERS)
+    return READERS.names()
 
 
 def get_reader(name: str) -> type[Reader]:
-    _load_builtin_readers()
     try:
-        return _READERS[name]
-    except KeyError:
-        raise InputError(f"unknown dataset format {name!r}; expected one of {sorted(_READERS)}") from None
+        return READERS.get(name)
+    except KeyError as exc:
+        raise InputError(str(exc.args[0])) from None
 
 
 def detect_format(root: str | Path) -> str:
     """Name of the reader whose layout ``root`` has; a clear error listing the known layouts otherwise."""
-    _load_builtin_readers()
     root = Path(root)
     if not root.exists():
         raise FileNotFoundError(f"{root}: no such dataset folder")
-    found = [name for name, cls in sorted(_READERS.items()) if cls.detect(root)]
+    found = [name for name in READERS.names() if READERS.get(name).detect(root)]
     if not found:
         raise InputError(
-            f"{root}: not a dataset folder ecgalign can read; known layouts: {', '.join(sorted(_READERS))} "
+            f"{root}: not a dataset folder ecgalign can read; known layouts: {', '.join(READERS.names())} "
             "(e.g. PTB-XL needs ptbxl_database.csv, the challenge format needs .hea + .mat pairs)"
         )
     return found[0]
@@ -189,8 +186,3 @@ def open_dataset(root: str | Path, fmt: str | None = None, **kwargs: Any) -> Rea
     """Open a raw dataset folder with the named reader, or the one whose layout it matches."""
     name = fmt or detect_format(root)
     return get_reader(name)(root, **kwargs)
-
-
-def _load_builtin_readers() -> None:
-    # Imported for their registration side effect; kept lazy so `import ecgalign.data` stays light.
-    from ecgalign.data import readers  # noqa: F401

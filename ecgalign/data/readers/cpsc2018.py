@@ -22,20 +22,16 @@ import pandas as pd
 import scipy.io
 
 from ecgalign.data.errors import InputError
-from ecgalign.data.labels import FixedScheme, LabelScheme
+from ecgalign.data.labels import LabelScheme
+from ecgalign.data.labels.cpsc import CPSC2018_CLASSES, cpsc2018_scheme
 from ecgalign.data.readers.base import Reader, metadata_frame, register_reader
 from ecgalign.data.record import LEADS_12, ECGRecord, RecordError, canonical_sex, clean_age
 
-CPSC2018_CLASSES: tuple[str, ...] = ("NORM", "AF", "IAVB", "LBBB", "RBBB", "PAC", "PVC", "STD", "STE")
 CPSC2018_FS = 500.0
 # REFERENCE.csv class codes 1..9 in the order of the challenge description.
 _CODE_TO_CLASS = {str(i + 1): name for i, name in enumerate(CPSC2018_CLASSES)}
 _LABEL_COLUMNS = ("First_label", "Second_label", "Third_label")
 _DETECT_DEPTH = 2
-
-
-def cpsc2018_scheme() -> FixedScheme:
-    return FixedScheme("cpsc2018", {"cpsc2018": list(CPSC2018_CLASSES)})
 
 
 def read_reference(

@@ -14,7 +14,7 @@ https://doi.org/10.13026/4nqg-sb35; ODbL 1.0. About 800,000 diagnostic 12-lead E
 
 Records carry no age, sex, fold or label codes (those live in other MIMIC-IV modules). The report joins the
 non-empty statements in field order: ``report_original`` one statement per line as written, ``report`` as
-sentences (". ") normalised by ``ecgalign.text.reports.normalize_report``. A measurement of 29999 is the
+sentences (". ") normalised by ``ecgalign.data.reports.normalize_report``. A measurement of 29999 is the
 machine's "not measured" value (e.g. the P wave in atrial fibrillation) and becomes None.
 """
 
@@ -34,6 +34,7 @@ from ecgalign.data.labels import FixedScheme, LabelScheme
 from ecgalign.data.readers.base import Reader, ScanResult, register_reader, text_or_none
 from ecgalign.data.readers.wfdb_io import WFDBHeader, check_record, read_record, scan_records
 from ecgalign.data.record import ECGRecord, RecordError
+from ecgalign.data.reports import normalize_report
 
 RECORD_LIST_CSV = "record_list.csv"
 MEASUREMENTS_CSV = "machine_measurements.csv"
@@ -82,10 +83,7 @@ def _measurement(value: Any) -> int | None:
 
 
 def _normalize(text: str) -> str:
-    from ecgalign.text.reports import (
-        normalize_report,  # the text package is imported only when reports are read
-    )
-
+    """The report cleaning of ``ecgalign.data.reports`` (one seam, so a test can watch what is cleaned)."""
     return normalize_report(text)
 
 

@@ -13,7 +13,7 @@ CC BY 4.0). A PTB-XL folder holds
   leads, 10 s, format 16, 1000 adu/mV, lead names ``I II III AVR AVL AVF V1-V6``.
 
 The reader serves one of the two rates (``fs``). Reports are rendered in English by
-``ecgalign.text.reports.translate_report``; the CSV text stays in ``report_original``.
+``ecgalign.data.reports.translate_report``; the CSV text stays in ``report_original``.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from ecgalign.data.readers.base import (
 )
 from ecgalign.data.readers.wfdb_io import WFDBHeader, check_record, read_record, scan_records
 from ecgalign.data.record import ECGRecord, RecordError, canonical_sex, clean_age
+from ecgalign.data.reports import translate_report
 
 DATABASE_CSV = "ptbxl_database.csv"
 STATEMENTS_CSV = "scp_statements.csv"
@@ -89,14 +90,6 @@ def _row_problem(row: dict[str, Any]) -> str | None:
 
 def _number(value: Any) -> float | None:
     return None if is_missing(value) else float(value)
-
-
-def _translate(raw: str) -> str:
-    from ecgalign.text.reports import (
-        translate_report,  # the text package is imported only when reports are read
-    )
-
-    return translate_report(raw)
 
 
 @register_reader("ptbxl")
@@ -184,7 +177,7 @@ class PTBXLReader(Reader):
         """(English report, CSV report) of a row."""
         raw = text_or_none(self._rows[index]["report"]) or ""
         if raw not in self._reports:
-            self._reports[raw] = _translate(raw) if raw else ""
+            self._reports[raw] = translate_report(raw) if raw else ""
         return self._reports[raw], raw
 
     def check_row(self, index: int) -> None:
