@@ -151,3 +151,18 @@ def test_cpsc_bad_reference_line_skips_that_record(tmp_path):
     with pytest.raises(RecordError, match=r"REFERENCE\.csv: line 3: First_label '10' is not a CPSC2018 class code"):
         reader.read(1)
     assert [s.record_id for s in reader.scan().skipped] == ["A0002"]
+
+
+# ------------------------------------------------------------------------------------------------ WFDB '/'
+@pytest.mark.parametrize("line", ["ab/cd ef", "rec/abc 12 500 5000", "a/b/2 12 500 5000", "/ 1 2 3", "x/1 12"])
+def test_random_header_with_a_slash_is_not_called_multi_segment(tmp_path, line):
+    from ecgalign.data.readers.wfdb_io import parse_header
+
+    hea = tmp_path / "r.hea"
+    hea.write_text(line + "\n")
+    with pytest.raises(RecordError, match=r"r\.hea: header does not parse") as info:
+        parse_header(hea)
+    assert "multi-segment" not in str(info.value)
+    hea.write_text("r/2 12 500 5000\nseg1 2500\nseg2 2500\n")
+    with pytest.raises(RecordError, match="multi-segment records are not supported"):
+        parse_header(hea)

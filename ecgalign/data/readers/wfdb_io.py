@@ -40,6 +40,8 @@ _FMT_FIELD = re.compile(r"^(?P<fmt>\d+)(?:x(?P<spf>\d+))?(?::(?P<skew>\d+))?(?:\
 _GAIN_FIELD = re.compile(
     r"^(?P<gain>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)(?:\((?P<baseline>[-+]?\d+)\))?(?:/(?P<units>\S+))?$"
 )
+_MULTI_SEGMENT = re.compile(r"^[\w.-]+/\d+$")
+_RECORD_NAME = re.compile(r"^[\w.-]+$")
 _lead_name = lru_cache(maxsize=256)(canonical_lead_name)  # the same 12 names in every header
 _FS_FIELD = re.compile(r"^(?P<fs>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)(?:/\S+)?$")
 
@@ -108,8 +110,6 @@ def parse_header(hea: str | Path) -> WFDBHeader:
     if not lines:
         raise RecordError(hea, "header does not parse: no record line")
     record = lines[0].split()
-    if record and "/" in record[0]:
-        raise RecordError(hea, f"record line {lines[0]!r}: multi-segment records are not supported")
     fs_match = _FS_FIELD.match(record[2]) if len(record) >= 4 else None
     if (
         fs_match is None or not record[1].isdigit() or not record[3].isdigit()
@@ -119,6 +119,11 @@ def parse_header(hea: str | Path) -> WFDBHeader:
             hea,
             f"header does not parse: record line {lines[0]!r} must read 'NAME NSIG FS NSAMP' with positive numbers",
         )
+    if _MULTI_SEGMENT.match(record[0]):  # a well-formed 'NAME/NSEG NSIG FS NSAMP' line, not just any '/'
+        raise RecordError(hea, f"record line {lines[0]!r}: multi-segment records are not supported")
+    if not _RECORD_NAME.match(record[0]):
+        raise RecordError(hea, f"header does not parse: record name {record[0]!r} is not a WFDB record name "
+                               "(letters, digits, '_', '-', '.')")
     n_sig, fs, n_samples = int(record[1]), float(fs_match["fs"]), int(record[3])
     if len(lines) - 1 != n_sig:
         raise RecordError(hea, f"header does not parse: it declares {n_sig} leads but has {len(lines) - 1} signal lines "
