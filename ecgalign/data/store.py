@@ -47,12 +47,15 @@ from ecgalign.data.store_files import (
     STORE_FORMAT,
     STORE_VERSION,
     HashingFile,
+    StoreIntegrityError,
     StoreLock,
     atomic_write_bytes,
     atomic_write_json,
     check_shard,
     json_default,
     load_manifest,
+    read_metadata,
+    read_skipped,
 )
 
 __all__ = ["ENCODINGS", "MANIFEST", "PROGRESS", "STORE_FORMAT", "STORE_VERSION", "ECGStore", "StoreSpec",
@@ -439,18 +442,16 @@ class ECGStore:
     def meta(self) -> pd.DataFrame:
         """Metadata table (one row per record, in store order), loaded on first use."""
         if self._meta is None:
-            self._meta = pd.read_parquet(self.path / "metadata.parquet")
+            self._meta = read_metadata(self.path, len(self))
         return self._meta
 
     def column(self, name: str) -> pd.Series:
         """One metadata column without loading the others."""
         if self._meta is not None:
+            if name not in self._meta:
+                raise UnknownNameError(f"{self.path}: metadata has no column {name!r}")
             return self._meta[name]
-        try:
-            table = pq.read_table(self.path / "metadata.parquet", columns=[name])
-        except (KeyError, pa.ArrowInvalid) as exc:
-            raise UnknownNameError(f"{self.path}: metadata has no column {name!r}") from exc
-        return table.column(name).to_pandas()
+        return read_metadata(self.path, len(self), [name])[name]
 
     def labels(self, label_set: str) -> tuple[np.ndarray, list[str]]:
         """Multi-hot (N, C) float32 matrix and the class names of ``label_set``."""
@@ -461,7 +462,9 @@ class ECGStore:
         members = self.column(f"labels_{label_set}")
         y = np.zeros((len(members), len(classes)), dtype=np.float32)
         for i, row in enumerate(members):
-            for c in row:
+            for c in row if isinstance(row, (list, tuple, np.ndarray)) else ():
+                if c not in pos:
+                    raise StoreIntegrityError(f"{self.path}: record {i} has class {c!r}, not in label set {label_set!r}")
                 y[i, pos[c]] = 1.0
         return y, list(classes)
 
@@ -469,6 +472,12 @@ class ECGStore:
         """One record with its metadata (convenient, slower than ``signal``)."""
         self._locate(int(index))  # range check with a clear error
         row = self.meta.iloc[int(index) % len(self)]
+        try:
+            return self._record(index, row)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise StoreIntegrityError(f"{self.path / 'metadata.parquet'}: record {index}: bad metadata: {exc}") from None
+
+    def _record(self, index: int, row: pd.Series) -> ECGRecord:
         return ECGRecord(
             signal=self.signal(index),
             fs=self.fs,
@@ -488,7 +497,4 @@ class ECGStore:
         )
 
     def skipped(self) -> pd.DataFrame:
-        path = self.path / "skipped.csv"
-        if not path.exists():
-            return pd.DataFrame(columns=["record_id", "source", "problem"])
-        return pd.read_csv(path, dtype=str, keep_default_na=False)
+        return read_skipped(self.path)

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import csv
 import fcntl
 import hashlib
 import json
@@ -22,8 +23,11 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
-from ecgalign.data.errors import InputError
+from ecgalign.data.errors import InputError, UnknownNameError
 
 LOCK_FILE = ".lock"
 CHECKSUM = "sha256"
@@ -226,3 +230,31 @@ def _expect(path: Path, manifest: dict[str, Any], key: str, ok: Any, what: str) 
 def _inside(folder: Path, name: str) -> bool:
     parts = Path(name).parts
     return bool(parts) and not Path(name).is_absolute() and ".." not in parts and "\\" not in name
+
+
+def read_metadata(folder: Path, records: int, columns: list[str] | None = None) -> pd.DataFrame:
+    """``metadata.parquet`` (or some of its columns), which must hold one row per record; StoreIntegrityError
+    naming the file when it is missing or damaged, UnknownNameError for a column it does not have."""
+    path = folder / "metadata.parquet"
+    try:
+        table = pq.read_table(path, columns=columns)
+    except FileNotFoundError:
+        raise StoreIntegrityError(f"{path}: the store's metadata file is missing") from None
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        if columns is not None and ("No match for FieldRef" in str(exc) or isinstance(exc, KeyError)):
+            raise UnknownNameError(f"{folder}: metadata has no column {columns[0]!r}") from None
+        raise StoreIntegrityError(f"{path}: damaged metadata file: {exc}") from None
+    if table.num_rows != records:
+        raise StoreIntegrityError(f"{path}: {table.num_rows} rows for {records} records")
+    return table.to_pandas()
+
+
+def read_skipped(folder: Path) -> pd.DataFrame:
+    """``skipped.csv`` (record_id, source, problem); empty when absent; StoreIntegrityError when unreadable."""
+    path = folder / "skipped.csv"
+    if not path.exists():
+        return pd.DataFrame(columns=["record_id", "source", "problem"])
+    try:
+        return pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (ValueError, OSError, csv.Error) as exc:  # pandas' ParserError, EmptyDataError, UnicodeDecodeError
+        raise StoreIntegrityError(f"{path}: damaged list of skipped records: {exc}") from None

@@ -166,3 +166,92 @@ def test_random_header_with_a_slash_is_not_called_multi_segment(tmp_path, line):
     hea.write_text("r/2 12 500 5000\nseg1 2500\nseg2 2500\n")
     with pytest.raises(RecordError, match="multi-segment records are not supported"):
         parse_header(hea)
+
+
+# ------------------------------------------------------------------------------------------------ found by fuzzing
+def test_code15_bad_exam_id_row_is_named_and_the_rest_indexed(tmp_path):
+    import pandas as pd
+
+    src = tmp_path / "code15"
+    write_code15(src)
+    exams = pd.read_csv(src / "exams.csv").astype({"exam_id": object, "patient_id": object})
+    exams.loc[4, "exam_id"] = "x9"  # the unmatched row 99
+    exams.loc[1, "patient_id"] = "p?"
+    exams.to_csv(src / "exams.csv", index=False)
+    reader = CODEReader(src)
+    assert len(reader) == 4 and reader.read(1).patient_id is None and reader.read(0).patient_id == "1"
+    assert [(p.record_id, p.problem) for p in reader.source_problems()] == [
+        ("exams.csv row 5", "column 'exam_id': 'x9' is not an integer")]
+
+
+def test_code15_damaged_hdf5_is_a_named_problem(tmp_path):
+    src = tmp_path / "code15"
+    write_code15(src)
+    part = src / "exams_part0.hdf5"
+    raw = bytearray(part.read_bytes())
+    raw[800:1400] = bytes(range(256)) * 2 + bytes(88)  # superblock intact, B-tree garbage
+    part.write_bytes(bytes(raw))
+    reader = CODEReader(src)
+    problems = {p.source for p in reader.source_problems()}
+    for i in range(len(reader)):
+        try:
+            reader.read(i)
+        except RecordError as exc:
+            problems.add(exc.source)
+    assert problems <= {str(part)}
+
+
+def test_mimic_non_integer_ids_and_measurements_skip_their_row(tmp_path):
+    import pandas as pd
+
+    from ecgalign.data.readers.mimic_ecg import MIMICECGReader
+    from tests.data.test_reader_mimic_ecg import write_mimic
+
+    root = write_mimic(tmp_path / "mimic")
+    records = pd.read_csv(root / "record_list.csv").astype({"study_id": object})
+    first = records.loc[0, "study_id"]
+    records.loc[0, "study_id"] = "s-1"
+    records.to_csv(root / "record_list.csv", index=False)
+    table = pd.read_csv(root / "machine_measurements.csv").astype({"rr_interval": object})
+    second = records.loc[1, "study_id"]
+    table.loc[table.study_id == second, "rr_interval"] = "fast"
+    table.to_csv(root / "machine_measurements.csv", index=False)
+    reader = MIMICECGReader(root)
+    assert len(reader) == len(records) - 1 and str(first) not in {reader.record_id(i) for i in range(len(reader))}
+    assert reader.source_problems()[0].problem == "column 'study_id': 's-1' is not an integer"
+    with pytest.raises(RecordError, match=rf"machine_measurements\.csv: study_id {second}, column 'rr_interval': 'fast'"):
+        reader.read(0)
+
+
+def test_npz_damaged_archive_is_an_input_error(tmp_path):
+    from ecgalign.data.errors import InputError
+    from ecgalign.data.readers.npz_signals import NPZSignalsReader
+
+    np.savez(tmp_path / "signals.npz", X=np.zeros((2, 12, 10), np.float16))
+    (tmp_path / "signals.npz").write_bytes((tmp_path / "signals.npz").read_bytes()[:100])
+    with pytest.raises(InputError, match=r"signals\.npz: cannot read array X"):
+        NPZSignalsReader(tmp_path)
+
+
+def test_header_with_non_decimal_digits_does_not_parse(tmp_path):
+    from ecgalign.data.readers.wfdb_io import parse_header
+
+    (tmp_path / "r.hea").write_bytes("r 12 500 5000¹\n".encode("latin-1"))
+    with pytest.raises(RecordError, match="must read 'NAME NSIG FS NSAMP'"):
+        parse_header(tmp_path / "r.hea")
+
+
+def test_store_with_damaged_metadata_names_the_file(tmp_path):
+    from ecgalign.data.store import ECGStore
+    from ecgalign.data.store_files import StoreIntegrityError
+    from tests.data.test_store import make_record, write
+
+    write(tmp_path / "s", [make_record(i) for i in range(3)])
+    meta = tmp_path / "s" / "metadata.parquet"
+    meta.write_bytes(meta.read_bytes()[:40] + bytes(200) + meta.read_bytes()[240:])
+    store = ECGStore(tmp_path / "s")
+    with pytest.raises(StoreIntegrityError, match=r"metadata\.parquet"):
+        store.meta
+    (tmp_path / "s" / "skipped.csv").write_bytes(b"\xff\xfe\x00bad")
+    with pytest.raises(StoreIntegrityError, match=r"skipped\.csv"):
+        store.skipped()

@@ -38,8 +38,8 @@ class NPZSignalsReader(Reader):
             archive = np.load(self.file, mmap_mode="r")
             self._x = archive["X"]
             self._ids = archive["ecg_id"] if "ecg_id" in archive.files else np.arange(len(self._x))
-        except (OSError, ValueError, KeyError) as exc:
-            raise InputError(f"{self.file}: cannot read array X (and ecg_id): {exc}") from exc
+        except Exception as exc:  # noqa: BLE001 - numpy and zipfile raise many types for a damaged archive
+            raise InputError(f"{self.file}: cannot read array X (and ecg_id): {exc!r}") from None
         if self._x.ndim != 3 or self._x.shape[1] != len(leads):
             raise InputError(f"{self.file}: X has shape {self._x.shape}; expected (records, {len(leads)} leads, samples)")
         if len(self._ids) != len(self._x):

@@ -112,7 +112,7 @@ def parse_header(hea: str | Path) -> WFDBHeader:
     record = lines[0].split()
     fs_match = _FS_FIELD.match(record[2]) if len(record) >= 4 else None
     if (
-        fs_match is None or not record[1].isdigit() or not record[3].isdigit()
+        fs_match is None or not record[1].isdecimal() or not record[3].isdecimal()
         or int(record[1]) < 1 or int(record[3]) < 1 or not float(fs_match["fs"]) > 0
     ):
         raise RecordError(
