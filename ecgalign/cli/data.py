@@ -59,6 +59,7 @@ def info(
 
 def _print_info(summary: dict[str, Any]) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     console = Console()
@@ -76,7 +77,10 @@ def _print_info(summary: dict[str, Any]) -> None:
             table.add_row(cls, str(n))
         console.print(table)
     for s in summary.get("skipped_records", [])[:10]:
-        console.print(f"[yellow]skipped[/] {s['record_id']}: {s['problem']} ({s['source']})", highlight=False)
+        console.print(f"[yellow]skipped[/] {escape(str(s['record_id']))}: {escape(s['problem'])} ({escape(s['source'])})",
+                      highlight=False)
+    for s in summary.get("unreadable_files", [])[:10]:
+        console.print(f"unreadable {s['record_id']}: {s['problem']} ({s['source']})", highlight=False, markup=False)
 
 
 @app.command("verify")

@@ -95,6 +95,7 @@ def dataset_info(path: str | Path, fmt: str | None = None, **reader_kwargs: Any)
         **_demographics(meta),
         "skipped": len(scan.skipped),
         "skipped_records": [s.as_dict() for s in scan.skipped[:MAX_LISTED_SKIPS]],
+        "unreadable_files": [s.as_dict() for s in reader.source_problems()[:MAX_LISTED_SKIPS]],
         "citation": reader.citation,
         "licence": reader.licence,
     }

@@ -255,3 +255,21 @@ def test_store_with_damaged_metadata_names_the_file(tmp_path):
     (tmp_path / "s" / "skipped.csv").write_bytes(b"\xff\xfe\x00bad")
     with pytest.raises(StoreIntegrityError, match=r"skipped\.csv"):
         store.skipped()
+
+
+def test_data_info_lists_rows_that_name_no_record(tmp_path):
+    import pandas as pd
+
+    from tests.data.test_reader_mimic_ecg import write_mimic
+
+    root = write_mimic(tmp_path / "mimic")
+    records = pd.read_csv(root / "record_list.csv").astype({"subject_id": object})
+    records.loc[1, "subject_id"] = "[/]x"
+    records.to_csv(root / "record_list.csv", index=False)
+    result = runner.invoke(app, ["data", "info", str(root), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["unreadable_files"] == [{
+        "record_id": "record_list.csv row 2", "source": str(root / "record_list.csv"),
+        "problem": "column 'subject_id': '[/]x' is not an integer"}]
+    text = runner.invoke(app, ["data", "info", str(root)])
+    assert text.exit_code == 0 and "unreadable record_list.csv row 2" in text.output and "'[/]x'" in text.output
