@@ -198,7 +198,7 @@ def test_code15_damaged_hdf5_is_a_named_problem(tmp_path):
             reader.read(i)
         except RecordError as exc:
             problems.add(exc.source)
-    assert problems <= {str(part)}
+    assert problems and problems <= {str(part)}
 
 
 def test_mimic_non_integer_ids_and_measurements_skip_their_row(tmp_path):
