@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -11,7 +12,17 @@ from typing import Any
 import numpy as np
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
+
+from ecgalign.data.errors import ECGAlignError
 
 err = Console(stderr=True)
 
@@ -28,21 +39,45 @@ def print_json(obj: Any) -> None:
     sys.stdout.write(json.dumps(obj, indent=2, default=_default) + "\n")
 
 
+_DEBUG = {"on": False}  # set by the root `--debug` flag
+
+
+def set_debug(on: bool) -> None:
+    """``--debug``: print the traceback behind every one-line error."""
+    _DEBUG["on"] = bool(on)
+
+
+def one_line(message: str) -> str:
+    """A message as one line: lines joined by '; ', runs of spaces kept as they are."""
+    return "; ".join(line.strip() for line in str(message).splitlines() if line.strip())
+
+
 def fail(message: str, code: int = 2) -> None:
     """Print a one-line error (no traceback) and exit."""
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)  # one line, never wrapped
+    # Text, not markup: a message holding '[...]' (a lead list, a path) is printed as it is, never parsed
+    err.print(Text.assemble(("error:", "bold red"), " ", one_line(message)), highlight=False, soft_wrap=True)
     raise typer.Exit(code)
+
+
+# The errors bad input, files or settings raise. ECGAlignError is the project's family; the OS and import errors
+# name a file or a missing extra. ValueError and KeyError stay for the modules that still raise them for bad
+# settings (train/, eval/, render/): everything else (TypeError, AttributeError, ...) is a bug and keeps its
+# traceback.
+USER_ERRORS: tuple[type[BaseException], ...] = (
+    ECGAlignError, FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError, PermissionError,
+    ImportError, ValueError, KeyError,
+)
 
 
 @contextmanager
 def user_errors() -> Iterator[None]:
-    """Turn the errors bad input raises into a clean message naming the problem."""
-    from ecgalign.data.record import RecordError
-
+    """Turn the errors bad input raises into one line naming the problem (``--debug``: with the traceback)."""
     try:
         yield
-    except (RecordError, FileNotFoundError, FileExistsError, ValueError, KeyError, ImportError) as exc:
-        fail(str(exc) if not isinstance(exc, KeyError) else str(exc.args[0]))
+    except USER_ERRORS as exc:
+        if _DEBUG["on"]:
+            err.print(traceback.format_exc(), highlight=False, markup=False, soft_wrap=True)
+        fail(str(exc.args[0]) if type(exc) is KeyError and exc.args else str(exc))
 
 
 @contextmanager

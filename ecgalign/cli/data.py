@@ -1,4 +1,4 @@
-"""``ecgalign data {download,convert,info,synth,lead-snr}``."""
+"""``ecgalign data {download,convert,verify,info,synth,lead-snr}``."""
 
 from __future__ import annotations
 
@@ -59,6 +59,7 @@ def info(
 
 def _print_info(summary: dict[str, Any]) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     console = Console()
@@ -76,7 +77,31 @@ def _print_info(summary: dict[str, Any]) -> None:
             table.add_row(cls, str(n))
         console.print(table)
     for s in summary.get("skipped_records", [])[:10]:
-        console.print(f"[yellow]skipped[/] {s['record_id']}: {s['problem']} ({s['source']})", highlight=False)
+        console.print(f"[yellow]skipped[/] {escape(str(s['record_id']))}: {escape(s['problem'])} ({escape(s['source'])})",
+                      highlight=False)
+    for s in summary.get("unreadable_files", [])[:10]:
+        console.print(f"unreadable {s['record_id']}: {s['problem']} ({s['source']})", highlight=False, markup=False)
+
+
+@app.command("verify")
+def verify_cmd(
+    store: Path = typer.Argument(..., help="A converted store folder."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Re-hash every file of a store against the checksums written at creation (exit 1 if any differs)."""
+    from ecgalign.data.verify import verify_store
+
+    with user_errors():
+        result = verify_store(store)
+    if json_out:
+        print_json(result)
+    else:
+        typer.echo(f"{result['store']}: {result['records']} records, {result['files_checked']} files, "
+                   f"checksums {result['checksums']}: {'ok' if result['ok'] else 'DAMAGED'}")
+        for p in result["problems"]:
+            typer.echo(f"  {p['file']}: {p['problem']}")
+    if not result["ok"]:
+        raise typer.Exit(1)
 
 
 @app.command("convert")
@@ -141,9 +166,14 @@ def synth_cmd(
 def _report(report: dict[str, Any], json_out: bool) -> None:
     if json_out:
         print_json(report)
-    else:
-        typer.echo(f"wrote {report['records']} records to {report['out']} ({report['skipped']} skipped"
-                   f"{', see skipped.csv' if report['skipped'] else ''})")
+        return
+    typer.echo(f"wrote {report['records']} records to {report['out']} ({report['skipped']} skipped"
+               f"{', see skipped.csv' if report['skipped'] else ''})")
+    unreadable = report.get("unreadable_files", [])
+    if unreadable:
+        typer.echo(f"warning: {len(unreadable)} source file(s) could not be read; their records are in no count:", err=True)
+        for f in unreadable:
+            typer.echo(f"  {f['source']}: {f['problem']}", err=True)
 
 
 @app.command("lead-snr")
@@ -192,9 +222,17 @@ def download_cmd(
         return
     if to is None:
         fail("--to DIR is required")
-    with user_errors(), progress_bar(f"download {name}", enabled=not json_out) as update:
-        report = dl.download(name, to, include=include or None, mirror=mirror, workers=workers, progress=update)
+    with user_errors():
+        try:
+            with progress_bar(f"download {name}", enabled=not json_out) as update:
+                report = dl.download(name, to, include=include or None, mirror=mirror, workers=workers, progress=update)
+        except dl.DownloadError as exc:  # the other files were downloaded: report them, then fail in one line
+            report = exc.report
     if json_out:
-        print_json(report.as_dict() if hasattr(report, "as_dict") else report)
+        print_json(report.as_dict())
     else:
         typer.echo(str(report))
+    if report.failed:
+        path, reason = next(iter(report.failed.items()))
+        fail(f"{len(report.failed)} of {report.files} files of {report.dataset} failed, e.g. {path}: {reason} "
+             f"(all are listed in {Path(to) / dl.RECORD_FILE})", code=1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from ecgalign import __version__
+from ecgalign.cli._common import set_debug
 from ecgalign.cli.data import app as data_app
 from ecgalign.cli.demo import demo
 from ecgalign.cli.digitize import digitize
@@ -37,8 +38,10 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+    debug: bool = typer.Option(False, "--debug", help="Show the traceback behind an error message."),
 ) -> None:
     """ecgalign command line."""
+    set_debug(debug)
 
 
 def main() -> None:

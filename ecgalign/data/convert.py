@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import multiprocessing as mp
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ecgalign.data.errors import InputError
 from ecgalign.data.labels import LabelScheme
 from ecgalign.data.preprocess import Preprocess
 from ecgalign.data.readers.base import Reader, Skipped
@@ -33,19 +34,21 @@ class ConvertReport:
     skipped: int
     clipped_samples: int
     manifest: dict[str, Any]
+    unreadable_files: list[dict[str, str]] = field(default_factory=list)  # whole source files no record came from
 
     def as_dict(self) -> dict[str, Any]:
-        return {"out": self.out, "records": self.records, "skipped": self.skipped, "clipped_samples": self.clipped_samples}
+        return {"out": self.out, "records": self.records, "skipped": self.skipped, "clipped_samples": self.clipped_samples,
+                "unreadable_files": self.unreadable_files}
 
 
 def store_spec_for(preprocess: Preprocess, encoding: str | None = None) -> StoreSpec:
     """The fixed record shape a preprocessing pipeline produces; int16 mV unless signals are normalised."""
     if preprocess.fs is None or preprocess.seconds is None:
-        raise ValueError("a store needs a fixed sampling rate and length: set preprocess fs and seconds")
+        raise InputError("a store needs a fixed sampling rate and length: set preprocess fs and seconds")
     if encoding is None:
         encoding = "int16" if preprocess.normalize == "none" else "float16"
     if encoding == "int16" and preprocess.normalize != "none":
-        raise ValueError("int16 stores hold millivolts; normalised signals need encoding float16 or float32")
+        raise InputError("int16 stores hold millivolts; normalised signals need encoding float16 or float32")
     return StoreSpec(fs=float(preprocess.fs), samples=int(round(preprocess.seconds * preprocess.fs)),
                      leads=tuple(preprocess.leads), encoding=encoding)
 
@@ -100,7 +103,9 @@ def fill_store(
         if progress is not None:
             progress(done, total)
     manifest = writer.close()
-    return ConvertReport(str(writer.out), manifest["records"], manifest["skipped"], manifest["clipped_samples"], manifest)
+    unreadable = list(manifest.get("source", {}).get("unreadable_files", []))
+    return ConvertReport(str(writer.out), manifest["records"], manifest["skipped"], manifest["clipped_samples"], manifest,
+                         unreadable)
 
 
 def convert(
@@ -122,7 +127,8 @@ def convert(
     total = len(reader) if limit is None else min(limit, len(reader))
     info = {
         "dataset": reader.name,
-        "source": {**reader.describe(), "records_in_source": len(reader), "limit": limit},
+        "source": {**reader.describe(), "records_in_source": len(reader), "limit": limit,
+                   "unreadable_files": [p.as_dict() for p in reader.source_problems()]},
         "preprocess": preprocess.to_dict(),
         "seed": seed,
     }

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from ecgalign.data.errors import InputError
 from ecgalign.data.store import ECGStore
 
 Transform = Callable[[np.ndarray, np.random.Generator], np.ndarray]
@@ -52,7 +53,7 @@ class ECGDataset(Dataset):
         self.extra = dict(extra or {})
         for key, values in self.extra.items():
             if len(values) != n:
-                raise ValueError(f"{self.store.path}: extra array {key!r} has {len(values)} rows for {n} records")
+                raise InputError(f"{self.store.path}: extra array {key!r} has {len(values)} rows for {n} records")
         self.labels: np.ndarray | None = None
         self.classes: list[str] = []
         if label_set is not None:

@@ -36,6 +36,7 @@ from typing import Any
 from ecgalign._version import __version__
 from ecgalign.data.download_http import CHUNK, Expected, FetchError, fetch_file, file_digest
 from ecgalign.data.download_sources import DatasetSource, dataset_names, get_dataset, register_dataset
+from ecgalign.data.errors import ECGAlignError, InputError
 
 __all__ = ["DatasetSource", "DownloadError", "DownloadReport", "FetchError", "ManifestEntry",
            "UnsafeArchiveError", "download", "extract_zip", "get_dataset", "list_datasets", "parse_manifest",
@@ -93,7 +94,7 @@ class DownloadReport:
         return text
 
 
-class DownloadError(RuntimeError):
+class DownloadError(ECGAlignError, RuntimeError):
     """Some files could not be downloaded and verified; ``report.failed`` maps each to its reason."""
 
     def __init__(self, report: DownloadReport):
@@ -106,7 +107,7 @@ class DownloadError(RuntimeError):
         self.report = report
 
 
-class UnsafeArchiveError(ValueError):
+class UnsafeArchiveError(InputError):
     """A zip member would be written outside the target folder (path traversal, absolute path, symlink)."""
 
 
@@ -125,13 +126,35 @@ def _mirror_base(source: DatasetSource, mirror: str | None) -> str | None:
 def _safe_relpath(path: str, where: str) -> str:
     parts = PurePosixPath(path).parts
     if "\\" in path or path.startswith("/") or not parts or ".." in parts:
-        raise ValueError(f"{where}: unsafe file path {path!r} (expected a relative path inside the dataset)")
+        raise InputError(f"{where}: unsafe file path {path!r} (expected a relative path inside the dataset)")
     return path
+
+
+def _refused(source: DatasetSource, path: str) -> str | None:
+    """Why an entry must not be fetched: it would overwrite the manifest or the download record while they are
+    in use, or collide with another file's partial download."""
+    if path in (source.manifest_name, RECORD_FILE):
+        return f"refused: the entry names the {'manifest' if path == source.manifest_name else 'download record'} itself"
+    if path.endswith(".part"):
+        return "refused: a '.part' name is reserved for partial downloads"
+    return None
+
+
+def _file_link(url: Any, manifest: Path, path: str) -> str:
+    """A Zenodo ``links.self``: https only (http to 127.0.0.1 for local test servers); anything else
+    (file://, ftp://, a relative or non-text link) would let the record read or fetch from where it should not."""
+    parts = urllib.parse.urlsplit(url) if isinstance(url, str) else None
+    if parts is None or not parts.netloc or not (
+        parts.scheme == "https" or (parts.scheme == "http" and parts.hostname == "127.0.0.1")
+    ):
+        raise InputError(f"{manifest}: file {path!r} links to {url!r}; only https URLs are followed")
+    return url
 
 
 def parse_manifest(source: DatasetSource, manifest: Path, base: str | None = None) -> Iterator[ManifestEntry]:
     """The files a manifest lists. URLs are ``base + path`` when ``base`` (a mirror) is given; otherwise the
-    publisher's: ``source.base_url + path`` for PhysioNet, ``links.self`` of each Zenodo file."""
+    publisher's: ``source.base_url + path`` for PhysioNet, ``links.self`` of each Zenodo file (https only).
+    A malformed or hostile manifest raises InputError naming the manifest (and the line or file)."""
     if source.manifest == "physionet":
         root = base or source.base_url
         with open(manifest, encoding="utf-8") as f:
@@ -142,27 +165,39 @@ def parse_manifest(source: DatasetSource, manifest: Path, base: str | None = Non
                 digest, _, path = line.partition(" ")
                 path = path.strip().lstrip("*")
                 if len(digest) != 64 or not path:
-                    raise ValueError(
+                    raise InputError(
                         f"{manifest}:{lineno}: expected '<sha256 hex>  <path>', got {line[:80]!r}")
                 path = _safe_relpath(path, f"{manifest}:{lineno}")
                 yield ManifestEntry(path, "sha256", digest.lower(), None, root + urllib.parse.quote(path))
         return
-    record = json.loads(manifest.read_text(encoding="utf-8"))
-    files = record.get("files")
-    if isinstance(files, dict):  # InvenioRDM native form: {"entries": {key: {...}}}
+    try:
+        record = json.loads(manifest.read_text(encoding="utf-8"))
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise InputError(f"{manifest}: not a Zenodo record (JSON): {exc}") from None
+    files = record.get("files") if isinstance(record, dict) else None
+    if isinstance(files, dict) and isinstance(files.get("entries", {}), dict):  # InvenioRDM: {"entries": {key: {...}}}
         files = list(files.get("entries", {}).values())
     if not isinstance(files, list) or not files:
-        raise ValueError(f"{manifest}: Zenodo record without a 'files' list")
-    for item in files:
+        raise InputError(f"{manifest}: Zenodo record without a 'files' list")
+    for k, item in enumerate(files):
+        if not isinstance(item, dict):
+            raise InputError(f"{manifest}: files[{k}] is {type(item).__name__}, expected an object")
         path = _safe_relpath(str(item.get("key", "")), str(manifest))
         algo, _, digest = str(item.get("checksum", "")).partition(":")
         if algo not in ("md5", "sha256") or not digest:
-            raise ValueError(
+            raise InputError(
                 f"{manifest}: file {path!r} has checksum {item.get('checksum')!r}, expected 'md5:<hex>'")
-        url = (item.get("links") or {}).get("self") if base is None else None
         size = item.get("size")
-        yield ManifestEntry(path, algo, digest.lower(), int(size) if size is not None else None,
-                            url or (base or source.base_url) + urllib.parse.quote(path))
+        if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
+            raise InputError(f"{manifest}: file {path!r} has size {size!r}, expected a byte count")
+        links = item.get("links") or {}
+        if not isinstance(links, dict):
+            raise InputError(f"{manifest}: file {path!r} has links {links!r}, expected an object")
+        if base is None and links.get("self") is not None:
+            url = _file_link(links["self"], manifest, path)
+        else:
+            url = (base or source.base_url) + urllib.parse.quote(path)
+        yield ManifestEntry(path, algo, digest.lower(), size, url)
 
 
 def _matches(path: str, pattern: str) -> bool:
@@ -379,7 +414,7 @@ def download(name: str, to: str | Path, *, include: Sequence[str] | str | None =
     """
     source = get_dataset(name)
     if workers < 1 or retries < 0 or timeout <= 0:
-        raise ValueError(
+        raise InputError(
             f"workers must be >= 1, retries >= 0, timeout > 0; got {workers}, {retries}, {timeout}")
     to = Path(to)
     to.mkdir(parents=True, exist_ok=True)
@@ -392,8 +427,10 @@ def download(name: str, to: str | Path, *, include: Sequence[str] | str | None =
     entries = [e for e in parse_manifest(source, manifest, base)
                if _selected(e.path, source.include, patterns)]
     if not entries:
-        raise ValueError(f"no file of {name} matches include {patterns} (manifest {manifest_url})")
+        raise InputError(f"no file of {name} matches include {patterns} (manifest {manifest_url})")
     report = DownloadReport(name, source.version, to, base or source.base_url, files=len(entries))
+    report.failed.update({e.path: why for e in entries if (why := _refused(source, e.path)) is not None})
+    entries = [e for e in entries if e.path not in report.failed]
     meter = _Meter(progress, sum(e.size or 0 for e in entries))
     _run_pool(entries, to, report, workers=workers, retries=retries, backoff=backoff, timeout=timeout,
               meter=meter)

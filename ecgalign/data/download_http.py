@@ -20,13 +20,14 @@ from pathlib import Path
 from threading import Event
 
 from ecgalign._version import __version__
+from ecgalign.data.errors import ECGAlignError
 
 CHUNK = 1 << 20
 USER_AGENT = f"ecgalign/{__version__} (python-urllib)"
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
 
 
-class FetchError(Exception):
+class FetchError(ECGAlignError):
     """One download attempt failed; ``retryable`` says whether another attempt may succeed."""
 
     def __init__(self, message: str, retryable: bool = True):

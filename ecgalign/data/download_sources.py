@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
 
+from ecgalign.data.errors import InputError, UnknownNameError
+
 PHYSIONET_CITATION = (
     "Goldberger AL et al., PhysioBank, PhysioToolkit, and PhysioNet: Components of a new research resource "
     "for complex physiologic signals, Circulation 101(23):e215-e220, 2000."
@@ -66,9 +68,9 @@ _REGISTRY: dict[str, DatasetSource] = {}
 def register_dataset(source: DatasetSource) -> DatasetSource:
     """Add a dataset to the registry; a duplicate name raises ValueError."""
     if source.name in _REGISTRY:
-        raise ValueError(f"dataset {source.name!r} is already registered")
+        raise InputError(f"dataset {source.name!r} is already registered")
     if source.manifest not in ("physionet", "zenodo"):
-        raise ValueError(
+        raise InputError(
             f"dataset {source.name!r}: manifest must be 'physionet' or 'zenodo', got {source.manifest!r}")
     _REGISTRY[source.name] = source
     return source
@@ -79,7 +81,7 @@ def get_dataset(name: str) -> DatasetSource:
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise KeyError(f"unknown dataset {name!r}; downloadable: {', '.join(sorted(_REGISTRY))}") from None
+        raise UnknownNameError(f"unknown dataset {name!r}; downloadable: {', '.join(sorted(_REGISTRY))}") from None
 
 
 def dataset_names() -> list[str]:

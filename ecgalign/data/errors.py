@@ -16,3 +16,10 @@ class InputError(ECGAlignError, ValueError):
 
 class NotApplicableError(ECGAlignError, ValueError):
     """An operation does not apply to this model or dataset (e.g. zero-shot on a model with no text space)."""
+
+
+class UnknownNameError(ECGAlignError, KeyError):
+    """A registry (datasets, readers) has no entry of that name; the message lists the known ones."""
+
+    def __str__(self) -> str:  # KeyError would print the message quoted
+        return str(self.args[0]) if self.args else ""

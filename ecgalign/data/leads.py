@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ecgalign.data.errors import InputError
 from ecgalign.data.record import LEADS_12
 
 DERIVED_LIMB_LEADS: tuple[str, ...] = ("III", "aVR", "aVL", "aVF")
@@ -56,7 +57,7 @@ def lead_snr(signal: np.ndarray, leads: Sequence[str] = LEADS_12) -> dict[str, f
     leads = list(leads)
     missing = [name for name in ("I", "II", *DERIVED_LIMB_LEADS) if name not in leads]
     if missing:
-        raise ValueError(f"lead SNR needs leads I, II, III, aVR, aVL, aVF; missing {missing}")
+        raise InputError(f"lead SNR needs leads I, II, III, aVR, aVL, aVF; missing {missing}")
     i, ii = signal[leads.index("I")], signal[leads.index("II")]
     derived = derive_limb_leads(i, ii)
     return {

@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from ecgalign.data.errors import InputError
+
 LEADS_12: tuple[str, ...] = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
 LIMB_LEADS: tuple[str, ...] = LEADS_12[:6]
 CHEST_LEADS: tuple[str, ...] = LEADS_12[6:]
@@ -23,7 +25,7 @@ _CANONICAL = {name.upper(): name for name in LEADS_12}
 _ALIASES = {"MLI": "I", "MLII": "II", "MLIII": "III", "D1": "I", "D2": "II", "D3": "III"}
 
 
-class RecordError(ValueError):
+class RecordError(InputError):
     """A single record cannot be used. The message names the source (file or id) and the problem."""
 
     def __init__(self, source: str, problem: str):
@@ -39,7 +41,7 @@ def canonical_lead_name(name: str) -> str:
         return _CANONICAL[key]
     alias = _ALIASES.get(key)
     if alias is None:
-        raise ValueError(f"unknown ECG lead name {name!r}; expected one of {', '.join(LEADS_12)}")
+        raise InputError(f"unknown ECG lead name {name!r}; expected one of {', '.join(LEADS_12)}")
     return alias
 
 

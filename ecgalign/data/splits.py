@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ecgalign.data.errors import InputError
+
 PTBXL_TRAIN_FOLDS: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7, 8)
 PTBXL_VAL_FOLDS: tuple[int, ...] = (9,)
 PTBXL_TEST_FOLDS: tuple[int, ...] = (10,)
@@ -40,7 +42,7 @@ def fold_split(
     f = pd.to_numeric(pd.Series(folds), errors="coerce").to_numpy()
     overlap = (set(train) & set(val)) | (set(train) & set(test)) | (set(val) & set(test))
     if overlap:
-        raise ValueError(f"folds {sorted(overlap)} are assigned to more than one split part")
+        raise InputError(f"folds {sorted(overlap)} are assigned to more than one split part")
     return Split(*(np.flatnonzero(np.isin(f, list(part))) for part in (train, val, test)))
 
 
@@ -48,7 +50,7 @@ def cv_fold_split(folds: Sequence[int | None] | np.ndarray, test_fold: int, n_fo
     """k-fold cross-validation by fold number (BASELINES.md protocol): test fold k, validation fold k-1
     (fold n for k = 1), training on the others."""
     if not 1 <= test_fold <= n_folds:
-        raise ValueError(f"test_fold must be in 1..{n_folds}, got {test_fold}")
+        raise InputError(f"test_fold must be in 1..{n_folds}, got {test_fold}")
     val_fold = n_folds if test_fold == 1 else test_fold - 1
     train = [k for k in range(1, n_folds + 1) if k not in (test_fold, val_fold)]
     return fold_split(folds, train, (val_fold,), (test_fold,))
@@ -62,7 +64,7 @@ def patient_split(
     """Seeded split of patients (not records) into train / val / test by the given fractions.
     Records without a patient id are treated as their own patient."""
     if len(fractions) != 3 or any(f < 0 for f in fractions) or not np.isclose(sum(fractions), 1.0):
-        raise ValueError(f"fractions must be three non-negative numbers summing to 1, got {fractions}")
+        raise InputError(f"fractions must be three non-negative numbers summing to 1, got {fractions}")
     ids = np.array([p if p is not None and p == p else f"__record_{i}" for i, p in enumerate(patient_ids)], dtype=object)
     unique = np.array(sorted(set(ids)), dtype=object)
     rng = np.random.default_rng(seed)
@@ -81,4 +83,4 @@ def assert_patient_disjoint(split: Split, patient_ids: Sequence[str | None]) -> 
     for a, b in (("train", "val"), ("train", "test"), ("val", "test")):
         shared = parts[a] & parts[b]
         if shared:
-            raise ValueError(f"{len(shared)} patient(s) appear in both {a} and {b}, e.g. {sorted(shared)[:3]}")
+            raise InputError(f"{len(shared)} patient(s) appear in both {a} and {b}, e.g. {sorted(shared)[:3]}")

@@ -19,6 +19,7 @@ dataset far larger than memory (MIMIC-IV-ECG: 800k records) streams through.
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import time
@@ -33,15 +34,33 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ecgalign._version import __version__
+from ecgalign.data.errors import InputError, UnknownNameError
 from ecgalign.data.labels import LabelScheme
 from ecgalign.data.readers.base import Skipped
 from ecgalign.data.record import ECGRecord, RecordError
+from ecgalign.data.store_files import (
+    CHECKSUM,
+    ENCODINGS,
+    LOCK_FILE,
+    MANIFEST,
+    PROGRESS,
+    STORE_FORMAT,
+    STORE_VERSION,
+    HashingFile,
+    StoreIntegrityError,
+    StoreLock,
+    atomic_write_bytes,
+    atomic_write_json,
+    check_shard,
+    json_default,
+    load_manifest,
+    read_metadata,
+    read_skipped,
+)
 
-STORE_FORMAT = "ecgalign-store"
-STORE_VERSION = 1
-MANIFEST = "store.json"
-PROGRESS = "progress.json"
-ENCODINGS = ("int16", "float16", "float32")
+__all__ = ["ENCODINGS", "MANIFEST", "PROGRESS", "STORE_FORMAT", "STORE_VERSION", "ECGStore", "StoreSpec",
+           "StoreWriter", "is_store"]
+
 # int16 default: 1 unit = 1 uV, range +-32.767 mV (PTB-XL and MIMIC-IV-ECG are stored at this resolution).
 DEFAULT_INT16_UNITS_PER_MV = 1000.0
 DEFAULT_SHARD_BYTES = 128 * 2**20
@@ -51,29 +70,6 @@ _META_COLUMNS = ("record_id", "dataset", "patient_id", "age", "sex", "report", "
 
 def is_store(path: str | Path) -> bool:
     return (Path(path) / MANIFEST).is_file()
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
-def _atomic_write_json(path: Path, obj: Any) -> None:
-    _atomic_write_bytes(path, json.dumps(obj, indent=2, sort_keys=False, default=_json_default).encode())
-
-
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"not JSON-serialisable: {type(obj).__name__}")
 
 
 @dataclass
@@ -89,9 +85,9 @@ class StoreSpec:
 
     def __post_init__(self) -> None:
         if self.encoding not in ENCODINGS:
-            raise ValueError(f"store encoding must be one of {ENCODINGS}, got {self.encoding!r}")
+            raise InputError(f"store encoding must be one of {ENCODINGS}, got {self.encoding!r}")
         if self.fs <= 0 or self.samples <= 0 or not self.leads:
-            raise ValueError(f"invalid store shape: fs={self.fs}, samples={self.samples}, leads={self.leads}")
+            raise InputError(f"invalid store shape: fs={self.fs}, samples={self.samples}, leads={self.leads}")
         self.leads = tuple(self.leads)
         if self.shard_records <= 0:
             itemsize = np.dtype(self.encoding).itemsize
@@ -159,14 +155,20 @@ class StoreWriter:
     def _prepare(self, resume: bool, overwrite: bool) -> None:
         """Start fresh, resume an interrupted run, or refuse to touch an existing store."""
         progress_file = self.out / PROGRESS
-        occupied = self.out.exists() and any(self.out.iterdir())
-        if occupied and resume and progress_file.exists():
-            self._load_progress(progress_file)
-            return
-        if occupied and not overwrite:
-            what = "a finished store" if (self.out / MANIFEST).exists() else "files"
-            hint = " or pass resume" if progress_file.exists() else ""
-            raise FileExistsError(f"{self.out}: output folder already holds {what}; choose another folder, pass overwrite{hint}")
+        existed = self.out.exists()
+        self._lock = StoreLock(self.out)  # exclusive from here on: the checks below cannot race another writer
+        try:
+            occupied = existed and any(f.name != LOCK_FILE for f in self.out.iterdir())
+            if occupied and resume and progress_file.exists():
+                self._load_progress(progress_file)
+                return
+            if occupied and not overwrite:
+                what = "a finished store" if (self.out / MANIFEST).exists() else "files"
+                hint = " or pass resume" if progress_file.exists() else ""
+                raise FileExistsError(f"{self.out}: output folder already holds {what}; choose another folder, pass overwrite{hint}")
+        except BaseException:
+            self._lock.release(remove=True)
+            raise
         if occupied:
             self._clear()
         (self.out / "signals").mkdir(parents=True, exist_ok=True)
@@ -174,8 +176,8 @@ class StoreWriter:
 
     def _load_progress(self, progress_file: Path) -> None:
         state = json.loads(progress_file.read_text())
-        if state.get("fingerprint") != json.loads(json.dumps(self._fingerprint, default=_json_default)):
-            raise ValueError(
+        if state.get("fingerprint") != json.loads(json.dumps(self._fingerprint, default=json_default)):
+            raise InputError(
                 f"{self.out}: cannot resume: the interrupted run used different settings "
                 f"({state.get('fingerprint')}); start a new output folder or drop resume"
             )
@@ -216,7 +218,7 @@ class StoreWriter:
         row = record.metadata()
         for name, members in self.scheme.label_sets(record.codes).items():
             row[f"labels_{name}"] = list(members)
-        row["extra"] = json.dumps(record.extra, default=_json_default)
+        row["extra"] = json.dumps(record.extra, default=json_default)
         self._rows.append(row)
         self._pending_position = position
         if len(self._rows) == self.spec.shard_records:
@@ -259,17 +261,21 @@ class StoreWriter:
             return
         idx = len(self.progress.shards)
         sig_name, meta_name = f"signals/shard-{idx:06d}.npy", f"meta/part-{idx:06d}.parquet"
-        tmp = self.out / f"signals/.shard-{idx:06d}.tmp.npy"
+        tmp = self.out / f"signals/.shard-{idx:06d}.{os.getpid()}.tmp.npy"
         with open(tmp, "wb") as fh:
-            np.save(fh, self._buf[:n])
+            hashed = HashingFile(fh)
+            np.lib.format.write_array(hashed, self._buf[:n], allow_pickle=False)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, self.out / sig_name)
         table = pa.Table.from_pandas(pd.DataFrame(self._rows), preserve_index=False)
         sink = pa.BufferOutputStream()
         pq.write_table(table, sink)
-        _atomic_write_bytes(self.out / meta_name, sink.getvalue().to_pybytes())
-        self.progress.shards.append({"file": sig_name, "meta": meta_name, "records": n})
+        meta_bytes = sink.getvalue().to_pybytes()
+        atomic_write_bytes(self.out / meta_name, meta_bytes)
+        self.progress.shards.append({"file": sig_name, "meta": meta_name, "records": n, "bytes": hashed.size,
+                                     CHECKSUM: hashed.hexdigest(), "meta_bytes": len(meta_bytes),
+                                     f"meta_{CHECKSUM}": hashlib.new(CHECKSUM, meta_bytes).hexdigest()})
         self._rows = []
         self._commit_progress()
 
@@ -278,7 +284,7 @@ class StoreWriter:
         self.progress.clipped_samples += self._buf_clipped
         self._buf_skipped, self._buf_clipped = [], 0
         self.progress.position = self._pending_position
-        _atomic_write_json(
+        atomic_write_json(
             self.out / PROGRESS,
             {
                 "fingerprint": self._fingerprint,
@@ -295,13 +301,16 @@ class StoreWriter:
         self._commit_progress()
         parts = [pq.read_table(self.out / s["meta"]) for s in self.progress.shards]
         meta_path = self.out / "metadata.parquet"
+        metadata_file: dict[str, Any] = {}
         if parts:
             table = pa.concat_tables(parts, promote_options="permissive")
             sink = pa.BufferOutputStream()
             pq.write_table(table, sink)
-            _atomic_write_bytes(meta_path, sink.getvalue().to_pybytes())
+            data = sink.getvalue().to_pybytes()
+            atomic_write_bytes(meta_path, data)
+            metadata_file = {"bytes": len(data), CHECKSUM: hashlib.new(CHECKSUM, data).hexdigest()}
         skipped_path = self.out / "skipped.csv"
-        tmp = skipped_path.with_name(".skipped.csv.tmp")
+        tmp = skipped_path.with_name(f".skipped.csv.{os.getpid()}.tmp")
         with open(tmp, "w", newline="") as fh:
             writer = csv.DictWriter(fh, fieldnames=["record_id", "source", "problem"])
             writer.writeheader()
@@ -309,6 +318,7 @@ class StoreWriter:
         os.replace(tmp, skipped_path)
         n = sum(s["records"] for s in self.progress.shards)
         if n == 0:
+            self._lock.release(remove=True)
             raise RecordError(str(self.out), f"no valid record was written ({len(self.progress.skipped)} skipped; see skipped.csv)")
         manifest = {
             "format": STORE_FORMAT,
@@ -323,14 +333,16 @@ class StoreWriter:
             "encoding": self.spec.encoding,
             "units_per_mv": self.spec.units_per_mv if self.spec.encoding == "int16" else None,
             "shards": self.progress.shards,
+            "metadata_file": metadata_file,
             "code_system": self.scheme.code_system,
             "label_sets": {name: self.scheme.classes(name) for name in self._set_names},
             "skipped": len(self.progress.skipped),
             "clipped_samples": self.progress.clipped_samples,
             **self.info,
         }
-        _atomic_write_json(self.out / MANIFEST, manifest)
+        atomic_write_json(self.out / MANIFEST, manifest)
         (self.out / PROGRESS).unlink(missing_ok=True)
+        self._lock.release(remove=True)
         return manifest
 
 
@@ -343,18 +355,7 @@ class ECGStore:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        manifest_path = self.path / MANIFEST
-        if not manifest_path.is_file():
-            hint = " (an unfinished conversion: resume it)" if (self.path / PROGRESS).exists() else ""
-            raise FileNotFoundError(f"{self.path}: not an ecgalign store: {MANIFEST} is missing{hint}")
-        try:
-            self.manifest: dict[str, Any] = json.loads(manifest_path.read_text())
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{manifest_path}: corrupt store manifest: {exc}") from exc
-        if self.manifest.get("format") != STORE_FORMAT:
-            raise ValueError(f"{manifest_path}: format is {self.manifest.get('format')!r}, expected {STORE_FORMAT!r}")
-        if self.manifest.get("version", 0) > STORE_VERSION:
-            raise ValueError(f"{manifest_path}: store version {self.manifest['version']} is newer than this ecgalign supports")
+        self.manifest: dict[str, Any] = load_manifest(self.path)
         self.fs = float(self.manifest["fs"])
         self.samples = int(self.manifest["samples"])
         self.leads: tuple[str, ...] = tuple(self.manifest["leads"])
@@ -362,6 +363,8 @@ class ECGStore:
         self._scale = 1.0 / float(self.manifest["units_per_mv"]) if self.encoding == "int16" else 1.0
         shards = self.manifest["shards"]
         self._shard_files = [self.path / s["file"] for s in shards]
+        for file, shard in zip(self._shard_files, shards):  # fast path: header and size; `data verify` hashes
+            check_shard(file, (shard["records"], len(self.leads), self.samples), np.dtype(self.encoding), shard)
         self._offsets = np.concatenate([[0], np.cumsum([s["records"] for s in shards])]).astype(np.int64)
         self._maps: list[np.ndarray | None] = [None] * len(shards)
         self._meta: pd.DataFrame | None = None
@@ -439,29 +442,29 @@ class ECGStore:
     def meta(self) -> pd.DataFrame:
         """Metadata table (one row per record, in store order), loaded on first use."""
         if self._meta is None:
-            self._meta = pd.read_parquet(self.path / "metadata.parquet")
+            self._meta = read_metadata(self.path, len(self))
         return self._meta
 
     def column(self, name: str) -> pd.Series:
         """One metadata column without loading the others."""
         if self._meta is not None:
+            if name not in self._meta:
+                raise UnknownNameError(f"{self.path}: metadata has no column {name!r}")
             return self._meta[name]
-        try:
-            table = pq.read_table(self.path / "metadata.parquet", columns=[name])
-        except (KeyError, pa.ArrowInvalid) as exc:
-            raise KeyError(f"{self.path}: metadata has no column {name!r}") from exc
-        return table.column(name).to_pandas()
+        return read_metadata(self.path, len(self), [name])[name]
 
     def labels(self, label_set: str) -> tuple[np.ndarray, list[str]]:
         """Multi-hot (N, C) float32 matrix and the class names of ``label_set``."""
         classes = self.label_sets.get(label_set)
         if classes is None:
-            raise ValueError(f"{self.path}: no label set {label_set!r}; this store has {sorted(self.label_sets)}")
+            raise InputError(f"{self.path}: no label set {label_set!r}; this store has {sorted(self.label_sets)}")
         pos = {c: j for j, c in enumerate(classes)}
         members = self.column(f"labels_{label_set}")
         y = np.zeros((len(members), len(classes)), dtype=np.float32)
         for i, row in enumerate(members):
-            for c in row:
+            for c in row if isinstance(row, (list, tuple, np.ndarray)) else ():
+                if c not in pos:
+                    raise StoreIntegrityError(f"{self.path}: record {i} has class {c!r}, not in label set {label_set!r}")
                 y[i, pos[c]] = 1.0
         return y, list(classes)
 
@@ -469,6 +472,12 @@ class ECGStore:
         """One record with its metadata (convenient, slower than ``signal``)."""
         self._locate(int(index))  # range check with a clear error
         row = self.meta.iloc[int(index) % len(self)]
+        try:
+            return self._record(index, row)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise StoreIntegrityError(f"{self.path / 'metadata.parquet'}: record {index}: bad metadata: {exc}") from None
+
+    def _record(self, index: int, row: pd.Series) -> ECGRecord:
         return ECGRecord(
             signal=self.signal(index),
             fs=self.fs,
@@ -488,7 +497,4 @@ class ECGStore:
         )
 
     def skipped(self) -> pd.DataFrame:
-        path = self.path / "skipped.csv"
-        if not path.exists():
-            return pd.DataFrame(columns=["record_id", "source", "problem"])
-        return pd.read_csv(path, dtype=str, keep_default_na=False)
+        return read_skipped(self.path)

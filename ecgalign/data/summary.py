@@ -13,7 +13,7 @@ import pandas as pd
 from ecgalign.data.leads import lead_snr, summarize_lead_snr
 from ecgalign.data.readers.base import Skipped, open_dataset
 from ecgalign.data.record import RecordError
-from ecgalign.data.store import ECGStore, is_store
+from ecgalign.data.store import PROGRESS, ECGStore, is_store
 
 MAX_LISTED_SKIPS = 50
 
@@ -50,7 +50,7 @@ def _demographics(meta: pd.DataFrame) -> dict[str, Any]:
 def dataset_info(path: str | Path, fmt: str | None = None, **reader_kwargs: Any) -> dict[str, Any]:
     """One JSON-ready summary of a raw dataset folder (header-level scan, no signal decoding) or a store."""
     path = Path(path)
-    if is_store(path):
+    if is_store(path) or (path / PROGRESS).exists():  # an interrupted conversion: ECGStore says to resume it
         store = ECGStore(path)
         meta = store.meta
         m = store.manifest
@@ -95,6 +95,7 @@ def dataset_info(path: str | Path, fmt: str | None = None, **reader_kwargs: Any)
         **_demographics(meta),
         "skipped": len(scan.skipped),
         "skipped_records": [s.as_dict() for s in scan.skipped[:MAX_LISTED_SKIPS]],
+        "unreadable_files": [s.as_dict() for s in reader.source_problems()[:MAX_LISTED_SKIPS]],
         "citation": reader.citation,
         "licence": reader.licence,
     }
@@ -107,7 +108,7 @@ def iter_signals(
     """(record id, signal, leads) of every record of a store or raw dataset folder; unreadable records go to
     on_skip."""
     path = Path(path)
-    if is_store(path):
+    if is_store(path) or (path / PROGRESS).exists():  # an interrupted conversion: ECGStore says to resume it
         store = ECGStore(path)
         n = len(store) if limit is None else min(limit, len(store))
         ids = store.column("record_id")

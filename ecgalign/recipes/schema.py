@@ -12,15 +12,8 @@ from typing import Any, ClassVar
 
 import yaml
 
-from ecgalign.data.errors import ECGAlignError, InputError
+from ecgalign.data.errors import InputError, UnknownNameError
 from ecgalign.data.spec import InputFields, InputSpec
-
-class RecipeKeyError(ECGAlignError, KeyError):
-    """A recipe key, recipe name or ``--set`` path that does not exist (the message suggests close matches)."""
-
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else ""
-
 
 PRECISIONS = ("32-true", "bf16-mixed", "16-mixed", "bf16-true")
 
@@ -178,7 +171,7 @@ def _merge(target: Any, updates: dict[str, Any], where: str, path: str = "") -> 
         if key not in names:
             close = difflib.get_close_matches(key, names, n=2)
             hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
-            raise RecipeKeyError(f"{where}: unknown key {path + key!r}{hint} (valid: {', '.join(sorted(names))})")
+            raise UnknownNameError(f"{where}: unknown key {path + key!r}{hint} (valid: {', '.join(sorted(names))})")
         current = getattr(target, key)
         if dataclasses.is_dataclass(current):
             if not isinstance(value, dict):
@@ -233,7 +226,7 @@ def _recipe_file(name_or_path: str) -> Path:
         known = list_recipes()
         close = difflib.get_close_matches(name_or_path, known, n=2)
         hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
-        raise RecipeKeyError(f"unknown recipe {name_or_path!r}{hint} (known: {', '.join(known)})")
+        raise UnknownNameError(f"unknown recipe {name_or_path!r}{hint} (known: {', '.join(known)})")
     return candidate
 
 

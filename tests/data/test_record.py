@@ -3,7 +3,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ecgalign.data.record import LEADS_12, ECGRecord, RecordError, canonical_lead_name, canonical_sex, clean_age
+from ecgalign.data.record import (
+    LEADS_12,
+    ECGRecord,
+    RecordError,
+    canonical_lead_name,
+    canonical_sex,
+    clean_age,
+)
 
 
 def rec(signal, leads=LEADS_12, **kw):

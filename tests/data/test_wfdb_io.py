@@ -110,13 +110,17 @@ def test_missing_header_and_lead_and_rate_checks(tmp_path):
 
 
 def test_header_defaults_follow_the_wfdb_spec(tmp_path):
-    """Absent units are millivolts; a gain of 0 means 200; comments are kept."""
+    """Absent units are millivolts; comments are kept; a gain of 0 (the spec's "uncalibrated", which wfdb reads
+    as 200 adu/mV) is refused by name rather than guessed (issue 11)."""
     hea = tmp_path / "d.hea"
-    hea.write_text("d 1 250 4\n# Age: 50\nd.dat 16 0 16 0 0 0 0 II\n")
+    hea.write_text("d 1 250 4\n# Age: 50\nd.dat 16 200 16 0 0 0 0 II\n")
     (tmp_path / "d.dat").write_bytes(np.array([200, 400, -200, 0], dtype="<i2").tobytes())
     signal, header = read_record(hea, n_leads=1)
     assert header.comments == ("Age: 50",) and header.to_mv.tolist() == [1.0]
     np.testing.assert_allclose(signal[0], [1.0, 2.0, -1.0, 0.0])
+    hea.write_text("d 1 250 4\n# Age: 50\nd.dat 16 0 16 0 0 0 0 II\n")
+    with pytest.raises(RecordError, match="ADC gain is 0"):
+        read_record(hea, n_leads=1)
 
 
 def test_scan_records_tallies_rates_leads_and_problems(tmp_path):

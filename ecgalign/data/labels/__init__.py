@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
+from ecgalign.data.errors import InputError
 from ecgalign.data.labels.scp import BENCHMARK_LABEL_SETS, PTBXL_LABEL_SETS, SCPStatements, parse_scp_codes
 
 
@@ -41,7 +42,7 @@ class FixedScheme:
         try:
             return list(self._sets[label_set])
         except KeyError:
-            raise ValueError(f"unknown label set {label_set!r} for {self.code_system}; expected one of {self.set_names()}") from None
+            raise InputError(f"unknown label set {label_set!r} for {self.code_system}; expected one of {self.set_names()}") from None
 
     def label_sets(self, codes: Iterable[str]) -> dict[str, list[str]]:
         codes = set(codes)

@@ -8,7 +8,7 @@ counterpart. ``MERIT_TABLE5`` is that table verbatim, in the class names of MERL
 ``SHIFT_MAPS`` the same table in this toolkit's class names:
 
 - ``ptbxl-super``: the ``superdiagnostic`` set of ``ecgalign.data.labels.scp_scheme()``;
-- ``cpsc2018``: ``ecgalign.data.readers.cpsc2018.CPSC2018_CLASSES``;
+- ``cpsc2018``: ``ecgalign.data.labels.cpsc.CPSC2018_CLASSES``;
 - ``csn``: the ``snomed`` set (one class per SNOMED CT code) of ``ecgalign.data.labels.snomed.snomed_scheme()``,
   i.e. CSN read in the PhysioNet/CinC challenge format.
 
@@ -25,6 +25,9 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ecgalign.data.errors import InputError
+from ecgalign.data.labels import scp_scheme
+from ecgalign.data.labels.cpsc import CPSC2018_CLASSES
 from ecgalign.data.labels.snomed import SCORED_EQUIVALENTS, snomed_scheme, snomed_table
 
 SHIFT_DOMAINS: tuple[str, ...] = ("ptbxl-super", "cpsc2018", "csn")
@@ -155,16 +158,12 @@ SHIFT_DIRECTIONS: tuple[tuple[str, str], ...] = tuple(
 def domain_classes(domain: str) -> list[str]:
     """The class order of a shift domain's label matrices."""
     if domain == "ptbxl-super":
-        from ecgalign.data.labels import scp_scheme
-
         return scp_scheme().classes("superdiagnostic")
     if domain == "cpsc2018":
-        from ecgalign.data.readers.cpsc2018 import CPSC2018_CLASSES
-
         return list(CPSC2018_CLASSES)
     if domain == "csn":
         return snomed_scheme().classes("snomed")
-    raise ValueError(f"unknown shift domain {domain!r}; expected one of {list(SHIFT_DOMAINS)}")
+    raise InputError(f"unknown shift domain {domain!r}; expected one of {list(SHIFT_DOMAINS)}")
 
 
 class SharedLabelSpace(NamedTuple):
@@ -191,20 +190,20 @@ def shared_label_space(source: str, target: str) -> SharedLabelSpace:
     """
     for domain in (source, target):
         if domain not in SHIFT_DOMAINS:
-            raise ValueError(f"unknown shift domain {domain!r}; expected one of {list(SHIFT_DOMAINS)}")
+            raise InputError(f"unknown shift domain {domain!r}; expected one of {list(SHIFT_DOMAINS)}")
     if (source, target) in SHIFT_MAPS:
         group, member, forward = source, target, True
     elif (target, source) in SHIFT_MAPS:
         group, member, forward = target, source, False
     else:
-        raise ValueError(f"no label map from {source!r} to {target!r}; directions: {list(SHIFT_DIRECTIONS)}")
+        raise InputError(f"no label map from {source!r} to {target!r}; directions: {list(SHIFT_DIRECTIONS)}")
     table = SHIFT_MAPS[(group, member)]
     group_classes, member_classes = domain_classes(group), domain_classes(member)
     if sorted(table) != sorted(group_classes):
-        raise ValueError(f"label map {group}->{member} rows {sorted(table)} are not the classes {group_classes}")
+        raise InputError(f"label map {group}->{member} rows {sorted(table)} are not the classes {group_classes}")
     unknown = sorted({m for members in table.values() for m in members} - set(member_classes))
     if unknown:
-        raise ValueError(f"label map {group}->{member} names {unknown}, which are not {member} classes")
+        raise InputError(f"label map {group}->{member} names {unknown}, which are not {member} classes")
     shared = [c for c in group_classes if table[c]]
     group_map = {c: [c] if table[c] else [] for c in group_classes}
     member_map = {m: [c for c in shared if m in table[c]] for m in member_classes}
@@ -225,16 +224,16 @@ def map_labels(
     Y = np.asarray(Y)
     classes, shared = list(classes), list(shared)
     if Y.shape[-1:] != (len(classes),) or Y.ndim not in (1, 2):
-        raise ValueError(f"labels of shape {Y.shape} do not match {len(classes)} classes (expected (N, C) or (C,))")
+        raise InputError(f"labels of shape {Y.shape} do not match {len(classes)} classes (expected (N, C) or (C,))")
     unreadable = [c for c, members in mapping.items() if members and c not in classes]
     if unreadable:
-        raise ValueError(f"mapped classes {unreadable} are not among the label columns {classes}")
+        raise InputError(f"mapped classes {unreadable} are not among the label columns {classes}")
     column = {c: j for j, c in enumerate(shared)}
     membership = np.zeros((len(classes), len(shared)), dtype=np.int64)  # (C, S)
     for i, cls in enumerate(classes):
         for target in mapping.get(cls, ()):
             if target not in column:
-                raise ValueError(f"class {cls!r} maps to {target!r}, which is not a shared class {shared}")
+                raise InputError(f"class {cls!r} maps to {target!r}, which is not a shared class {shared}")
             membership[i, column[target]] = 1
     hits = (Y != 0).astype(np.int64) @ membership > 0  # (N, S) or (S,)
     return hits if Y.dtype == bool else hits.astype(Y.dtype)

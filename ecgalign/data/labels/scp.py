@@ -23,8 +23,11 @@ from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
+
+from ecgalign.data.errors import InputError
 
 PTBXL_LABEL_SETS: tuple[str, ...] = ("superdiagnostic", "subdiagnostic", "form", "rhythm", "all", "diagnostic")
 # The five label sets of the benchmark, in the order papers report them.
@@ -59,10 +62,10 @@ class SCPStatements:
         try:
             table = pd.read_csv(path, index_col=0)
         except Exception as exc:  # noqa: BLE001 - re-raised with the file named
-            raise ValueError(f"{path}: cannot read SCP statement table: {exc}") from exc
+            raise InputError(f"{path}: cannot read SCP statement table: {exc}") from exc
         missing = {"diagnostic", "form", "rhythm", "diagnostic_class", "diagnostic_subclass"} - set(table.columns)
         if missing:
-            raise ValueError(f"{path}: SCP statement table lacks columns {sorted(missing)}")
+            raise InputError(f"{path}: SCP statement table lacks columns {sorted(missing)}")
         return cls(table)
 
     @classmethod
@@ -93,7 +96,7 @@ class SCPStatements:
         try:
             return self._maps[label_set]
         except KeyError:
-            raise ValueError(f"unknown PTB-XL label set {label_set!r}; expected one of {list(PTBXL_LABEL_SETS)}") from None
+            raise InputError(f"unknown PTB-XL label set {label_set!r}; expected one of {list(PTBXL_LABEL_SETS)}") from None
 
 
 @lru_cache(maxsize=1)
@@ -105,11 +108,18 @@ def _bundled() -> SCPStatements:
 def parse_scp_codes(text: str | Mapping[str, float], source: str = "scp_codes") -> dict[str, float]:
     """Parse PTB-XL's ``scp_codes`` column (a Python dict literal: ``{'NORM': 100.0, 'SR': 0.0}``)."""
     if isinstance(text, Mapping):
-        return {str(k): float(v) for k, v in text.items()}
-    try:
-        value = ast.literal_eval(str(text))
-    except (ValueError, SyntaxError) as exc:
-        raise ValueError(f"{source}: cannot parse scp_codes {text!r}: expected a dict literal like {{'NORM': 100.0}}") from exc
-    if not isinstance(value, dict):
-        raise ValueError(f"{source}: scp_codes {text!r} is not a dict")
-    return {str(k): float(v) for k, v in value.items()}
+        value: Any = text
+    else:
+        try:
+            value = ast.literal_eval(str(text))
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError) as exc:
+            raise InputError(f"{source}: cannot parse scp_codes {text!r}: expected a dict literal like {{'NORM': 100.0}}") from exc
+        if not isinstance(value, dict):
+            raise InputError(f"{source}: scp_codes {text!r} is not a dict")
+    likelihood = {}
+    for code, v in value.items():
+        try:
+            likelihood[str(code)] = float(v)
+        except (TypeError, ValueError):
+            raise InputError(f"{source}: scp_codes {text!r}: likelihood of {code!r} is {v!r}, expected a number") from None
+    return likelihood

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
+from ecgalign.data.errors import InputError
+
 SNOMED_LABEL_SETS: tuple[str, ...] = ("scored", "snomed")
 
 # Pairs the 2021 challenge scores as the same diagnosis: merged class name -> codes (representative first).
@@ -103,7 +105,7 @@ class SnomedScheme:
         """The SNOMED CT codes that map to ``class_name`` in ``label_set`` (two for a merged scored class)."""
         members = [code for code, cls in self._mapping(label_set).items() if cls == class_name]
         if not members:
-            raise ValueError(f"{class_name!r} is not a class of the {label_set!r} label set")
+            raise InputError(f"{class_name!r} is not a class of the {label_set!r} label set")
         return members
 
     def abbreviation(self, code: str) -> str | None:
@@ -123,7 +125,7 @@ class SnomedScheme:
         try:
             return self._maps[label_set]
         except KeyError:
-            raise ValueError(
+            raise InputError(
                 f"unknown SNOMED label set {label_set!r}; expected one of {list(SNOMED_LABEL_SETS)}"
             ) from None
 

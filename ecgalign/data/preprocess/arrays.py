@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from ecgalign.data.errors import InputError
 from ecgalign.data.leads import DERIVED_LIMB_LEADS, derive_limb_leads
 from ecgalign.data.preprocess._checks import as_float_signal, choice, positive_int, positive_number, row_name
 from ecgalign.data.record import canonical_lead_name
@@ -37,7 +38,7 @@ def repair_nonfinite(signal: np.ndarray) -> tuple[np.ndarray, int]:
     dead = np.flatnonzero(bad_rows.all(axis=1))
     if dead.size:
         names = ", ".join(row_name(int(r), out.shape[:-1]) for r in dead)
-        raise ValueError(f"cannot repair NaN/Inf: {names} has no finite sample")
+        raise InputError(f"cannot repair NaN/Inf: {names} has no finite sample")
     t = np.arange(n_t)
     for r in np.flatnonzero(bad_rows.any(axis=1)):
         ok = ~bad_rows[r]
@@ -95,23 +96,23 @@ def reorder_leads(
     x = as_float_signal(signal, finite=False, min_ndim=2)
     names_in, names_out = _lead_names(leads_in, "leads_in"), _lead_names(leads_out, "leads_out")
     if x.shape[-2] != len(names_in):
-        raise ValueError(f"signal has {x.shape[-2]} leads but leads_in names {len(names_in)}: {list(names_in)}")
+        raise InputError(f"signal has {x.shape[-2]} leads but leads_in names {len(names_in)}: {list(names_in)}")
     index = {name: i for i, name in enumerate(names_in)}
     absent = [name for name in names_out if name not in index]
     if absent and missing == "error":
-        raise ValueError(
+        raise InputError(
             f"lead(s) {', '.join(absent)} not in the signal (it has {', '.join(names_in)}); "
             "missing='zero' or 'derive' (Preprocess.missing_leads) fills them"
         )
     if absent and missing == "derive":
         underivable = [name for name in absent if name not in DERIVED_LIMB_LEADS]
         if underivable:
-            raise ValueError(
+            raise InputError(
                 f"cannot derive lead(s) {', '.join(underivable)}: only {', '.join(DERIVED_LIMB_LEADS)} "
                 "follow from I and II"
             )
         if "I" not in index or "II" not in index:
-            raise ValueError(f"cannot derive lead(s) {', '.join(absent)}: leads I and II are both needed")
+            raise InputError(f"cannot derive lead(s) {', '.join(absent)}: leads I and II are both needed")
     out = np.zeros(x.shape[:-2] + (len(names_out), x.shape[-1]), dtype=x.dtype)  # (..., leads_out, T)
     derived = {}
     if absent and missing == "derive":
@@ -126,13 +127,13 @@ def reorder_leads(
 
 def _lead_names(leads: Sequence[str], what: str) -> tuple[str, ...]:
     if isinstance(leads, str):
-        raise ValueError(f"{what} must be a sequence of lead names, got the string {leads!r}")  # noqa: TRY004
+        raise InputError(f"{what} must be a sequence of lead names, got the string {leads!r}")  # noqa: TRY004
     names = tuple(canonical_lead_name(name) for name in leads)
     if not names:
-        raise ValueError(f"{what} is empty")
+        raise InputError(f"{what} is empty")
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
-        raise ValueError(f"{what} names lead(s) {', '.join(duplicates)} more than once")
+        raise InputError(f"{what} names lead(s) {', '.join(duplicates)} more than once")
     return names
 
 

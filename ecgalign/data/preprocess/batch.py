@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import torch
 
+from ecgalign.data.errors import InputError
 from ecgalign.data.preprocess._checks import choice, positive_int, positive_number
 from ecgalign.data.preprocess.arrays import CROP_MODES, NORMALIZE_METHODS
 
@@ -17,7 +18,7 @@ def normalize_torch(x: torch.Tensor, method: str = "zscore", eps: float = 1e-6) 
     method = choice(method, "method", NORMALIZE_METHODS)
     eps = positive_number(eps, "eps")
     if x.ndim < 1 or x.shape[-1] == 0:
-        raise ValueError(f"x must have shape (..., T) with T > 0, got {tuple(x.shape)}")
+        raise InputError(f"x must have shape (..., T) with T > 0, got {tuple(x.shape)}")
     out_dtype = x.dtype if x.dtype.is_floating_point else torch.float32
     if method == "none":
         return x.to(out_dtype, copy=True)
@@ -55,7 +56,7 @@ def crop_or_pad_torch(
     mode = choice(mode, "mode", CROP_MODES)
     n_samples = positive_int(n_samples, "n_samples")
     if x.ndim < 1 or x.shape[-1] == 0:
-        raise ValueError(f"x must have shape (..., T) with T > 0, got {tuple(x.shape)}")
+        raise InputError(f"x must have shape (..., T) with T > 0, got {tuple(x.shape)}")
     n_t = x.shape[-1]
     if n_t < n_samples:
         short = n_samples - n_t

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy import signal as sps
 
+from ecgalign.data.errors import InputError
 from ecgalign.data.preprocess._checks import (
     as_float_signal,
     choice,
@@ -54,14 +55,14 @@ def resample(signal: np.ndarray, fs_in: float, fs_out: float) -> np.ndarray:
     ratio = exact_rate(fs_out, "fs_out") / exact_rate(fs_in, "fs_in")
     up, down = ratio.numerator, ratio.denominator
     if max(up, down) > _MAX_RATE_FACTOR:
-        raise ValueError(
+        raise InputError(
             f"resampling {fs_in} -> {fs_out} Hz needs up/down factors {up}/{down}; "
             f"factors above {_MAX_RATE_FACTOR} are refused: round the rates"
         )
     n_in = x.shape[-1]
     n_out = round(Fraction(n_in) * ratio)
     if n_out < 1:
-        raise ValueError(f"resampling {n_in} samples from {fs_in} to {fs_out} Hz leaves no sample")
+        raise InputError(f"resampling {n_in} samples from {fs_in} to {fs_out} Hz leaves no sample")
     if up == down:
         return x.copy()
     y = sps.resample_poly(x, up, down, axis=-1, window=_antialias_fir(up, down), padtype="edge")
@@ -106,11 +107,11 @@ def bandpass(
     if high is not None:
         high = positive_number(high, "high")
         if low >= high:
-            raise ValueError(f"band-pass needs low < high, got low={low} high={high}")
+            raise InputError(f"band-pass needs low < high, got low={low} high={high}")
         if high >= fs / 2:
             high = None
     if low >= fs / 2:
-        raise ValueError(f"band-pass low edge {low} Hz is at or above Nyquist ({fs / 2} Hz for fs={fs})")
+        raise InputError(f"band-pass low edge {low} Hz is at or above Nyquist ({fs / 2} Hz for fs={fs})")
     if low == 0 and high is None:
         return x.copy()
     return _sosfiltfilt(_butter_sos(order, low, high, fs), x)
@@ -168,7 +169,7 @@ def notch(signal: np.ndarray, fs: float, freq: float = 50.0, quality: float = 30
     freq = positive_number(freq, "freq")
     quality = positive_number(quality, "quality")
     if freq >= fs / 2:
-        raise ValueError(f"notch at {freq} Hz needs a sampling rate above {2 * freq} Hz; got fs={fs} Hz")
+        raise InputError(f"notch at {freq} Hz needs a sampling rate above {2 * freq} Hz; got fs={fs} Hz")
     b, a = _notch_ba(freq, quality, fs)
     padlen = min(3 * max(len(a), len(b)), x.shape[-1] - 1)
     return sps.filtfilt(b, a, x, axis=-1, padlen=padlen).astype(x.dtype, copy=False)

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from ecgalign.data.errors import InputError
 from ecgalign.data.preprocess._checks import choice
 from ecgalign.data.preprocess.arrays import (
     CROP_MODES,
@@ -75,7 +76,7 @@ class Preprocess:
         choice(self.baseline, "Preprocess.baseline", (*BASELINE_METHODS, None))
         choice(self.normalize, "Preprocess.normalize", NORMALIZE_METHODS)
         if not isinstance(self.repair_nan, (bool, np.bool_)):
-            raise ValueError(f"Preprocess.repair_nan must be True or False, got {self.repair_nan!r}")  # noqa: TRY004
+            raise InputError(f"Preprocess.repair_nan must be True or False, got {self.repair_nan!r}")  # noqa: TRY004
         put("repair_nan", bool(self.repair_nan))
 
     # ------------------------------------------------------------------------------------ presets, dicts
@@ -102,7 +103,7 @@ class Preprocess:
         names = [f.name for f in dataclasses.fields(cls)]
         unknown = sorted(set(data) - set(names))
         if unknown:
-            raise ValueError(f"Preprocess: unknown field(s) {', '.join(unknown)}; valid fields: {', '.join(names)}")
+            raise InputError(f"Preprocess: unknown field(s) {', '.join(unknown)}; valid fields: {', '.join(names)}")
         return cls(**data)
 
     # ------------------------------------------------------------------------------------ applying
@@ -123,7 +124,7 @@ class Preprocess:
         x = np.asarray(record.signal)  # (leads, T)
         leads = tuple(canonical_lead_name(name) for name in record.leads)
         if x.ndim != 2 or x.shape[0] != len(leads):
-            raise ValueError(f"signal of shape {x.shape} does not match its {len(leads)} lead names")
+            raise InputError(f"signal of shape {x.shape} does not match its {len(leads)} lead names")
         fs_in = float(record.fs)
         n_native = x.shape[-1]
         repaired, dropped = 0, ()
@@ -175,7 +176,7 @@ class Preprocess:
         dead = tuple(name for name, ok in zip(leads, alive) if not ok)
         wanted = [name for name in dead if name in self.leads]
         if wanted and self.missing_leads == "error":
-            raise ValueError(f"lead(s) {', '.join(wanted)} contain no finite sample")
+            raise InputError(f"lead(s) {', '.join(wanted)} contain no finite sample")
         return x[alive], tuple(name for name, ok in zip(leads, alive) if ok), dead
 
 
@@ -183,19 +184,19 @@ def _optional_positive(value: Any, name: str) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"Preprocess.{name} must be a positive number or None, got {value!r}")
+        raise InputError(f"Preprocess.{name} must be a positive number or None, got {value!r}")
     return float(value)
 
 
 def _lead_tuple(leads: Any) -> tuple[str, ...]:
     if isinstance(leads, str) or not hasattr(leads, "__iter__"):
-        raise ValueError(f"Preprocess.leads must be a sequence of lead names, got {leads!r}")
+        raise InputError(f"Preprocess.leads must be a sequence of lead names, got {leads!r}")
     try:
         names = tuple(canonical_lead_name(name) for name in leads)
     except ValueError as exc:
-        raise ValueError(f"Preprocess.leads: {exc}") from None
+        raise InputError(f"Preprocess.leads: {exc}") from None
     if not names or len(set(names)) != len(names):
-        raise ValueError(f"Preprocess.leads must name each lead once, got {list(leads)}")
+        raise InputError(f"Preprocess.leads must name each lead once, got {list(leads)}")
     return names
 
 
@@ -203,10 +204,10 @@ def _band(band: Any) -> tuple[float | None, float | None] | None:
     if band is None:
         return None
     if isinstance(band, str) or not hasattr(band, "__len__") or len(band) != 2:
-        raise ValueError(f"Preprocess.bandpass must be (low, high) in Hz or None, got {band!r}")
+        raise InputError(f"Preprocess.bandpass must be (low, high) in Hz or None, got {band!r}")
     low, high = (_optional_positive(edge, "bandpass") if edge not in (None, 0) else None for edge in band)
     if low is None and high is None:
-        raise ValueError(f"Preprocess.bandpass {band!r} filters nothing; use None")
+        raise InputError(f"Preprocess.bandpass {band!r} filters nothing; use None")
     if low is not None and high is not None and low >= high:
-        raise ValueError(f"Preprocess.bandpass needs low < high, got {band!r}")
+        raise InputError(f"Preprocess.bandpass needs low < high, got {band!r}")
     return (low, high)

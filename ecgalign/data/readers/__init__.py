@@ -1,7 +1,9 @@
-"""Readers of the real on-disk dataset layouts; importing this package registers them all."""
+"""Readers of the real on-disk dataset layouts; importing this package (or any module in it) registers them all
+in ``READERS``."""
 
 from ecgalign.data.readers import challenge, code15, cpsc2018, mimic_ecg, npz_signals, ptbxl  # noqa: F401  (registration)
 from ecgalign.data.readers.base import (
+    READERS,
     Reader,
     ScanResult,
     Skipped,
@@ -13,6 +15,7 @@ from ecgalign.data.readers.base import (
 )
 
 __all__ = [
+    "READERS",
     "Reader",
     "ScanResult",
     "Skipped",

@@ -15,8 +15,10 @@ from typing import Any, ClassVar
 
 import pandas as pd
 
+from ecgalign.data.errors import InputError
 from ecgalign.data.labels import LabelScheme
 from ecgalign.data.record import ECGRecord, RecordError
+from ecgalign.data.registry import Registry
 
 
 def is_missing(value: Any) -> bool:
@@ -121,6 +123,11 @@ class Reader(ABC):
             leads = leads or list(rec.leads)
         return ScanResult(ok, sorted(rates), leads, skipped)
 
+    def source_problems(self) -> list[Skipped]:
+        """Whole files the reader found but could not index (e.g. a truncated CODE-15 part): their records are
+        in no count, so a converter must report these beside the skipped records. Default: none."""
+        return []
+
     def iter_records(self, on_skip: Callable[[Skipped], None] | None = None) -> Iterator[ECGRecord]:
         """Every readable record in order; unreadable ones go to ``on_skip`` and iteration continues."""
         for i in range(len(self)):
@@ -135,45 +142,41 @@ class Reader(ABC):
         return {"dataset": self.name, "root": str(self.root), "citation": self.citation, "licence": self.licence, "url": self.url}
 
 
-_READERS: dict[str, type[Reader]] = {}
+READERS: Registry[type[Reader]] = Registry("dataset format")
 
 
 def register_reader(name: str) -> Callable[[type[Reader]], type[Reader]]:
-    """Class decorator: make a reader available to ``open_dataset`` and the CLI under ``name``."""
+    """Class decorator: make a reader available to ``open_dataset`` and the CLI under ``name`` (the one registry
+    mechanism of ``ecgalign.data.registry``; a duplicate name raises)."""
 
     def deco(cls: type[Reader]) -> type[Reader]:
-        if name in _READERS:
-            raise ValueError(f"reader {name!r} is already registered ({_READERS[name].__module__})")
+        READERS.register(name)(cls)
         cls.name = name
-        _READERS[name] = cls
         return cls
 
     return deco
 
 
 def list_readers() -> list[str]:
-    _load_builtin_readers()
-    return sorted(_READERS)
+    return READERS.names()
 
 
 def get_reader(name: str) -> type[Reader]:
-    _load_builtin_readers()
     try:
-        return _READERS[name]
-    except KeyError:
-        raise ValueError(f"unknown dataset format {name!r}; expected one of {sorted(_READERS)}") from None
+        return READERS.get(name)
+    except KeyError as exc:
+        raise InputError(str(exc.args[0])) from None
 
 
 def detect_format(root: str | Path) -> str:
     """Name of the reader whose layout ``root`` has; a clear error listing the known layouts otherwise."""
-    _load_builtin_readers()
     root = Path(root)
     if not root.exists():
         raise FileNotFoundError(f"{root}: no such dataset folder")
-    found = [name for name, cls in sorted(_READERS.items()) if cls.detect(root)]
+    found = [name for name in READERS.names() if READERS.get(name).detect(root)]
     if not found:
-        raise ValueError(
-            f"{root}: not a dataset folder ecgalign can read; known layouts: {', '.join(sorted(_READERS))} "
+        raise InputError(
+            f"{root}: not a dataset folder ecgalign can read; known layouts: {', '.join(READERS.names())} "
             "(e.g. PTB-XL needs ptbxl_database.csv, the challenge format needs .hea + .mat pairs)"
         )
     return found[0]
@@ -183,8 +186,3 @@ def open_dataset(root: str | Path, fmt: str | None = None, **kwargs: Any) -> Rea
     """Open a raw dataset folder with the named reader, or the one whose layout it matches."""
     name = fmt or detect_format(root)
     return get_reader(name)(root, **kwargs)
-
-
-def _load_builtin_readers() -> None:
-    # Imported for their registration side effect; kept lazy so `import ecgalign.data` stays light.
-    from ecgalign.data import readers  # noqa: F401

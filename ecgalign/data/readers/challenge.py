@@ -25,7 +25,6 @@ import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -34,22 +33,15 @@ import scipy.io
 
 from ecgalign.data.labels.snomed import SnomedScheme, snomed_scheme
 from ecgalign.data.readers.base import Reader, ScanResult, Skipped, metadata_frame, register_reader
+from ecgalign.data.readers.wfdb_io import parse_header as parse_wfdb_header
 from ecgalign.data.record import (
     LEADS_12,
     ECGRecord,
     RecordError,
-    canonical_lead_name,
     canonical_sex,
     clean_age,
 )
 
-_GAIN_FIELD = re.compile(  # gain[(baseline)][/units], e.g. 1000.0(0)/mV
-    r"^(?P<gain>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)"
-    r"(?:\((?P<baseline>[-+]?\d+)\))?"
-    r"(?:/(?P<units>\S+))?$"
-)
-_UNIT_TO_MV = {"mv": 1.0, "uv": 1e-3, "µv": 1e-3, "μv": 1e-3, "v": 1e3}
-_WFDB_DEFAULT_GAIN = 200.0
 _INVALID_SAMPLE = -32768  # WFDB format 16 "no data" value
 _RECORD_NAME = re.compile(r"^(HR|JS|A|Q|E|I|S)(\d+)$")
 _SOURCE_BY_PREFIX = {
@@ -63,7 +55,6 @@ _SOURCE_BY_PREFIX = {
 _LAST_CHAPMAN_SHAOXING = 10646
 _DETECT_DEPTH = 4
 _DETECT_HEADERS = 20
-_lead_name = lru_cache(maxsize=256)(canonical_lead_name)  # 12 names repeated in every header
 
 
 @dataclass
@@ -88,83 +79,22 @@ class ChallengeHeader:
 
 
 def parse_header(path: str | Path) -> ChallengeHeader:
-    """Parse a challenge ``.hea`` file; RecordError naming the file and the line on any problem."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError as exc:
-        raise RecordError(path, f"cannot read header: {exc.strerror or exc}") from exc
-    comments: dict[str, str] = {}
-    lines: list[str] = []
-    for raw in text.splitlines():
-        line = raw.strip()
-        if line.startswith("#"):
-            key, sep, value = line.lstrip("#").partition(":")
-            if sep:
-                comments[key.strip().lower()] = value.strip()
-        elif line:
-            lines.append(line)
-    if not lines:
-        raise RecordError(path, "header has no record line")
-    record = lines[0].split()
-    try:
-        n_leads = int(record[1])
-        fs = float(re.split(r"[/(]", record[2])[0])
-        n_samples = int(record[3])
-    except (IndexError, ValueError):
-        raise RecordError(
-            path, f"record line {lines[0]!r} does not parse: expected 'NAME NSIG FS NSAMP'"
-        ) from None
-    if n_leads < 1 or fs <= 0 or n_samples < 1:
-        raise RecordError(
-            path, f"record line {lines[0]!r}: leads, sampling rate and samples must be positive"
-        )
-    signal_lines = lines[1:]
-    if len(signal_lines) != n_leads:
-        raise RecordError(path, f"header declares {n_leads} leads but has {len(signal_lines)} signal lines")
-    files, leads, gains, baselines, to_mv = set(), [], [], [], []
-    for k, line in enumerate(signal_lines, start=1):
-        tokens = line.split()
-        if len(tokens) < 9:
-            raise RecordError(
-                path,
-                f"signal line {k} {line!r} has {len(tokens)} fields; expected 9 ending with the lead name",
-            )
-        match = _GAIN_FIELD.match(tokens[2])
-        if match is None:
-            raise RecordError(
-                path, f"signal line {k}: gain field {tokens[2]!r} is not 'gain(baseline)/units'"
-            )
-        units = (match["units"] or "mV").lower()
-        if units not in _UNIT_TO_MV:
-            raise RecordError(
-                path, f"signal line {k}: unsupported units {match['units']!r} (expected mV, uV or V)"
-            )
-        try:
-            adc_zero = int(tokens[4])
-            lead = _lead_name(" ".join(tokens[8:]))
-        except ValueError as exc:
-            raise RecordError(path, f"signal line {k}: {exc}") from None
-        gain = float(match["gain"])
-        files.add(tokens[0])
-        leads.append(lead)
-        gains.append(gain if gain != 0 else _WFDB_DEFAULT_GAIN)
-        baselines.append(int(match["baseline"]) if match["baseline"] is not None else adc_zero)
-        to_mv.append(_UNIT_TO_MV[units])
-    if len(files) != 1:
-        raise RecordError(path, f"signals are spread over several files {sorted(files)}; expected one .mat")
-    if len(set(leads)) != len(leads):
-        raise RecordError(path, f"duplicate lead names {leads}")
+    """Parse a challenge ``.hea`` file (with the WFDB header parser of ``wfdb_io``); RecordError naming the file
+    and the line on any problem, and when the signals are not in exactly one ``.mat``."""
+    header = parse_wfdb_header(path)
+    names = sorted({f.path.name for f in header.files})
+    if len(names) != 1:
+        raise RecordError(header.path, f"signals are spread over several files {names}; expected one .mat")
     return ChallengeHeader(
-        record_name=record[0],
-        fs=fs,
-        n_samples=n_samples,
-        signal_file=files.pop(),
-        leads=tuple(leads),
-        gain=np.asarray(gains, dtype=np.float64),
-        baseline=np.asarray(baselines, dtype=np.float64),
-        to_mv=np.asarray(to_mv, dtype=np.float64),
-        comments=comments,
+        record_name=header.record_name,
+        fs=header.fs,
+        n_samples=header.n_samples,
+        signal_file=names[0],
+        leads=header.leads,
+        gain=header.gain,
+        baseline=header.baseline,
+        to_mv=header.to_mv,
+        comments=header.comment_fields(),
     )
 
 

@@ -42,6 +42,7 @@ import h5py
 import numpy as np
 import pandas as pd
 
+from ecgalign.data.errors import InputError
 from ecgalign.data.labels import FixedScheme, LabelScheme
 from ecgalign.data.readers.base import Reader, ScanResult, Skipped, metadata_frame, register_reader
 from ecgalign.data.record import ECGRecord, RecordError, canonical_lead_name, canonical_sex, clean_age
@@ -53,6 +54,9 @@ CODE_LEADS: tuple[str, ...] = tuple(
     for n in ("I", "II", "III", "AVR", "AVL", "AVF", "V1", "V2", "V3", "V4", "V5", "V6")
 )
 CODE_TEST_FILE = "ecg_tracings.hdf5"
+# What h5py raises for a damaged or hostile file, besides OSError: corrupt B-trees and symbol tables surface as
+# RuntimeError, KeyError or ValueError. Caught only around HDF5 calls and re-raised naming the file.
+_HDF5_ERRORS = (OSError, RuntimeError, KeyError, ValueError, TypeError, IndexError)
 _PART_FILE = re.compile(r"^exams_part(\d+)\.hdf5$")
 _TRUE = {"true", "1", "1.0", "yes"}
 
@@ -86,7 +90,7 @@ class CODEReader(Reader):
     def __init__(self, root: str | Path, amplitude_scale: float = 1.0):
         super().__init__(root)
         if not (np.isfinite(amplitude_scale) and amplitude_scale > 0):
-            raise ValueError(f"amplitude_scale must be a positive number, got {amplitude_scale}")
+            raise InputError(f"amplitude_scale must be a positive number, got {amplitude_scale}")
         self.amplitude_scale = float(amplitude_scale)
         self._handles: dict[int, h5py.File] = {}
         self._pid = os.getpid()
@@ -119,7 +123,7 @@ class CODEReader(Reader):
                     self.part_problems.append(
                         Skipped(path.name, str(path), f"no dataset 'tracings' (keys: {sorted(fh)})")
                     )
-        except OSError as exc:
+        except _HDF5_ERRORS as exc:
             self.part_problems.append(Skipped(path.name, str(path), f"cannot open HDF5 file: {exc}"))
         if n == 0:
             n = max(len(attributes) if attributes is not None else 0, len(gold) if gold is not None else 0)
@@ -143,11 +147,14 @@ class CODEReader(Reader):
                             path, f"no dataset 'exam_id' (keys: {sorted(fh)}); its records cannot be indexed"
                         )
                     ids = np.asarray(fh["exam_id"][()], dtype=np.int64).reshape(-1)
-            except OSError as exc:
-                self.part_problems.append(Skipped(path.name, str(path), f"cannot open HDF5 file: {exc}"))
-                continue
             except RecordError as exc:
                 self.part_problems.append(Skipped(path.name, exc.source, exc.problem))
+                continue
+            except (ValueError, TypeError) as exc:  # a string or compound exam_id dataset (or a damaged one)
+                self.part_problems.append(Skipped(path.name, str(path), f"'exam_id' is not integer: {exc}"))
+                continue
+            except _HDF5_ERRORS as exc:
+                self.part_problems.append(Skipped(path.name, str(path), f"cannot open HDF5 file: {exc}"))
                 continue
             keep = np.flatnonzero(ids != 0)  # exam_id 0 marks the filler row at the end of each part
             part_of.append(np.full(len(keep), k, dtype=np.int32))
@@ -164,13 +171,19 @@ class CODEReader(Reader):
             self._age = [None] * n
             self._labels = None
             return
+        csv_path = self.root / "exams.csv"
         if "exam_id" not in exams:
-            raise ValueError(f"{self.root / 'exams.csv'}: no exam_id column")
-        exams = exams.dropna(subset=["exam_id"]).drop_duplicates("exam_id")
-        exams = exams.set_index(exams["exam_id"].astype(np.int64).to_numpy())
+            raise InputError(f"{csv_path}: no exam_id column")
+        exam_id = pd.to_numeric(exams["exam_id"], errors="coerce")
+        bad = exam_id.isna() | (exam_id != exam_id.round()) | exam_id.abs().gt(2**62)
+        for row in np.flatnonzero(bad.to_numpy() & exams["exam_id"].notna().to_numpy()):
+            self.part_problems.append(Skipped(f"exams.csv row {row + 1}", str(csv_path),
+                                              f"column 'exam_id': {exams['exam_id'].iloc[row]!r} is not an integer"))
+        exams = exams[~bad.to_numpy()].assign(exam_id=exam_id[~bad].astype(np.int64)).drop_duplicates("exam_id")
+        exams = exams.set_index(exams["exam_id"].to_numpy())
         exams = exams.reindex(ids)  # one row per record, NaN where exams.csv does not list the exam
         listed = exams["exam_id"].notna().to_numpy()
-        self._patients = [None if pd.isna(p) else str(int(p)) for p in _column(exams, "patient_id", n)]
+        self._patients = [_integer_text(p) for p in _column(exams, "patient_id", n)]
         self._age = _column(exams, "age", n)
         self._sex = [
             None if pd.isna(m) else ("M" if _is_true(m) else "F") for m in _column(exams, "is_male", n)
@@ -207,7 +220,10 @@ class CODEReader(Reader):
                 f"row {row} (record {self._ids[index]}) out of range: "
                 f"'tracings' has {tracings.shape[0]} rows",
             )
-        stored = np.asarray(tracings[row], dtype=np.float32)  # (samples, leads)
+        try:
+            stored = np.asarray(tracings[row], dtype=np.float32)  # (samples, leads)
+        except _HDF5_ERRORS as exc:  # a truncated or damaged chunk, or a string/compound row
+            raise RecordError(path, f"row {row} (record {self._ids[index]}) cannot be read as numbers: {exc}") from exc
         recorded, pad_start, pad_end = strip_zero_padding(stored)
         if recorded.shape[0] == 0:
             raise RecordError(
@@ -293,6 +309,9 @@ class CODEReader(Reader):
             bad += 1
         return ScanResult(len(self) - bad, [CODE_FS], list(CODE_LEADS), skipped)
 
+    def source_problems(self) -> list[Skipped]:
+        return list(self.part_problems)
+
     def describe(self) -> dict[str, Any]:
         info = super().describe()
         info.update(
@@ -307,13 +326,21 @@ class CODEReader(Reader):
     def _tracings(self, part: int) -> h5py.Dataset:
         path = self._parts[part]
         handle = self._handle(part)
-        if "tracings" not in handle:
-            raise RecordError(path, f"no dataset 'tracings' (keys: {sorted(handle)})")
-        tracings = handle["tracings"]
-        if tracings.ndim != 3 or tracings.shape[2] != len(CODE_LEADS):
-            raise RecordError(
-                path, f"'tracings' must be (records, samples, 12 leads), got shape {tracings.shape}"
-            )
+        try:
+            if "tracings" not in handle:
+                raise RecordError(path, f"no dataset 'tracings' (keys: {sorted(handle)})")
+            tracings = handle["tracings"]
+            if not isinstance(tracings, h5py.Dataset):
+                raise RecordError(path, "'tracings' is a group, expected a (records, samples, 12) dataset")
+            dtype, shape = tracings.dtype, tracings.shape
+        except RecordError:
+            raise
+        except _HDF5_ERRORS as exc:  # h5py reports a damaged file with many types
+            raise RecordError(path, f"damaged HDF5 file: {exc}") from None
+        if not np.issubdtype(dtype, np.number) or np.issubdtype(dtype, np.complexfloating):
+            raise RecordError(path, f"'tracings' must hold real numbers, got dtype {dtype}")
+        if len(shape) != 3 or shape[2] != len(CODE_LEADS):
+            raise RecordError(path, f"'tracings' must be (records, samples, 12 leads), got shape {shape}")
         return tracings
 
     def _handle(self, part: int) -> h5py.File:
@@ -325,7 +352,7 @@ class CODEReader(Reader):
             path = self._parts[part]
             try:
                 handle = h5py.File(path, "r")
-            except OSError as exc:
+            except _HDF5_ERRORS as exc:
                 raise RecordError(path, f"cannot open HDF5 file: {exc}") from exc
             self._handles[part] = handle
         return handle
@@ -360,7 +387,7 @@ def _read_csv(path: Path) -> pd.DataFrame | None:
     try:
         table = pd.read_csv(path)
     except Exception as exc:  # noqa: BLE001 - pandas raises many types; re-raised with the file named
-        raise ValueError(f"{path}: cannot read CSV: {exc}") from exc
+        raise InputError(f"{path}: cannot read CSV: {exc}") from exc
     table.attrs["source"] = str(path)
     return table
 
@@ -372,10 +399,18 @@ def _column(table: pd.DataFrame | None, name: str, n: int) -> list[Any]:
     values = table[name].tolist()
     if len(values) != n:
         source = table.attrs.get("source", "CSV table")
-        raise ValueError(
+        raise InputError(
             f"{source}: column {name!r} has {len(values)} rows but there are {n} tracings (rows must align)"
         )
     return values
+
+
+def _integer_text(value: Any) -> str | None:
+    """'123' for an integer-valued cell (123, 123.0, '123'); None for a missing or non-integer one."""
+    number = pd.to_numeric(pd.Series([value], dtype=object), errors="coerce").iloc[0]
+    if pd.isna(number) or not float(number).is_integer() or abs(number) > 2**62:
+        return None
+    return str(int(number))
 
 
 def _is_true(value: Any) -> bool:

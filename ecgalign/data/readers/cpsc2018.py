@@ -21,11 +21,12 @@ import numpy as np
 import pandas as pd
 import scipy.io
 
-from ecgalign.data.labels import FixedScheme, LabelScheme
+from ecgalign.data.errors import InputError
+from ecgalign.data.labels import LabelScheme
+from ecgalign.data.labels.cpsc import CPSC2018_CLASSES, cpsc2018_scheme
 from ecgalign.data.readers.base import Reader, metadata_frame, register_reader
 from ecgalign.data.record import LEADS_12, ECGRecord, RecordError, canonical_sex, clean_age
 
-CPSC2018_CLASSES: tuple[str, ...] = ("NORM", "AF", "IAVB", "LBBB", "RBBB", "PAC", "PVC", "STD", "STE")
 CPSC2018_FS = 500.0
 # REFERENCE.csv class codes 1..9 in the order of the challenge description.
 _CODE_TO_CLASS = {str(i + 1): name for i, name in enumerate(CPSC2018_CLASSES)}
@@ -33,35 +34,41 @@ _LABEL_COLUMNS = ("First_label", "Second_label", "Third_label")
 _DETECT_DEPTH = 2
 
 
-def cpsc2018_scheme() -> FixedScheme:
-    return FixedScheme("cpsc2018", {"cpsc2018": list(CPSC2018_CLASSES)})
-
-
-def read_reference(path: str | Path) -> dict[str, tuple[str, ...]]:
-    """Record name -> class names from a CPSC2018 ``REFERENCE.csv``; ValueError naming the file and row."""
+def read_reference(
+    path: str | Path, problems: dict[str, RecordError] | None = None
+) -> dict[str, tuple[str, ...]]:
+    """Record name -> class names from a CPSC2018 ``REFERENCE.csv``. A bad row raises ValueError naming the
+    file, line and column, or, when ``problems`` is given, goes there (record name -> RecordError) and is
+    left out, so one bad line does not refuse the dataset."""
     path = Path(path)
     try:
         table = pd.read_csv(path, dtype=str, keep_default_na=False)
     except Exception as exc:  # noqa: BLE001 - pandas raises many types; re-raised with the file named
-        raise ValueError(f"{path}: cannot read CPSC2018 reference table: {exc}") from exc
+        raise InputError(f"{path}: cannot read CPSC2018 reference table: {exc}") from exc
     missing = {"Recording", "First_label"} - set(table.columns)
     if missing:
-        raise ValueError(f"{path}: reference table lacks columns {sorted(missing)}")
+        raise InputError(f"{path}: reference table lacks columns {sorted(missing)}")
     labels: dict[str, tuple[str, ...]] = {}
-    for row_number, row in enumerate(table.itertuples(index=False), start=2):
-        values = row._asdict()
-        classes = []
+    for row_number, values in enumerate(table.to_dict("records"), start=2):
+        name = str(values["Recording"]).strip()
+        classes, problem = [], None
         for column in _LABEL_COLUMNS:
             code = str(values.get(column, "")).strip()
             if not code:
                 continue
             code = code.split(".")[0]  # "5.0" when a spreadsheet rewrote the file
             if code not in _CODE_TO_CLASS:
-                raise ValueError(
-                    f"{path}: line {row_number}: {column} {code!r} is not a CPSC2018 class code 1-9"
-                )
+                problem = f"line {row_number}: {column} {code!r} is not a CPSC2018 class code 1-9"
+                break
             classes.append(_CODE_TO_CLASS[code])
-        labels[str(values["Recording"]).strip()] = tuple(dict.fromkeys(classes))
+        if problem is None and not name:
+            problem = f"line {row_number}: Recording is empty"
+        if problem is not None:
+            if problems is None:
+                raise InputError(f"{path}: {problem}")
+            problems[name] = RecordError(path, problem)
+            continue
+        labels[name] = tuple(dict.fromkeys(classes))
     return labels
 
 
@@ -103,8 +110,9 @@ class CPSC2018Reader(Reader):
         self._files = sorted(files, key=lambda p: (p.stem, str(p)))
         self.reference_files = sorted(self.root.rglob("REFERENCE.csv"))
         self._labels: dict[str, tuple[str, ...]] = {}
+        self._label_problems: dict[str, RecordError] = {}  # record -> its bad REFERENCE.csv line
         for ref in self.reference_files:
-            self._labels.update(read_reference(ref))
+            self._labels.update(read_reference(ref, self._label_problems))
         self._scheme = cpsc2018_scheme()
 
     @property
@@ -142,6 +150,9 @@ class CPSC2018Reader(Reader):
 
     def read(self, index: int) -> ECGRecord:
         path = self._files[index]
+        if path.stem in self._label_problems:
+            bad = self._label_problems[path.stem]
+            raise RecordError(bad.source, bad.problem)
         data, age, sex = load_ecg_struct(path)
         record = ECGRecord(
             signal=data.astype(np.float32),  # (12, T) mV

@@ -14,7 +14,7 @@ https://doi.org/10.13026/4nqg-sb35; ODbL 1.0. About 800,000 diagnostic 12-lead E
 
 Records carry no age, sex, fold or label codes (those live in other MIMIC-IV modules). The report joins the
 non-empty statements in field order: ``report_original`` one statement per line as written, ``report`` as
-sentences (". ") normalised by ``ecgalign.text.reports.normalize_report``. A measurement of 29999 is the
+sentences (". ") normalised by ``ecgalign.data.reports.normalize_report``. A measurement of 29999 is the
 machine's "not measured" value (e.g. the P wave in atrial fibrillation) and becomes None.
 """
 
@@ -29,10 +29,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from ecgalign.data.errors import InputError
 from ecgalign.data.labels import FixedScheme, LabelScheme
-from ecgalign.data.readers.base import Reader, ScanResult, register_reader, text_or_none
+from ecgalign.data.readers.base import Reader, ScanResult, Skipped, register_reader, text_or_none
 from ecgalign.data.readers.wfdb_io import WFDBHeader, check_record, read_record, scan_records
 from ecgalign.data.record import ECGRecord, RecordError
+from ecgalign.data.reports import normalize_report
 
 RECORD_LIST_CSV = "record_list.csv"
 MEASUREMENTS_CSV = "machine_measurements.csv"
@@ -52,11 +54,14 @@ def _require_columns(path: Path, required: tuple[str, ...]) -> list[str]:
     """The header row of a CSV; FileNotFoundError / ValueError naming the file and the missing columns."""
     if not path.is_file():
         raise FileNotFoundError(f"{path}: MIMIC-IV-ECG table is missing")
-    with path.open(newline="", encoding="utf-8") as fh:
-        present = [c.strip() for c in next(csv.reader(fh), [])]
+    try:
+        with path.open(newline="", encoding="utf-8") as fh:
+            present = [c.strip() for c in next(csv.reader(fh), [])]
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise InputError(f"{path}: cannot read the header row: {exc}") from None
     missing = [c for c in required if c not in present]
     if missing:
-        raise ValueError(f"{path}: missing column(s) {', '.join(map(repr, missing))} of the MIMIC-IV-ECG layout")
+        raise InputError(f"{path}: missing column(s) {', '.join(map(repr, missing))} of the MIMIC-IV-ECG layout")
     return present
 
 
@@ -70,19 +75,39 @@ def _read_table(path: Path, present: list[str], wanted: tuple[str, ...], text: t
     )
     try:
         return pacsv.read_csv(path, convert_options=options).to_pandas()
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise ValueError(f"{path}: cannot read the table: {exc}") from exc
+    except (pa.ArrowException, OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot read the table: {exc}") from exc
 
 
-def _measurement(value: Any) -> int | None:
-    if value is None or (isinstance(value, float) and np.isnan(value)) or int(value) == NOT_MEASURED:
+def _integer_ids(table: pd.DataFrame, columns: tuple[str, ...], path: Path) -> tuple[np.ndarray, list[Skipped]]:
+    """(mask of rows whose ``columns`` all hold integers, one Skipped naming row and column for every other row)."""
+    good = np.ones(len(table), dtype=bool)
+    problems: list[Skipped] = []
+    for column in columns:
+        number = pd.to_numeric(table[column], errors="coerce")
+        ok = (number.notna() & (number == number.round()) & (number.abs() < 2**62)).to_numpy()
+        for row in np.flatnonzero(good & ~ok):
+            problems.append(Skipped(f"{path.name} row {row + 1}", str(path),
+                                    f"column {column!r}: {table[column].iloc[row]!r} is not an integer"))
+        good &= ok
+    return good, problems
+
+
+def _measurement(value: Any, where: Path, study: str, column: str) -> int | None:
+    """A measurement in ms or degrees; None when missing or 29999 (not measured); RecordError otherwise."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
         return None
-    return int(value)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    if not (np.isfinite(number) and number.is_integer()):
+        raise RecordError(where, f"study_id {study}, column {column!r}: {value!r} is not an integer")
+    return None if int(number) == NOT_MEASURED else int(number)
 
 
 def _normalize(text: str) -> str:
-    from ecgalign.text.reports import normalize_report  # the text package is imported only when reports are read
-
+    """The report cleaning of ``ecgalign.data.reports`` (one seam, so a test can watch what is cleaned)."""
     return normalize_report(text)
 
 
@@ -106,8 +131,10 @@ class MIMICECGReader(Reader):
         present = _require_columns(self.record_list_csv, _RECORD_LIST_REQUIRED)
         self._measurement_columns = _require_columns(self.measurements_csv, _MEASUREMENTS_REQUIRED)
         records = _read_table(self.record_list_csv, present, (*_RECORD_LIST_REQUIRED, *_RECORD_LIST_TEXT), _RECORD_LIST_TEXT)
-        self._subject = records["subject_id"].to_numpy(np.int64)
-        self._study = records["study_id"].to_numpy(np.int64)
+        good, self.row_problems = _integer_ids(records, ("subject_id", "study_id"), self.record_list_csv)
+        records = records[good]  # a row without integer ids names no record: skipped, listed in source_problems
+        self._subject = pd.to_numeric(records["subject_id"]).to_numpy(np.int64)
+        self._study = pd.to_numeric(records["study_id"]).to_numpy(np.int64)
         self._path = records["path"].to_numpy(object)
         self._file_name = records["file_name"].to_numpy(object) if "file_name" in records else None
         self._ecg_time = records["ecg_time"].to_numpy(object) if "ecg_time" in records else None
@@ -143,6 +170,9 @@ class MIMICECGReader(Reader):
                 self.measurements_csv, self._measurement_columns,
                 ("study_id", *_MEASUREMENTS_TEXT, *MEASUREMENT_COLUMNS), _MEASUREMENTS_TEXT,
             )
+            good, problems = _integer_ids(table, ("study_id",), self.measurements_csv)
+            self.row_problems.extend(problems)
+            table = table[good].assign(study_id=pd.to_numeric(table["study_id"][good]).astype(np.int64))
             table = table[~table["study_id"].duplicated()].set_index("study_id")
             fields = zip(*(table[c].tolist() for c in REPORT_COLUMNS))
             table["report_original"] = ["\n".join(filter(None, map(text_or_none, row))) for row in fields]
@@ -219,5 +249,13 @@ class MIMICECGReader(Reader):
         for column in ("cart_id", "bandwidth", "filtering"):
             extra[column] = text_or_none(table[column][index]) if column in table else None
         for column in MEASUREMENT_COLUMNS:
-            extra[column] = _measurement(table[column][index]) if column in table else None
+            if column in table:
+                extra[column] = _measurement(table[column][index], self.measurements_csv, self.record_id(index), column)
+            else:
+                extra[column] = None
         return extra
+
+    def source_problems(self) -> list[Skipped]:
+        """Rows of record_list.csv / machine_measurements.csv whose ids are not integers (they name no record)."""
+        self.measurements()
+        return list(self.row_problems)

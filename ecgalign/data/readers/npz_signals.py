@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ecgalign.data.errors import InputError
 from ecgalign.data.labels import FixedScheme, LabelScheme
 from ecgalign.data.readers.base import Reader, ScanResult, Skipped, metadata_frame, register_reader
 from ecgalign.data.record import LEADS_12, ECGRecord, RecordError
@@ -37,12 +38,12 @@ class NPZSignalsReader(Reader):
             archive = np.load(self.file, mmap_mode="r")
             self._x = archive["X"]
             self._ids = archive["ecg_id"] if "ecg_id" in archive.files else np.arange(len(self._x))
-        except (OSError, ValueError, KeyError) as exc:
-            raise ValueError(f"{self.file}: cannot read array X (and ecg_id): {exc}") from exc
+        except Exception as exc:  # noqa: BLE001 - numpy and zipfile raise many types for a damaged archive
+            raise InputError(f"{self.file}: cannot read array X (and ecg_id): {exc!r}") from None
         if self._x.ndim != 3 or self._x.shape[1] != len(leads):
-            raise ValueError(f"{self.file}: X has shape {self._x.shape}; expected (records, {len(leads)} leads, samples)")
+            raise InputError(f"{self.file}: X has shape {self._x.shape}; expected (records, {len(leads)} leads, samples)")
         if len(self._ids) != len(self._x):
-            raise ValueError(f"{self.file}: {len(self._ids)} ecg_id values for {len(self._x)} signals")
+            raise InputError(f"{self.file}: {len(self._ids)} ecg_id values for {len(self._x)} signals")
         self.fs, self.leads = float(fs), tuple(leads)
 
     @classmethod

@@ -20,6 +20,7 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +40,9 @@ _FMT_FIELD = re.compile(r"^(?P<fmt>\d+)(?:x(?P<spf>\d+))?(?::(?P<skew>\d+))?(?:\
 _GAIN_FIELD = re.compile(
     r"^(?P<gain>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)(?:\((?P<baseline>[-+]?\d+)\))?(?:/(?P<units>\S+))?$"
 )
+_MULTI_SEGMENT = re.compile(r"^[\w.-]+/\d+$")
+_RECORD_NAME = re.compile(r"^[\w.-]+$")
+_lead_name = lru_cache(maxsize=256)(canonical_lead_name)  # the same 12 names in every header
 _FS_FIELD = re.compile(r"^(?P<fs>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)(?:/\S+)?$")
 
 
@@ -74,6 +78,17 @@ class WFDBHeader:
     to_mv: np.ndarray  # (leads,) factor from the header's physical units to mV
     files: tuple[SignalFile, ...]
     comments: tuple[str, ...] = ()
+    gain: np.ndarray | None = None  # (leads,) digital units per physical unit
+    baseline: np.ndarray | None = None  # (leads,) digital value of 0 physical units
+
+    def comment_fields(self) -> dict[str, str]:
+        """``# Key: value`` comments as {lower-case key: value} (the challenge's Age, Sex, Dx, ...)."""
+        fields = {}
+        for comment in self.comments:
+            key, sep, value = comment.partition(":")
+            if sep:
+                fields[key.strip().lower()] = value.strip()
+        return fields
 
 
 def parse_header(hea: str | Path) -> WFDBHeader:
@@ -95,25 +110,31 @@ def parse_header(hea: str | Path) -> WFDBHeader:
     if not lines:
         raise RecordError(hea, "header does not parse: no record line")
     record = lines[0].split()
-    if record and "/" in record[0]:
-        raise RecordError(hea, f"record line {lines[0]!r}: multi-segment records are not supported")
     fs_match = _FS_FIELD.match(record[2]) if len(record) >= 4 else None
     if (
-        fs_match is None or not record[1].isdigit() or not record[3].isdigit()
+        fs_match is None or not record[1].isdecimal() or not record[3].isdecimal()
         or int(record[1]) < 1 or int(record[3]) < 1 or not float(fs_match["fs"]) > 0
     ):
         raise RecordError(
             hea,
             f"header does not parse: record line {lines[0]!r} must read 'NAME NSIG FS NSAMP' with positive numbers",
         )
+    if _MULTI_SEGMENT.match(record[0]):  # a well-formed 'NAME/NSEG NSIG FS NSAMP' line, not just any '/'
+        raise RecordError(hea, f"record line {lines[0]!r}: multi-segment records are not supported")
+    if not _RECORD_NAME.match(record[0]):
+        raise RecordError(hea, f"header does not parse: record name {record[0]!r} is not a WFDB record name "
+                               "(letters, digits, '_', '-', '.')")
     n_sig, fs, n_samples = int(record[1]), float(fs_match["fs"]), int(record[3])
     if len(lines) - 1 != n_sig:
-        raise RecordError(hea, f"header does not parse: it declares {n_sig} signals but has {len(lines) - 1} signal lines")
-    leads, to_mv, file_fields = [], [], {}
+        raise RecordError(hea, f"header does not parse: it declares {n_sig} leads but has {len(lines) - 1} signal lines "
+                               f"(its record line declares {n_sig} signals but has {len(lines) - 1})")
+    leads, to_mv, gains, baselines, file_fields = [], [], [], [], {}
     for k, line in enumerate(lines[1:], start=1):
-        lead, factor, (name, fmt, spf, offset) = _parse_signal_line(hea, k, line)
+        lead, (factor, gain, baseline), (name, fmt, spf, offset) = _parse_signal_line(hea, k, line)
         leads.append(lead)
         to_mv.append(factor)
+        gains.append(gain)
+        baselines.append(baseline)
         if name in file_fields and file_fields[name][0] != fmt:
             raise RecordError(hea, f"header does not parse: signals of {name} use two formats ({file_fields[name][0]}, {fmt})")
         prev = file_fields.get(name, (fmt, 0, 0))
@@ -125,11 +146,15 @@ def parse_header(hea: str | Path) -> WFDBHeader:
         for name, (fmt, spf_total, offset) in file_fields.items()
         if fmt != "0"  # format 0: a null signal with no file
     )
-    return WFDBHeader(hea, record[0], fs, n_samples, tuple(leads), np.asarray(to_mv), files, tuple(comments))
+    return WFDBHeader(hea, record[0], fs, n_samples, tuple(leads), np.asarray(to_mv), files, tuple(comments),
+                      np.asarray(gains, dtype=np.float64), np.asarray(baselines, dtype=np.float64))
 
 
-def _parse_signal_line(hea: Path, k: int, line: str) -> tuple[str, float, tuple[str, str, int, int]]:
-    """(canonical lead, unit -> mV factor, (file name, format, samples per frame, byte offset))."""
+def _parse_signal_line(
+    hea: Path, k: int, line: str
+) -> tuple[str, tuple[float, float, int], tuple[str, str, int, int]]:
+    """(canonical lead, (unit -> mV factor, gain, baseline), (file name, format, samples per frame, byte offset)).
+    A baseline left out of the gain field is the ADC zero (WFDB header format)."""
     tokens = line.split()
     if len(tokens) < 9:
         raise RecordError(hea, f"header does not parse: signal line {k} {line!r} has {len(tokens)} fields; "
@@ -142,16 +167,21 @@ def _parse_signal_line(hea: Path, k: int, line: str) -> tuple[str, float, tuple[
     fmt = fmt_match["fmt"]
     if fmt not in _FORMAT_BLOCKS and fmt not in _FLAC_FORMATS and fmt != "0":
         raise RecordError(hea, f"signal line {k}: unknown WFDB storage format {fmt!r}")
+    if float(gain_match["gain"]) == 0:
+        raise RecordError(hea, f"signal line {k}: ADC gain is 0 (an uncalibrated signal): its amplitude in mV is unknown")
     units = gain_match["units"] or "mV"  # WFDB: absent units are millivolts
     if units.lower() not in _UNIT_TO_MV:
         raise RecordError(hea, f"signal line {k}: units {units!r} are not a voltage (expected mV, uV or V)")
     try:
-        lead = canonical_lead_name(" ".join(tokens[8:]))
+        lead = _lead_name(" ".join(tokens[8:]))
     except ValueError as exc:
         raise RecordError(hea, f"signal line {k}: {exc}") from None
+    if gain_match["baseline"] is None and not re.fullmatch(r"[-+]?\d+", tokens[4]):
+        raise RecordError(hea, f"signal line {k}: ADC zero {tokens[4]!r} is not an integer")
+    baseline = int(gain_match["baseline"] if gain_match["baseline"] is not None else tokens[4])
     spf = int(fmt_match["spf"] or 1)
     offset = int(fmt_match["offset"] or 0)
-    return lead, _UNIT_TO_MV[units.lower()], (tokens[0], fmt, spf, offset)
+    return lead, (_UNIT_TO_MV[units.lower()], float(gain_match["gain"]), baseline), (tokens[0], fmt, spf, offset)
 
 
 def check_signal_files(header: WFDBHeader) -> None:

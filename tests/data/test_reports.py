@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from ecgalign.text.reports import normalize_report, phrase_table, report_language, translate_report
+from ecgalign.data.reports import normalize_report, phrase_table, report_language, translate_report
 
 
 @pytest.mark.parametrize(

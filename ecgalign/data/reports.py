@@ -58,7 +58,7 @@ def normalize_report(text: str | None) -> str:
 def phrase_table() -> dict[str, dict[str, str]]:
     """``{language: {phrase: english}}`` from the packaged ``report_phrases.csv``."""
     table: dict[str, dict[str, str]] = {lang: {} for lang in LANGUAGES}
-    with resources.files("ecgalign.text").joinpath("report_phrases.csv").open(encoding="utf-8") as fh:
+    with resources.files("ecgalign.data").joinpath("report_phrases.csv").open(encoding="utf-8") as fh:
         for row in csv.DictReader(fh):
             lang, phrase = row["language"], normalize_report(row["phrase"])
             if lang not in table:
