@@ -38,7 +38,8 @@ def dual_margin_mask(sim: torch.Tensor, ids: torch.Tensor, margin_same: float,
     ``m = margin_other`` where they differ. ``sim`` (N, N): similarities of a_i to b_j."""
     n = sim.shape[0]
     if sim.shape != (n, n) or ids.shape != (n,):
-        raise ValueError(f"dual_margin_mask: sim must be (N, N) and ids (N,); got {tuple(sim.shape)}, {tuple(ids.shape)}")
+        raise ValueError(f"dual_margin_mask: sim must be (N, N) and ids (N,); got {tuple(sim.shape)}, "
+                         f"{tuple(ids.shape)}")
     if margin_same < 0 or margin_other < 0:
         raise ValueError(f"dual_margin_mask: margins must be >= 0; got {margin_same}, {margin_other}")
     positive = sim.diagonal()[:, None]  # (N, 1): S_ii
@@ -99,8 +100,8 @@ def alignment_loss(logits: torch.Tensor, shifted: torch.Tensor) -> dict[str, tor
     """``L_align`` of EEE 3.4.1: ``BCEWithLogits(logits, M_shift)``, ``logits`` (B,) from the alignment
     head, ``shifted`` (B,) bool (True = artificially misaligned). Returns ``loss`` and ``accuracy``."""
     if logits.ndim != 1 or shifted.shape != logits.shape:
-        raise ValueError(f"alignment_loss: logits and shifted must both be (B,); got {tuple(logits.shape)} and "
-                         f"{tuple(shifted.shape)}")
+        raise ValueError(f"alignment_loss: logits and shifted must both be (B,); got {tuple(logits.shape)} "
+                         f"and {tuple(shifted.shape)}")
     target = shifted.to(torch.float32)
     loss = F.binary_cross_entropy_with_logits(logits.float(), target)
     with torch.no_grad():
@@ -108,11 +109,11 @@ def alignment_loss(logits: torch.Tensor, shifted: torch.Tensor) -> dict[str, tor
     return {"loss": loss, "accuracy": accuracy}
 
 
-def eee_loss(ecg_cls: torch.Tensor, echo_cls: torch.Tensor, ecg_tokens: torch.Tensor, echo_tokens: torch.Tensor,
-             study_ids: torch.Tensor, patient_ids: torch.Tensor, logit_scale: Scale,
-             padding_mask: torch.Tensor | None = None, shifted: torch.Tensor | None = None,
-             align_logits: torch.Tensor | None = None, margin_same: float = 0.1,
-             margin_other: float = 0.3) -> dict[str, torch.Tensor]:
+def eee_loss(ecg_cls: torch.Tensor, echo_cls: torch.Tensor, ecg_tokens: torch.Tensor,
+             echo_tokens: torch.Tensor, study_ids: torch.Tensor, patient_ids: torch.Tensor,
+             logit_scale: Scale, *, padding_mask: torch.Tensor | None = None,
+             shifted: torch.Tensor | None = None, align_logits: torch.Tensor | None = None,
+             margin_same: float = 0.1, margin_other: float = 0.3) -> dict[str, torch.Tensor]:
     """The named terms of EEE's objective (3.4.3), weights left to the caller:
 
     - ``token``: ``dual_margin_infonce`` on ECG/echo token pairs with study ids (padding dropped);

@@ -16,9 +16,9 @@ from ecgalign.models.layers import sincos_embedding
 from ecgalign.models.spec import InputSpec
 
 STRIP = InputSpec(fs=100.0, seconds=2.0, leads=("II",), bandpass=None)  # a 1-lead echo strip, 4 tokens of 50
-TINY_ECG = dict(embed_dim=16, depth=2, num_heads=2)
-TINY_ECHO = dict(clip_size=(4, 16, 16), tubelet=(2, 8, 8), vit_dim=16, vit_depth=2, vit_heads=2,
-                 embed_dim=16, depth=2, num_heads=2, max_clips=8)
+TINY_ECG = {"embed_dim": 16, "depth": 2, "num_heads": 2}
+TINY_ECHO = {"clip_size": (4, 16, 16), "tubelet": (2, 8, 8), "vit_dim": 16, "vit_depth": 2, "vit_heads": 2,
+                 "embed_dim": 16, "depth": 2, "num_heads": 2, "max_clips": 8}
 
 
 def tiny_ecg(**extra) -> ECGTokenTransformer:
@@ -30,7 +30,8 @@ def tiny_echo(name: str = "echo_small", **extra) -> EchoEncoder:
 
 
 def clips(b: int = 2, t: int = 3, seed: int = 0) -> torch.Tensor:  # (B, T, 1, 4, 16, 16) uint8
-    return torch.randint(0, 256, (b, t, 1, 4, 16, 16), dtype=torch.uint8, generator=torch.Generator().manual_seed(seed))
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 256, (b, t, 1, 4, 16, 16), dtype=torch.uint8, generator=g)
 
 
 def assert_finite_nonzero_grads(model: nn.Module) -> None:
@@ -215,7 +216,8 @@ def test_shift_rotates_chosen_rows_within_their_valid_length():
         if not shifted[row]:
             assert torch.equal(out[row], x[row])
             continue
-        offsets = [k for k in range(1, n) if torch.equal(out[row, :, :n], torch.roll(x[row, :, :n], k, dims=-1))]
+        valid = x[row, :, :n]
+        offsets = [k for k in range(1, n) if torch.equal(out[row, :, :n], torch.roll(valid, k, dims=-1))]
         assert len(offsets) == 1 and offsets[0] % step == 0 and 0 < offsets[0] < n
 
 
@@ -247,7 +249,8 @@ def test_pieces_train_together_on_a_tiny_batch():
     strips = torch.randn(4, 1, 200)
     pad = torch.tensor([[False] * 4, [False, False, True, True], [False] * 4, [False] * 4])
     lengths = (~pad).sum(1) * ecg.token_size
-    moved, shifted = shift_signals(strips, 0.5, lengths, step=ecg.token_size, generator=torch.Generator().manual_seed(0))
+    moved, shifted = shift_signals(strips, 0.5, lengths, step=ecg.token_size,
+                                   generator=torch.Generator().manual_seed(0))
     f_ecg, f_echo = ecg.forward_features(moved, pad), echo.forward_features(clips(4, 4), pad)
     z_ecg, z_echo = ecg.pool(f_ecg), echo.pool(f_echo)
     out = eee_loss(z_ecg, z_echo, ecg.tokens(f_ecg), echo.tokens(f_echo), torch.tensor([1, 1, 2, 3]),

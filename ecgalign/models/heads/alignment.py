@@ -21,9 +21,10 @@ class AlignmentHead(nn.Module):
         self.linear = nn.Linear(ecg_dim + echo_dim, 1)
 
     def forward(self, z_ecg: torch.Tensor, z_echo: torch.Tensor) -> torch.Tensor:
-        if z_ecg.ndim != 2 or z_echo.ndim != 2 or len(z_ecg) != len(z_echo) or z_ecg.shape[1] != self.ecg_dim \
-                or z_echo.shape[1] != self.echo_dim:
-            raise ValueError(f"AlignmentHead expects z_ecg (B, {self.ecg_dim}) and z_echo (B, {self.echo_dim}); "
+        if (z_ecg.ndim != 2 or z_echo.ndim != 2 or len(z_ecg) != len(z_echo)
+                or z_ecg.shape[1] != self.ecg_dim or z_echo.shape[1] != self.echo_dim):
+            raise ValueError(f"AlignmentHead expects z_ecg (B, {self.ecg_dim}) and z_echo "
+                             f"(B, {self.echo_dim}); "
                              f"got {tuple(z_ecg.shape)} and {tuple(z_echo.shape)}")
         return self.linear(torch.cat([z_ecg, z_echo], dim=1)).squeeze(1)  # (B,)
 
@@ -44,13 +45,15 @@ def shift_signals(signal: torch.Tensor, fraction: float, lengths: torch.Tensor |
     if signal.ndim != 3:
         raise ValueError(f"shift_signals expects signal (batch, leads, samples); got {tuple(signal.shape)}")
     if not 0.0 <= fraction <= 1.0 or step < 1:
-        raise ValueError(f"shift_signals: fraction must be in [0, 1] and step >= 1; got fraction={fraction}, step={step}")
+        raise ValueError(f"shift_signals: fraction must be in [0, 1] and step >= 1; got fraction={fraction}, "
+                         f"step={step}")
     b, _, s = signal.shape
     if lengths is None:
         lengths = torch.full((b,), s, dtype=torch.long)
     lengths = lengths.detach().to("cpu", torch.long)
     if lengths.shape != (b,) or bool((lengths < 1).any()) or bool((lengths > s).any()):
-        raise ValueError(f"shift_signals: lengths must be ({b},) with values in [1, {s}]; got {lengths.tolist()}")
+        raise ValueError(f"shift_signals: lengths must be ({b},) with values in [1, {s}]; "
+                         f"got {lengths.tolist()}")
     steps = lengths // step  # (B,) whole steps in each valid part
     eligible = (steps >= 2).nonzero().squeeze(1)
     count = math.floor(fraction * len(eligible) + 0.5)

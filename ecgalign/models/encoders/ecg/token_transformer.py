@@ -44,7 +44,8 @@ class SequenceTransformer(nn.Module):
                  mlp_ratio: float = 4.0, dropout: float = 0.0):
         super().__init__()
         if embed_dim % num_heads:
-            raise ValueError(f"SequenceTransformer: embed_dim={embed_dim} is not divisible by {num_heads} heads")
+            raise ValueError(f"SequenceTransformer: embed_dim={embed_dim} is not divisible by "
+                             f"{num_heads} heads")
         self.in_dim, self.embed_dim, self.max_tokens = in_dim, embed_dim, max_tokens
         self.proj = nn.Linear(in_dim, embed_dim)
         self.cls_token = nn.Parameter(torch.zeros(embed_dim))  # (D,)
@@ -61,14 +62,15 @@ class SequenceTransformer(nn.Module):
     def forward(self, tokens: torch.Tensor, padding_mask: torch.Tensor | None = None) -> torch.Tensor:
         b, t, _ = tokens.shape  # (B, T, in_dim)
         if t > self.max_tokens:
-            raise ValueError(f"sequence of {t} tokens is longer than this encoder's max_tokens={self.max_tokens}")
+            raise ValueError(f"sequence of {t} tokens is longer than this encoder's "
+                             f"max_tokens={self.max_tokens}")
         x = self.proj(tokens)  # (B, T, D)
         x = torch.cat([self.cls_token.expand(b, 1, -1), x], dim=1) + self.pos_embed[: t + 1]  # (B, 1 + T, D)
         key_mask = None
         if padding_mask is not None:
             if padding_mask.shape != (b, t) or padding_mask.dtype != torch.bool:
-                raise ValueError(f"padding_mask must be bool (batch, tokens) = ({b}, {t}), True = padding; got "
-                                 f"{padding_mask.dtype} {tuple(padding_mask.shape)}")
+                raise ValueError(f"padding_mask must be bool (batch, tokens) = ({b}, {t}), True = padding; "
+                                 f"got {padding_mask.dtype} {tuple(padding_mask.shape)}")
             key_mask = torch.cat([padding_mask.new_zeros(b, 1), padding_mask], dim=1)  # (B, 1 + T), CLS kept
         for layer in self.layers:
             x = layer(x, src_key_padding_mask=key_mask)
@@ -83,18 +85,20 @@ class ECGTokenTransformer(ECGEncoder):
     variable-length strips padded at the end."""
 
     def __init__(self, input_spec: InputSpec, token_size: int = 50, embed_dim: int = 256, depth: int = 4,
-                 num_heads: int | None = None, head_dim: int = 64, mlp_ratio: float = 4.0, dropout: float = 0.0):
+                 num_heads: int | None = None, head_dim: int = 64, mlp_ratio: float = 4.0,
+                 dropout: float = 0.0):
         super().__init__()
         if token_size < 1 or input_spec.samples % token_size:
-            raise ValueError(f"ECGTokenTransformer: {input_spec.samples} samples per lead ({input_spec.seconds:g} s "
-                             f"at {input_spec.fs:g} Hz) are not a multiple of token_size={token_size}")
+            raise ValueError(f"ECGTokenTransformer: {input_spec.samples} samples per lead "
+                             f"({input_spec.seconds:g} s at {input_spec.fs:g} Hz) are not a multiple of "
+                             f"token_size={token_size}")
         self.input_spec = input_spec
         self.embed_dim = embed_dim
         self.token_size = token_size
         self.num_tokens = input_spec.samples // token_size
         self.num_heads = resolve_heads("ECGTokenTransformer", embed_dim, num_heads, head_dim)
-        self.encoder = SequenceTransformer(input_spec.num_leads * token_size, embed_dim, depth, self.num_heads,
-                                           self.num_tokens, mlp_ratio, dropout)
+        self.encoder = SequenceTransformer(input_spec.num_leads * token_size, embed_dim, depth,
+                                           self.num_heads, self.num_tokens, mlp_ratio, dropout)
 
     def tokenize(self, x: torch.Tensor) -> torch.Tensor:  # (B, L, S) -> (B, T, L * token_size)
         return x.unflatten(-1, (self.num_tokens, self.token_size)).permute(0, 2, 1, 3).flatten(2)
@@ -111,7 +115,8 @@ class ECGTokenTransformer(ECGEncoder):
         return features[:, 1:]
 
 
-def _create(input_spec: InputSpec | None, defaults: dict[str, Any], overrides: dict[str, Any]) -> ECGTokenTransformer:
+def _create(input_spec: InputSpec | None, defaults: dict[str, Any],
+            overrides: dict[str, Any]) -> ECGTokenTransformer:
     return ECGTokenTransformer(input_spec or InputSpec(), **{**defaults, **overrides})
 
 
@@ -119,10 +124,10 @@ def _create(input_spec: InputSpec | None, defaults: dict[str, Any], overrides: d
 @register_encoder("ecg_token_small")
 def ecg_token_small(input_spec: InputSpec | None = None, **overrides: Any) -> ECGTokenTransformer:
     """D=256, 4 layers, 4 heads."""
-    return _create(input_spec, dict(embed_dim=256, depth=4), overrides)
+    return _create(input_spec, {"embed_dim": 256, "depth": 4}, overrides)
 
 
 @register_encoder("ecg_token_base")
 def ecg_token_base(input_spec: InputSpec | None = None, **overrides: Any) -> ECGTokenTransformer:
     """D=512, 8 layers, 8 heads."""
-    return _create(input_spec, dict(embed_dim=512, depth=8), overrides)
+    return _create(input_spec, {"embed_dim": 512, "depth": 8}, overrides)

@@ -36,9 +36,10 @@ class TubeletViT(nn.Module):
     """ViT over one clip's tubelets (EEE 3.3.2, first stage). ``forward(clips (N, C, F, H, W)) -> (N, D)``,
     the normed [CLS] token. ``tubelet`` = (frames, height, width) of one patch; it must tile the clip."""
 
-    def __init__(self, clip_size: tuple[int, int, int] = (16, 224, 224), tubelet: int | tuple[int, int, int] = (2, 16, 16),
-                 in_chans: int = 1, embed_dim: int = 384, depth: int = 12, num_heads: int | None = None,
-                 head_dim: int = 64, mlp_ratio: float = 4.0, drop_path: float = 0.0):
+    def __init__(self, clip_size: tuple[int, int, int] = (16, 224, 224),
+                 tubelet: int | tuple[int, int, int] = (2, 16, 16), in_chans: int = 1, embed_dim: int = 384,
+                 depth: int = 12, num_heads: int | None = None, head_dim: int = 64, mlp_ratio: float = 4.0,
+                 drop_path: float = 0.0):
         super().__init__()
         self.clip_size = _triple(clip_size, "clip_size")
         self.tubelet = _triple(tubelet, "tubelet")
@@ -50,7 +51,8 @@ class TubeletViT(nn.Module):
         self.num_heads = resolve_heads("TubeletViT", embed_dim, num_heads, head_dim)
         self.patch_embed = nn.Conv3d(in_chans, embed_dim, kernel_size=self.tubelet, stride=self.tubelet)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
-        self.pos_embed = nn.Parameter(torch.zeros(1, 1 + self.grid[0] * self.grid[1] * self.grid[2], embed_dim))
+        num_patches = self.grid[0] * self.grid[1] * self.grid[2]
+        self.pos_embed = nn.Parameter(torch.zeros(1, 1 + num_patches, embed_dim))
         self.blocks = nn.ModuleList(Block(embed_dim, self.num_heads, mlp_ratio, r)
                                     for r in drop_path_rates(drop_path, depth))
         self.norm = nn.LayerNorm(embed_dim, eps=1e-6)
@@ -73,15 +75,17 @@ class EchoEncoder(nn.Module):
     ``embed_dim`` is the temporal width D, which must equal the paired ECG encoder's for the contrastive
     losses; ``clip_shape`` = (C, F, H, W) is what one clip must look like; ``max_clips`` bounds T."""
 
-    def __init__(self, clip_size: tuple[int, int, int] = (16, 224, 224), tubelet: int | tuple[int, int, int] = (2, 16, 16),
-                 in_chans: int = 1, vit_dim: int = 384, vit_depth: int = 12, vit_heads: int | None = None,
-                 embed_dim: int = 256, depth: int = 4, num_heads: int | None = None, head_dim: int = 64,
-                 max_clips: int = 64, mlp_ratio: float = 4.0, drop_path: float = 0.0, dropout: float = 0.0):
+    def __init__(self, clip_size: tuple[int, int, int] = (16, 224, 224),
+                 tubelet: int | tuple[int, int, int] = (2, 16, 16), in_chans: int = 1, vit_dim: int = 384,
+                 vit_depth: int = 12, vit_heads: int | None = None, embed_dim: int = 256, depth: int = 4,
+                 num_heads: int | None = None, head_dim: int = 64, max_clips: int = 64,
+                 mlp_ratio: float = 4.0, drop_path: float = 0.0, dropout: float = 0.0):
         super().__init__()
-        self.clip_vit = TubeletViT(clip_size, tubelet, in_chans, vit_dim, vit_depth, vit_heads, head_dim, mlp_ratio,
-                                   drop_path)
+        self.clip_vit = TubeletViT(clip_size, tubelet, in_chans, vit_dim, vit_depth, vit_heads, head_dim,
+                                   mlp_ratio, drop_path)
         self.num_heads = resolve_heads("EchoEncoder", embed_dim, num_heads, head_dim)
-        self.temporal = SequenceTransformer(vit_dim, embed_dim, depth, self.num_heads, max_clips, mlp_ratio, dropout)
+        self.temporal = SequenceTransformer(vit_dim, embed_dim, depth, self.num_heads, max_clips, mlp_ratio,
+                                            dropout)
         self.embed_dim, self.max_clips = embed_dim, max_clips
         self.clip_shape = (in_chans, *self.clip_vit.clip_size)  # (C, F, H, W)
         self.config: dict[str, Any] = {}
@@ -89,12 +93,15 @@ class EchoEncoder(nn.Module):
     def check_input(self, clips: torch.Tensor, padding_mask: torch.Tensor | None) -> None:
         if clips.ndim != 6 or tuple(clips.shape[2:]) != self.clip_shape:
             raise ValueError(f"{self.config.get('name', 'EchoEncoder')} expects clips (batch, clips, "
-                             f"{', '.join(map(str, self.clip_shape))}) = (B, T, channels, frames, height, width); "
+                             f"{', '.join(map(str, self.clip_shape))}) = (B, T, channels, frames, height, "
+                             "width); "
                              f"got {tuple(clips.shape)}")
         if clips.shape[1] > self.max_clips:
             raise ValueError(f"{clips.shape[1]} clips per sequence exceed max_clips={self.max_clips}")
-        if padding_mask is not None and (padding_mask.dtype != torch.bool or padding_mask.shape != clips.shape[:2]):
-            raise ValueError(f"padding_mask must be bool (batch, clips) = {tuple(clips.shape[:2])}, True = padding; "
+        if padding_mask is not None and (padding_mask.dtype != torch.bool
+                                         or padding_mask.shape != clips.shape[:2]):
+            raise ValueError(f"padding_mask must be bool (batch, clips) = {tuple(clips.shape[:2])}, "
+                             "True = padding; "
                              f"got {padding_mask.dtype} {tuple(padding_mask.shape)}")
 
     def forward_features(self, clips: torch.Tensor, padding_mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -106,7 +113,8 @@ class EchoEncoder(nn.Module):
         else:
             valid = ~padding_mask.flatten()  # (B * T,)
             features = self.clip_vit(flat[valid])  # (valid clips, D_vit)
-            z_vit = features.new_zeros(b * t, features.shape[1]).index_put((valid.nonzero().squeeze(1),), features)
+            rows = valid.nonzero().squeeze(1)
+            z_vit = features.new_zeros(b * t, features.shape[1]).index_put((rows,), features)
         return self.temporal(z_vit.view(b, t, -1), padding_mask)  # (B, 1 + T, D)
 
     def pool(self, tokens: torch.Tensor) -> torch.Tensor:  # (B, 1 + T, D) -> (B, D)
@@ -129,19 +137,20 @@ def _create(defaults: dict[str, Any], overrides: dict[str, Any]) -> EchoEncoder:
 @ECHO_ENCODERS.register("echo_small")
 def echo_small(**overrides: Any) -> EchoEncoder:
     """Clip ViT D=384, 12 blocks (ViT-S); temporal D=256, 4 layers (= ecg_token_small)."""
-    return _create(dict(vit_dim=384, vit_depth=12, embed_dim=256, depth=4), overrides)
+    return _create({"vit_dim": 384, "vit_depth": 12, "embed_dim": 256, "depth": 4}, overrides)
 
 
 @ECHO_ENCODERS.register("echo_base")
 def echo_base(**overrides: Any) -> EchoEncoder:
     """Clip ViT D=768, 12 blocks (ViT-B); temporal D=512, 8 layers (= ecg_token_base)."""
-    return _create(dict(vit_dim=768, vit_depth=12, embed_dim=512, depth=8), overrides)
+    return _create({"vit_dim": 768, "vit_depth": 12, "embed_dim": 512, "depth": 8}, overrides)
 
 
 def create_echo_encoder(name: str, **overrides: Any) -> EchoEncoder:
     """Build a registered echo encoder; ``overrides`` replace the variant's defaults."""
     model = ECHO_ENCODERS.create(name, **overrides)
-    model.config = {"name": name, **{k: (list(v) if isinstance(v, tuple) else v) for k, v in overrides.items()}}
+    model.config = {"name": name,
+                    **{k: (list(v) if isinstance(v, tuple) else v) for k, v in overrides.items()}}
     return model
 
 
