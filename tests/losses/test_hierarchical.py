@@ -295,3 +295,18 @@ def test_bad_inputs_name_what_was_expected():
         eee_loss(a, a, a[:, None], a[:, None], torch.arange(4), torch.arange(4), 1.0, shifted=torch.zeros(4))
     with pytest.raises(ValueError, match="patient_ids must be"):
         eee_loss(a, a, a[:, None], a[:, None], torch.arange(4), torch.arange(3), 1.0)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_matches_cpu():
+    ecg, echo, pad = eee_inputs(2)
+    args = (torch.tensor([5, 5, 6, 7, 7, 8]), torch.tensor([1, 1, 1, 2, 2, 2]))
+    shifted = torch.tensor([False, True, False, False, False, True])
+    logits = torch.randn(6)
+    cpu = eee_loss(ecg[:, 0], echo[:, 0], ecg[:, 1:], echo[:, 1:], *args, 9.0, padding_mask=pad,
+                   shifted=shifted, align_logits=logits)
+    cuda = eee_loss(*(t.cuda() for t in (ecg[:, 0], echo[:, 0], ecg[:, 1:], echo[:, 1:], *args)), 9.0,
+                    padding_mask=pad.cuda(), shifted=shifted.cuda(), align_logits=logits.cuda())
+    assert cpu.keys() == cuda.keys()
+    for name in cpu:
+        torch.testing.assert_close(cuda[name].cpu(), cpu[name], rtol=1e-4, atol=1e-5, msg=name)

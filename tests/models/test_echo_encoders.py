@@ -103,18 +103,26 @@ def test_token_size_must_divide_the_input():
         create_encoder("ecg_token_small", token_size=30)
 
 
-def test_named_ecg_variants():
+def token_transformer_params(d: int, depth: int, token_dim: int = 12 * 50) -> int:
+    layer = 12 * d * d + 13 * d  # qkv + out proj, two LayerNorms, MLP 4x
+    return token_dim * d + d + d + depth * layer + 2 * d  # projection, [CLS], layers, final norm
+
+
+@pytest.mark.parametrize(("name", "dim", "heads", "depth"),
+                         [("ecg_token_tiny", 192, 3, 4), ("ecg_token_small", 256, 4, 4),
+                          ("ecg_token_base", 512, 8, 8)])
+def test_named_ecg_variants(name, dim, heads, depth):
     with torch.device("meta"):
-        small, base = create_encoder("ecg_token_small"), create_encoder("ecg_token_base")
-    assert (small.embed_dim, small.num_heads, len(small.encoder.layers)) == (256, 4, 4)
-    assert (base.embed_dim, base.num_heads, len(base.encoder.layers)) == (512, 8, 8)
-    assert small.input_spec == InputSpec() and small.token_size == 50
+        model = create_encoder(name)
+    assert (model.embed_dim, model.num_heads, len(model.encoder.layers)) == (dim, heads, depth)
+    assert sum(p.numel() for p in model.parameters()) == token_transformer_params(dim, depth)
+    assert model.input_spec == InputSpec() and model.token_size == 50
 
 
 # ---- echo encoder ---------------------------------------------------------------------------------------
 
 def test_echo_registry():
-    assert list_echo_encoders() == ["echo_base", "echo_small"]
+    assert list_echo_encoders() == ["echo_base", "echo_small", "echo_tiny"]
     with pytest.raises(KeyError, match="did you mean 'echo_small'"):
         create_echo_encoder("echo_smal")
     model = tiny_echo()
@@ -178,15 +186,16 @@ def test_echo_shape_errors_name_the_expected_clip():
 
 def test_named_echo_variants_pair_with_the_ecg_variants():
     with torch.device("meta"):
-        small, base = create_echo_encoder("echo_small"), create_echo_encoder("echo_base")
+        tiny, small, base = (create_echo_encoder(f"echo_{size}") for size in ("tiny", "small", "base"))
         feats = small.forward_features(torch.empty(1, 2, 1, 16, 224, 224))
     assert feats.shape == (1, 3, 256)
     assert small.clip_shape == (1, 16, 224, 224) and small.clip_vit.grid == (8, 14, 14)
     assert (small.clip_vit.embed_dim, small.clip_vit.num_heads, len(small.clip_vit.blocks)) == (384, 6, 12)
     assert (base.clip_vit.embed_dim, base.clip_vit.num_heads, len(base.clip_vit.blocks)) == (768, 12, 12)
+    assert tiny.clip_shape == (1, 8, 112, 112) and tiny.clip_vit.grid == (4, 7, 7)
     with torch.device("meta"):
-        ecg_small, ecg_base = create_encoder("ecg_token_small"), create_encoder("ecg_token_base")
-    for echo, ecg in [(small, ecg_small), (base, ecg_base)]:
+        ecgs = [create_encoder(f"ecg_token_{size}") for size in ("tiny", "small", "base")]
+    for echo, ecg in zip([tiny, small, base], ecgs, strict=True):
         assert echo.embed_dim == ecg.embed_dim
         assert [type(m) for m in echo.temporal.layers] == [type(m) for m in ecg.encoder.layers]
         assert echo.temporal.layers[0].linear1.out_features == ecg.encoder.layers[0].linear1.out_features
@@ -256,6 +265,30 @@ def test_pieces_train_together_on_a_tiny_batch():
     out = eee_loss(z_ecg, z_echo, ecg.tokens(f_ecg), echo.tokens(f_echo), torch.tensor([1, 1, 2, 3]),
                    torch.tensor([1, 1, 1, 2]), 10.0, padding_mask=pad, shifted=shifted,
                    align_logits=head(z_ecg, z_echo))
+    (out["token"] + out["sid"] + out["pid"] + out["align"]).backward()
+    for model in (ecg, echo, head):
+        for name, p in model.named_parameters():
+            assert p.grad is not None and torch.isfinite(p.grad).all(), name
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_a_bf16_step_on_cuda():
+    torch.manual_seed(0)
+    ecg, echo, head = tiny_ecg().cuda(), tiny_echo(max_clips=4).cuda(), AlignmentHead(16, 16).cuda()
+    strips = torch.randn(4, 1, 200)
+    pad = torch.tensor([[False] * 4, [False, False, True, True], [False] * 4, [False] * 4])
+    lengths = (~pad).sum(1) * 50
+    on_cpu = shift_signals(strips, 0.5, lengths, step=50, generator=torch.Generator().manual_seed(0))
+    moved, shifted = shift_signals(strips.cuda(), 0.5, lengths.cuda(), step=50,
+                                   generator=torch.Generator().manual_seed(0))
+    assert torch.equal(moved.cpu(), on_cpu[0]) and torch.equal(shifted.cpu(), on_cpu[1])
+    with torch.autocast("cuda", dtype=torch.bfloat16):
+        f_ecg = ecg.forward_features(moved, pad.cuda())
+        f_echo = echo.forward_features(clips(4, 4).cuda(), pad.cuda())
+        z_ecg, z_echo = ecg.pool(f_ecg), echo.pool(f_echo)
+        study, patient = torch.tensor([1, 1, 2, 3]).cuda(), torch.tensor([1, 1, 1, 2]).cuda()
+        out = eee_loss(z_ecg, z_echo, ecg.tokens(f_ecg), echo.tokens(f_echo), study, patient, 10.0, padding_mask=pad.cuda(), shifted=shifted,
+                       align_logits=head(z_ecg, z_echo))
     (out["token"] + out["sid"] + out["pid"] + out["align"]).backward()
     for model in (ecg, echo, head):
         for name, p in model.named_parameters():

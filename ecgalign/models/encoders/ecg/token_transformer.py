@@ -121,6 +121,12 @@ def _create(input_spec: InputSpec | None, defaults: dict[str, Any],
 
 
 # Token = 50 samples (0.5 s at 100 Hz); head width 64. The echo encoders' temporal stages match these widths.
+@register_encoder("ecg_token_tiny")
+def ecg_token_tiny(input_spec: InputSpec | None = None, **overrides: Any) -> ECGTokenTransformer:
+    """D=192, 4 layers, 3 heads (pairs with echo_tiny for CPU-scale runs)."""
+    return _create(input_spec, {"embed_dim": 192, "depth": 4}, overrides)
+
+
 @register_encoder("ecg_token_small")
 def ecg_token_small(input_spec: InputSpec | None = None, **overrides: Any) -> ECGTokenTransformer:
     """D=256, 4 layers, 4 heads."""

@@ -133,7 +133,15 @@ def _create(defaults: dict[str, Any], overrides: dict[str, Any]) -> EchoEncoder:
 
 
 # 16-frame greyscale clips at the paper's 224 x 224 (section 3.1); 2 x 16 x 16 tubelets as in VideoMAE.
-# Temporal widths match ecg_token_small / ecg_token_base, so the pairs share one embedding space.
+# Temporal widths match ecg_token_{tiny,small,base}, so the pairs share one embedding space. echo_tiny
+# takes 8-frame 112 x 112 clips (EchoNet-Dynamic's frame size) for CPU-scale runs.
+@ECHO_ENCODERS.register("echo_tiny")
+def echo_tiny(**overrides: Any) -> EchoEncoder:
+    """8 x 112 x 112 clips; clip ViT D=192, 6 blocks; temporal D=192, 4 layers (= ecg_token_tiny)."""
+    return _create({"clip_size": (8, 112, 112), "vit_dim": 192, "vit_depth": 6, "embed_dim": 192, "depth": 4},
+                   overrides)
+
+
 @ECHO_ENCODERS.register("echo_small")
 def echo_small(**overrides: Any) -> EchoEncoder:
     """Clip ViT D=384, 12 blocks (ViT-S); temporal D=256, 4 layers (= ecg_token_small)."""
