@@ -287,8 +287,8 @@ def test_a_bf16_step_on_cuda():
         f_echo = echo.forward_features(clips(4, 4).cuda(), pad.cuda())
         z_ecg, z_echo = ecg.pool(f_ecg), echo.pool(f_echo)
         study, patient = torch.tensor([1, 1, 2, 3]).cuda(), torch.tensor([1, 1, 1, 2]).cuda()
-        out = eee_loss(z_ecg, z_echo, ecg.tokens(f_ecg), echo.tokens(f_echo), study, patient, 10.0, padding_mask=pad.cuda(), shifted=shifted,
-                       align_logits=head(z_ecg, z_echo))
+        out = eee_loss(z_ecg, z_echo, ecg.tokens(f_ecg), echo.tokens(f_echo), study, patient, 10.0,
+                       padding_mask=pad.cuda(), shifted=shifted, align_logits=head(z_ecg, z_echo))
     (out["token"] + out["sid"] + out["pid"] + out["align"]).backward()
     for model in (ecg, echo, head):
         for name, p in model.named_parameters():
