@@ -13,7 +13,7 @@ from ecgalign.models.encoders.ecg.token_transformer import ECGTokenTransformer, 
 from ecgalign.models.encoders.echo import EchoEncoder, create_echo_encoder, list_echo_encoders
 from ecgalign.models.heads import AlignmentHead, shift_signals
 from ecgalign.models.layers import sincos_embedding
-from ecgalign.models.spec import InputSpec
+from ecgalign.data.spec import InputSpec
 
 STRIP = InputSpec(fs=100.0, seconds=2.0, leads=("II",), bandpass=None)  # a 1-lead echo strip, 4 tokens of 50
 TINY_ECG = {"embed_dim": 16, "depth": 2, "num_heads": 2}

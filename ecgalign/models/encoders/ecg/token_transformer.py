@@ -12,14 +12,13 @@ toolkit's 12-lead input alike. The paper states no token length or width; the va
 
 from __future__ import annotations
 
-from typing import Any
 
 import torch
 from torch import nn
 
-from ecgalign.models.encoders.ecg.base import ECGEncoder, register_encoder
+from ecgalign.data.spec import InputSpec
+from ecgalign.models.encoders.ecg.base import ECG_ENCODERS, ECGEncoder
 from ecgalign.models.layers import init_transformer, sincos_embedding
-from ecgalign.models.spec import InputSpec
 
 
 def resolve_heads(name: str, embed_dim: int, num_heads: int | None, head_dim: int) -> int:
@@ -84,10 +83,11 @@ class ECGTokenTransformer(ECGEncoder):
     ``tokens(features)`` -> the token part (B, T, D). ``padding_mask`` (True = padded token) serves
     variable-length strips padded at the end."""
 
-    def __init__(self, input_spec: InputSpec, token_size: int = 50, embed_dim: int = 256, depth: int = 4,
+    def __init__(self, input_spec: InputSpec | None = None, token_size: int = 50, embed_dim: int = 256, depth: int = 4,
                  num_heads: int | None = None, head_dim: int = 64, mlp_ratio: float = 4.0,
                  dropout: float = 0.0):
         super().__init__()
+        input_spec = input_spec or InputSpec()
         if token_size < 1 or input_spec.samples % token_size:
             raise ValueError(f"ECGTokenTransformer: {input_spec.samples} samples per lead "
                              f"({input_spec.seconds:g} s at {input_spec.fs:g} Hz) are not a multiple of "
@@ -115,25 +115,8 @@ class ECGTokenTransformer(ECGEncoder):
         return features[:, 1:]
 
 
-def _create(input_spec: InputSpec | None, defaults: dict[str, Any],
-            overrides: dict[str, Any]) -> ECGTokenTransformer:
-    return ECGTokenTransformer(input_spec or InputSpec(), **{**defaults, **overrides})
-
-
 # Token = 50 samples (0.5 s at 100 Hz); head width 64. The echo encoders' temporal stages match these widths.
-@register_encoder("ecg_token_tiny")
-def ecg_token_tiny(input_spec: InputSpec | None = None, **overrides: Any) -> ECGTokenTransformer:
-    """D=192, 4 layers, 3 heads (pairs with echo_tiny for CPU-scale runs)."""
-    return _create(input_spec, {"embed_dim": 192, "depth": 4}, overrides)
-
-
-@register_encoder("ecg_token_small")
-def ecg_token_small(input_spec: InputSpec | None = None, **overrides: Any) -> ECGTokenTransformer:
-    """D=256, 4 layers, 4 heads."""
-    return _create(input_spec, {"embed_dim": 256, "depth": 4}, overrides)
-
-
-@register_encoder("ecg_token_base")
-def ecg_token_base(input_spec: InputSpec | None = None, **overrides: Any) -> ECGTokenTransformer:
-    """D=512, 8 layers, 8 heads."""
-    return _create(input_spec, {"embed_dim": 512, "depth": 8}, overrides)
+ECG_ENCODERS.variant("ecg_token_tiny", ECGTokenTransformer,
+                     "D=192, 4 layers, 3 heads (pairs with echo_tiny for CPU-scale runs).", embed_dim=192, depth=4)
+ECG_ENCODERS.variant("ecg_token_small", ECGTokenTransformer, "D=256, 4 layers, 4 heads.", embed_dim=256, depth=4)
+ECG_ENCODERS.variant("ecg_token_base", ECGTokenTransformer, "D=512, 8 layers, 8 heads.", embed_dim=512, depth=8)

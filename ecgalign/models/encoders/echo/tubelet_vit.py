@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ecgalign.models._registry import Registry
+from ecgalign.data.registry import Registry
 from ecgalign.models.encoders.ecg.token_transformer import SequenceTransformer, resolve_heads
 from ecgalign.models.layers import Block, drop_path_rates, init_transformer
 
@@ -128,30 +128,18 @@ class EchoEncoder(nn.Module):
         return self.pool(self.forward_features(clips, padding_mask))
 
 
-def _create(defaults: dict[str, Any], overrides: dict[str, Any]) -> EchoEncoder:
-    return EchoEncoder(**{**defaults, **overrides})
-
-
 # 16-frame greyscale clips at the paper's 224 x 224 (section 3.1); 2 x 16 x 16 tubelets as in VideoMAE.
 # Temporal widths match ecg_token_{tiny,small,base}, so the pairs share one embedding space. echo_tiny
 # takes 8-frame 112 x 112 clips (EchoNet-Dynamic's frame size) for CPU-scale runs.
-@ECHO_ENCODERS.register("echo_tiny")
-def echo_tiny(**overrides: Any) -> EchoEncoder:
-    """8 x 112 x 112 clips; clip ViT D=192, 6 blocks; temporal D=192, 4 layers (= ecg_token_tiny)."""
-    return _create({"clip_size": (8, 112, 112), "vit_dim": 192, "vit_depth": 6, "embed_dim": 192, "depth": 4},
-                   overrides)
-
-
-@ECHO_ENCODERS.register("echo_small")
-def echo_small(**overrides: Any) -> EchoEncoder:
-    """Clip ViT D=384, 12 blocks (ViT-S); temporal D=256, 4 layers (= ecg_token_small)."""
-    return _create({"vit_dim": 384, "vit_depth": 12, "embed_dim": 256, "depth": 4}, overrides)
-
-
-@ECHO_ENCODERS.register("echo_base")
-def echo_base(**overrides: Any) -> EchoEncoder:
-    """Clip ViT D=768, 12 blocks (ViT-B); temporal D=512, 8 layers (= ecg_token_base)."""
-    return _create({"vit_dim": 768, "vit_depth": 12, "embed_dim": 512, "depth": 8}, overrides)
+ECHO_ENCODERS.variant("echo_tiny", EchoEncoder,
+                      "8 x 112 x 112 clips; clip ViT D=192, 6 blocks; temporal D=192, 4 layers (= ecg_token_tiny).",
+                      clip_size=(8, 112, 112), vit_dim=192, vit_depth=6, embed_dim=192, depth=4)
+ECHO_ENCODERS.variant("echo_small", EchoEncoder,
+                      "Clip ViT D=384, 12 blocks (ViT-S); temporal D=256, 4 layers (= ecg_token_small).",
+                      vit_dim=384, vit_depth=12, embed_dim=256, depth=4)
+ECHO_ENCODERS.variant("echo_base", EchoEncoder,
+                      "Clip ViT D=768, 12 blocks (ViT-B); temporal D=512, 8 layers (= ecg_token_base).",
+                      vit_dim=768, vit_depth=12, embed_dim=512, depth=8)
 
 
 def create_echo_encoder(name: str, **overrides: Any) -> EchoEncoder:
