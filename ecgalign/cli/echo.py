@@ -117,3 +117,42 @@ def synth_echo_cmd(
     typer.echo(f"wrote {summary['dicoms']} DICOMs ({summary['cine']} cine, {summary['stills']} stills) for "
                f"{summary['patients']} patients / {summary['studies']} studies to {summary['out']}; planted "
                f"defects {summary['defects']}")
+
+
+@app.command("cir-labels")
+def cir_labels_cmd(
+    ecg_records: Path = typer.Argument(..., help="MIMIC-IV-ECG record_list.csv (subject_id, study_id, ecg_time)."),
+    hosp: Path = typer.Argument(..., help="MIMIC-IV hosp/ folder with admissions.csv(.gz), diagnoses_icd.csv(.gz)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output CSV: study_id, subject_id, one 0/1 column per CIR."),
+    dxccsr: Optional[Path] = typer.Option(None, help="HCUP DXCCSR CSV for the full ICD-10 -> CIR map (default: "
+                                          "the EEE paper's Table 2)."),
+    before_hours: float = typer.Option(0.0, help="Link ECGs taken up to this many hours before admission."),
+    after_hours: float = typer.Option(0.0, help="Link ECGs taken up to this many hours after discharge."),
+    json_out: bool = typer.Option(False, "--json", help="Print a summary as JSON."),
+) -> None:
+    """Structural-disease labels (CCSR CIR categories) per ECG from the hospital diagnoses (EEE Table 2)."""
+    import pandas as pd
+
+    from ecgalign.data.labels import ccsr
+    from ecgalign.echo.store import atomic_write_text
+
+    def table(name: str) -> Path:
+        for candidate in (hosp / f"{name}.csv", hosp / f"{name}.csv.gz"):
+            if candidate.exists():
+                return candidate
+        raise FileNotFoundError(f"{hosp}: no {name}.csv or {name}.csv.gz")
+
+    with user_errors():
+        mapping = ccsr.cir_map(ccsr.load_dxccsr(dxccsr)) if dxccsr else None
+        labels = ccsr.link_diagnoses(ccsr.read_table(ecg_records), ccsr.read_table(table("diagnoses_icd")),
+                                     ccsr.read_table(table("admissions")), mapping=mapping,
+                                     before=pd.Timedelta(hours=before_hours), after=pd.Timedelta(hours=after_hours))
+        atomic_write_text(out, labels.to_csv(index=False))
+    classes = [c for c in labels.columns if c.startswith("CIR")]
+    summary = {"out": str(out), "ecgs": len(labels), "linked": int((labels.n_admissions > 0).sum()),
+               "classes": len(classes), "positives": {c: int(labels[c].sum()) for c in classes}}
+    if json_out:
+        print_json(summary)
+    else:
+        typer.echo(f"wrote {summary['ecgs']} ECGs ({summary['linked']} linked to an admission), "
+                   f"{summary['classes']} CIR classes, to {out}")
