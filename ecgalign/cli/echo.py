@@ -46,6 +46,8 @@ def extract_cmd(
     limit: Optional[int] = typer.Option(None, min=1, help="Only the first N files (sorted by path)."),
     strip_fs: float = typer.Option(250.0, help="Sampling rate of the extracted strip signals (Hz)."),
     echo_size: int = typer.Option(224, help="Echo frames are resized to SIZE x SIZE (EEE: 224)."),
+    sweep_px_per_s: Optional[float] = typer.Option(None, help="Strip sweep speed in pixels per second; default: "
+                                                   "the trace spans the clip (frames / fps)."),
     dask: Optional[str] = typer.Option(None, help="Run on Dask: 'local' (a LocalCluster) or a scheduler address "
                                        "(needs the `cluster` extra)."),
     json_out: bool = typer.Option(False, "--json", help="Print the report as JSON."),
@@ -55,7 +57,7 @@ def extract_cmd(
     from ecgalign.echo.pipeline import extract_dataset
 
     with user_errors(), progress_bar("extract", enabled=not json_out) as update:
-        config = ExtractConfig(strip_fs=strip_fs, echo_size=echo_size)
+        config = ExtractConfig(strip_fs=strip_fs, echo_size=echo_size, sweep_px_per_s=sweep_px_per_s)
         kwargs: dict[str, Any] = dict(workers=workers, resume=resume, overwrite=overwrite, labels=labels,
                                       limit=limit, progress=update)
         if dask is None:

@@ -144,3 +144,13 @@ def test_flat_folder_without_record_list(echo_root: Path, tmp_path: Path) -> Non
     report = extract_dataset(flat, tmp_path / "s")
     store = EchoStore(tmp_path / "s")
     assert report["kept"] == 1 and int(store.items.study_id[0]) == -1 and store.label_names == []
+
+
+def test_sweep_speed_sets_the_time_axis(echo_root: Path) -> None:
+    path = str(_first_cine(echo_root))
+    by_clip = extract_file(path)
+    by_sweep = extract_file(path, ExtractConfig(sweep_px_per_s=100.0))
+    n_cols = by_clip.metrics["end"] - by_clip.metrics["start"] + 1
+    assert by_clip.strip_duration_s == pytest.approx(by_clip.header.n_frames / by_clip.header.fps)
+    assert by_sweep.strip_duration_s == pytest.approx(n_cols / 100.0)
+    assert by_sweep.strip.size == round(n_cols / 100.0 * 250)
