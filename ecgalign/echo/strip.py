@@ -32,7 +32,8 @@ class StripConfig:
     hsv_lower / hsv_upper: binarisation window, OpenCV HSV scale (paper).
     min_pixels: fewer in-window pixels than this means there is no trace.
     edge_margin_px / max_edge_fraction: amplitude check, share of trace columns touching the ROI's top or bottom.
-    outlier_link_px: in-window pixels this close to the trace belong to it (anti-aliasing, JPEG fringes).
+    outlier_link_px / outlier_link_rows: in-window pixels this close to the trace (columns / rows) belong to it
+        (anti-aliasing; JPEG chroma subsampling breaks steep QRS strokes into vertical pieces).
     main_min_span: a connected piece spanning at least this share of the ROI width is trace, smaller ones are
         strays; max_outlier_fraction / max_outlier_components: HSV-outlier check.
     max_gap_fraction: continuity check, longest run of trace-less columns inside the trace (share of ROI width).
@@ -46,6 +47,7 @@ class StripConfig:
     edge_margin_px: int = 1
     max_edge_fraction: float = 0.01
     outlier_link_px: int = 2
+    outlier_link_rows: int = 6
     main_min_span: float = 0.05
     max_outlier_fraction: float = 0.01
     max_outlier_components: int = 3
@@ -107,8 +109,8 @@ def roi_of(frame: np.ndarray, config: StripConfig) -> np.ndarray:
 def _split_trace(mask: np.ndarray, config: StripConfig) -> tuple[np.ndarray, np.ndarray]:
     """(trace, strays): connected pieces (after linking pixels ``outlier_link_px`` apart) spanning at least
     ``main_min_span`` of the width are trace; the rest are stray in-window pixels."""
-    k = 2 * config.outlier_link_px + 1
-    linked = ndimage.binary_dilation(mask, structure=np.ones((k, k), bool)) if config.outlier_link_px else mask
+    box = np.ones((2 * config.outlier_link_rows + 1, 2 * config.outlier_link_px + 1), bool)
+    linked = ndimage.binary_dilation(mask, structure=box) if box.size > 1 else mask
     labels, n = ndimage.label(linked, structure=np.ones((3, 3), bool))
     labels = labels * mask
     if n == 0:

@@ -13,7 +13,7 @@ from pydicom.pixels import pixel_array
 
 from ecgalign.data.store import ECGStore
 from ecgalign.echo.dicom import US_MULTIFRAME_SOP
-from ecgalign.echo.strip import StripConfig, binarise, rgb_to_hsv, roi_of
+from ecgalign.echo.strip import StripConfig, binarise, extract_strip, rgb_to_hsv, roi_of
 from ecgalign.synth.echo import EchoSynthConfig, synthesize_echo
 from ecgalign.synth.echo import heart as hm
 from ecgalign.synth.echo.render import TRACE_RGB
@@ -120,10 +120,13 @@ def test_afib_stroke_volume_follows_rr() -> None:
 
 
 def test_jpeg_option_decodes_with_trace(tmp_path: Path) -> None:
-    conf = EchoSynthConfig(rows=120, cols=160, frames=(32, 32), studies_per_patient=(1, 1), views_per_study=1,
+    conf = EchoSynthConfig(rows=120, cols=160, frames=(32, 32), studies_per_patient=(1, 1), views_per_study=2,
                            compression="jpeg", defect_fraction=0.0, still_fraction=0.0)
-    synthesize_echo(tmp_path / "j", 1, seed=2, config=conf)
-    rel = pd.read_csv(tmp_path / "j" / "echo-record-list.csv").dicom_filepath.iloc[0]
+    synthesize_echo(tmp_path / "j", 2, seed=2, config=conf)
+    rels = pd.read_csv(tmp_path / "j" / "echo-record-list.csv").dicom_filepath
+    for rel in rels:  # JPEG fringes must not fail a clean strip
+        assert extract_strip(pixel_array(tmp_path / "j" / rel, index=0)).reason is None
+    rel = rels.iloc[0]
     ds = pydicom.dcmread(tmp_path / "j" / rel)
     assert ds.file_meta.TransferSyntaxUID == pydicom.uid.JPEGBaseline8Bit
     assert ds.PhotometricInterpretation == "YBR_FULL_422"
