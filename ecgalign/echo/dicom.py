@@ -32,8 +32,9 @@ NO_FRAME_RATE = "no_frame_rate"
 UNSUPPORTED_PIXELS = "unsupported_pixel_format"
 TRUNCATED_PIXELS = "truncated_pixel_data"
 DECODE_ERROR = "pixel_decode_error"
+MALFORMED = "malformed_header"
 EXCLUSION_REASONS = (NOT_DICOM, NOT_US_MULTIFRAME, TOO_MANY_FRAMES, ZERO_FRAMES, NO_FRAME_RATE,
-                     UNSUPPORTED_PIXELS, TRUNCATED_PIXELS, DECODE_ERROR)
+                     UNSUPPORTED_PIXELS, TRUNCATED_PIXELS, DECODE_ERROR, MALFORMED)
 
 
 def require_pydicom() -> Any:
@@ -123,6 +124,13 @@ def probe(path: str | Path, max_frames: int = MAX_FRAMES) -> EchoHeader | Exclus
         ds = pydicom.dcmread(path, defer_size="1 KB")
     except (pydicom.errors.InvalidDicomError, EOFError, OSError, ValueError, KeyError) as exc:
         return Exclusion(str(path), NOT_DICOM, f"{type(exc).__name__}: {exc}")
+    try:
+        return _check_header(path, ds, max_frames)
+    except (AttributeError, TypeError, ValueError, KeyError) as exc:  # a required element missing or unparsable
+        return Exclusion(str(path), MALFORMED, f"{type(exc).__name__}: {exc}")
+
+
+def _check_header(path: Path, ds: Any, max_frames: int) -> EchoHeader | Exclusion:
     sop = str(ds.get("SOPClassUID", ""))
     if sop != US_MULTIFRAME_SOP:
         return Exclusion(str(path), NOT_US_MULTIFRAME, f"SOPClassUID {sop or 'missing'}, expected {US_MULTIFRAME_SOP}")

@@ -48,7 +48,10 @@ def _bad_files(folder: Path, good: Path) -> dict[str, str]:
     del ds.PlanarConfiguration
     ds.PixelData = ds.PixelData[: len(ds.PixelData) // 3]
     ds.save_as(folder / "mono.dcm")
-    return {"text.dcm": "not_dicom", "still.dcm": "not_ultrasound_multiframe", "long.dcm": "too_many_frames",
+    ds = pydicom.dcmread(good)
+    del ds.Rows
+    ds.save_as(folder / "norows.dcm")
+    return {"norows.dcm": "malformed_header", "text.dcm": "not_dicom", "still.dcm": "not_ultrasound_multiframe", "long.dcm": "too_many_frames",
             "truncated.dcm": "truncated_pixel_data", "zero.dcm": "zero_frames", "norate.dcm": "no_frame_rate",
             "notrace.dcm": "no_green_trace", "mono.dcm": "unsupported_pixel_format"}
 
