@@ -133,3 +133,10 @@ def test_jpeg_option_decodes_with_trace(tmp_path: Path) -> None:
     frame = pixel_array(tmp_path / "j" / rel, index=3)
     assert frame.shape == (120, 160, 3)
     assert binarise(roi_of(frame, StripConfig()), StripConfig()).sum() > 100
+
+
+@pytest.mark.parametrize("bad", [dict(frames=(20, 40)), dict(frames=(32, 130)), dict(compression="png"),
+                                 dict(rows=60), dict(studies_per_patient=(0, 2)), dict(defect_fraction=1.5)])
+def test_config_validation(bad: dict) -> None:
+    with pytest.raises(ValueError, match="EchoSynthConfig"):
+        EchoSynthConfig(**bad)

@@ -65,6 +65,9 @@ class EchoSynthConfig:
             raise ValueError(f"EchoSynthConfig.fps must be a positive range, got {self.fps}")
         if self.rows < 120 or self.cols < 160:
             raise ValueError(f"EchoSynthConfig frame size must be at least 120x160, got {self.rows}x{self.cols}")
+        if not (1 <= self.studies_per_patient[0] <= self.studies_per_patient[1] <= 9 and self.views_per_study >= 1):
+            raise ValueError(f"EchoSynthConfig: studies_per_patient within 1..9 and views_per_study >= 1 expected, "
+                             f"got {self.studies_per_patient}, {self.views_per_study}")
         if not 0.0 <= self.defect_fraction <= 1.0 or not 0.0 <= self.still_fraction <= 1.0:
             raise ValueError("EchoSynthConfig.defect_fraction and still_fraction must be in [0, 1]")
 
