@@ -88,6 +88,9 @@ def test_labels_follow_phenotype_and_pair_with_ecg(echo_root: Path) -> None:
         assert row.ef_lt_40 == int(row.ef_pct < 40) and row.lvh == int(row.wall_mm >= 12)
         assert row.dilated_lv == int(row.edv_ml > 150)
         assert row.ef_lt_40 == int(row.phenotype in ("reduced_ef", "dilated_lv"))
+        cir = set(str(row.cir).split()) if isinstance(row.cir, str) else set()
+        assert ("CIR029" in cir) == bool(row.afib) and ("CIR022" in cir) == bool(row.ef_lt_40)
+        assert ("CIR007" in cir) == (row.phenotype == "lvh")
     ecg = ECGStore(echo_root / "ecg")
     ids = list(ecg.meta.record_id)
     assert set(ids) == {f"s{s}" for s in labels.study_id}

@@ -6,7 +6,7 @@ Layout written under ``out`` (the MIMIC-IV-ECHO one, Gow et al., PhysioNet 2023,
     echo-record-list.csv     subject_id, study_id, acquisition_datetime, dicom_filepath
     echo-study-list.csv      subject_id, study_id, study_datetime
     echo-labels.csv          per study: phenotype, edv_ml, ef_pct, wall_mm, ef_lt_40, lvh, dilated_lv, afib,
-                             icd10 (space separated)
+                             icd10 and cir (space separated; CIR codes of the EEE paper's Table 2)
     ecg/                     the paired 12-lead ECG store (record_id ``s<study_id>``, ecgalign.synth, 500 Hz, 10 s)
     synth-truth.csv          per DICOM: planted defect, strip window (t0_s, duration_s), trace columns, gain
     synth-truth-strips.npz   per DICOM (key = row of synth-truth.csv): displayed lead II value (mV) per column
@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from ecgalign.data.labels import scp_scheme
+from ecgalign.data.labels.ccsr import paper_table2
 from ecgalign.data.record import LEADS_12
 from ecgalign.data.store import StoreSpec, StoreWriter
 from ecgalign.synth.echo import heart as hm
@@ -88,6 +89,7 @@ def _strip_values(ecg_ii: np.ndarray, t0: float, duration: float, n_cols: int) -
 def _make_patient(seed: int, patient: int, config: EchoSynthConfig, out: Path) -> dict[str, list]:
     """All files of one patient; returns the rows of the CSV tables, truths and ECG records it produced."""
     rng = np.random.default_rng([seed, _TAG, patient])
+    cir_table = paper_table2()
     phenotype, afib, centre = hm.draw_patient(rng)
     rows: dict[str, list] = {"records": [], "studies": [], "labels": [], "truth": [], "strips": [], "ecgs": []}
     lo, hi = config.studies_per_patient
@@ -108,7 +110,8 @@ def _make_patient(seed: int, patient: int, config: EchoSynthConfig, out: Path) -
         labels = heart.labels()
         rows["labels"].append({"subject_id": subject_id, "study_id": study_id, "phenotype": phenotype,
                                "edv_ml": round(heart.edv_ml, 1), "ef_pct": round(heart.ef_pct, 1),
-                               "wall_mm": round(heart.wall_mm, 1), **labels, "icd10": " ".join(heart.icd10)})
+                               "wall_mm": round(heart.wall_mm, 1), **labels, "icd10": " ".join(heart.icd10),
+                               "cir": " ".join(sorted({c for icd in heart.icd10 for c in cir_table.get(icd, ())}))})
         study_uid = uid("study", seed, subject_id, study_id)
         ids_base = dict(patient_id=str(subject_id), study_uid=study_uid, study_date=date, study_time=time)
         rel_dir = Path("files") / f"p{str(subject_id)[:2]}" / f"p{subject_id}" / f"s{study_id}"
