@@ -104,6 +104,7 @@ def synth_echo_cmd(
     cols: int = typer.Option(320, help="Frame width (pixels)."),
     compression: str = typer.Option("none", help="Pixel data: none (RGB) or jpeg (JPEG baseline, YBR_FULL_422)."),
     defect_fraction: float = typer.Option(0.2, help="Share of cine files with one planted strip defect."),
+    workers: int = typer.Option(1, min=1, help="Worker processes (output does not depend on it)."),
     overwrite: bool = typer.Option(False, help="Write into a non-empty OUT."),
     json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
@@ -112,7 +113,8 @@ def synth_echo_cmd(
 
     with user_errors(), progress_bar("synth-echo", enabled=not json_out) as update:
         config = EchoSynthConfig(rows=rows, cols=cols, compression=compression, defect_fraction=defect_fraction)
-        summary = synthesize_echo(out, n_patients, seed=seed, config=config, overwrite=overwrite, progress=update)
+        summary = synthesize_echo(out, n_patients, seed=seed, config=config, overwrite=overwrite, workers=workers,
+                                  progress=update)
     if json_out:
         print_json(summary)
         return

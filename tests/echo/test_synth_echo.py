@@ -62,6 +62,15 @@ def test_deterministic_for_a_seed(tmp_path: Path) -> None:
     assert (tmp_path / "a" / "synth-truth.csv").read_text() == (tmp_path / "b" / "synth-truth.csv").read_text()
 
 
+@pytest.mark.slow
+def test_workers_do_not_change_output(tmp_path: Path) -> None:
+    conf = EchoSynthConfig(rows=120, cols=160, frames=(32, 33), studies_per_patient=(1, 1), views_per_study=1)
+    synthesize_echo(tmp_path / "a", 2, seed=5, config=conf)
+    synthesize_echo(tmp_path / "w", 2, seed=5, config=conf, workers=2)
+    assert _digest(tmp_path / "a") == _digest(tmp_path / "w")
+    assert (tmp_path / "a" / "echo-labels.csv").read_text() == (tmp_path / "w" / "echo-labels.csv").read_text()
+
+
 def test_refuses_non_empty_output(tmp_path: Path) -> None:
     (tmp_path / "x").mkdir()
     (tmp_path / "x" / "keep.txt").write_text("x")

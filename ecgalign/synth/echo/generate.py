@@ -19,7 +19,9 @@ Everything is a deterministic function of (seed, patient number, options).
 from __future__ import annotations
 
 import csv
+import functools
 import json
+import multiprocessing as mp
 import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -86,7 +88,7 @@ def _strip_values(ecg_ii: np.ndarray, t0: float, duration: float, n_cols: int) -
     return np.interp(t, grid, ecg_ii)
 
 
-def _make_patient(seed: int, patient: int, config: EchoSynthConfig, out: Path) -> dict[str, list]:
+def _make_patient(seed: int, patient: int, *, config: EchoSynthConfig, out: Path) -> dict[str, list]:
     """All files of one patient; returns the rows of the CSV tables, truths and ECG records it produced."""
     rng = np.random.default_rng([seed, _TAG, patient])
     cir_table = paper_table2()
@@ -182,8 +184,10 @@ def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
 
 
 def synthesize_echo(out: str | Path, n_patients: int, *, seed: int = 0, config: EchoSynthConfig | None = None,
-                    overwrite: bool = False, progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
-    """Write the synthetic echo dataset for patients 0..n_patients-1 to ``out``; returns a summary."""
+                    overwrite: bool = False, workers: int = 1,
+                    progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """Write the synthetic echo dataset for patients 0..n_patients-1 to ``out`` (``workers`` processes make
+    patients in parallel; the output does not depend on it); returns a summary."""
     config = config or EchoSynthConfig()
     out = Path(out)
     if n_patients < 1:
@@ -192,11 +196,19 @@ def synthesize_echo(out: str | Path, n_patients: int, *, seed: int = 0, config: 
         raise FileExistsError(f"{out} is not empty; pass overwrite=True (--overwrite) to write into it")
     out.mkdir(parents=True, exist_ok=True)
     tables: dict[str, list] = {"records": [], "studies": [], "labels": [], "truth": [], "strips": [], "ecgs": []}
-    for p in range(n_patients):
-        for key, rows in _make_patient(seed, p, config, out).items():
-            tables[key].extend(rows)
-        if progress is not None:
-            progress(p + 1, n_patients)
+    make = functools.partial(_make_patient, seed, config=config, out=out)
+    pool = mp.get_context("spawn").Pool(workers) if workers > 1 else None
+    try:
+        results = pool.imap(make, range(n_patients)) if pool else map(make, range(n_patients))
+        for p, patient_rows in enumerate(results):
+            for key, rows in patient_rows.items():
+                tables[key].extend(rows)
+            if progress is not None:
+                progress(p + 1, n_patients)
+    finally:
+        if pool is not None:
+            pool.close()
+            pool.join()
     _write_csv(out / "echo-record-list.csv", tables["records"])
     _write_csv(out / "echo-study-list.csv", tables["studies"])
     _write_csv(out / "echo-labels.csv", tables["labels"])
