@@ -92,3 +92,12 @@ def test_strip_signal_length_and_errors() -> None:
     assert strip_signal(np.zeros(100, np.float32), 2.0, 250.0).shape == (500,)
     with pytest.raises(ValueError):
         strip_signal(np.zeros(10, np.float32), 0.0, 250.0)
+
+
+def test_amplitude_defect_planted_even_on_a_flat_clip() -> None:
+    rng = np.random.default_rng(0)
+    values = 0.05 * np.sin(np.linspace(0, 6, 280))  # a clip between beats: 0.05 mV
+    plan = plan_strip(rng, ROWS, COLS, values, "amplitude")
+    frame = np.zeros((ROWS, COLS, 3), dtype=np.uint8)
+    draw_strip(frame, plan, rng)
+    assert extract_strip(frame).reason == AMPLITUDE

@@ -130,8 +130,9 @@ def plan_strip(rng: np.random.Generator, rows: int, cols: int, values_at: np.nda
     baseline = roi_top + roi_h * rng.uniform(0.45, 0.55) + np.median(values_at) * px_per_mv
     plan = StripPlan(x0, x1, baseline, px_per_mv, values_at.astype(np.float64), defect)
     n = len(values_at)
-    if defect == "amplitude":
-        plan.px_per_mv *= rng.uniform(2.6, 3.6)
+    if defect == "amplitude":  # overdrive until the largest deflection leaves the ROI (even on a flat clip)
+        true_span = max(float(np.max(np.abs(centred))), 1e-3)
+        plan.px_per_mv = max(plan.px_per_mv * rng.uniform(2.6, 3.6), rng.uniform(0.65, 0.9) * roi_h / true_span)
         plan.baseline = roi_top + roi_h * 0.5 + np.median(values_at) * plan.px_per_mv
     elif defect == "continuity":
         for _ in range(int(rng.integers(2, 4))):
