@@ -88,6 +88,39 @@ def _strip_values(ecg_ii: np.ndarray, t0: float, duration: float, n_cols: int) -
     return np.interp(t, grid, ecg_ii)
 
 
+def _cine(rng: np.random.Generator, config: EchoSynthConfig, view: int, ecg: Any, onsets: np.ndarray,
+          heart: hm.Heart) -> tuple[np.ndarray, float, dict[str, Any], np.ndarray, np.ndarray]:
+    """One cine loop: frames (n, rows, cols, 3) uint8, fps, truth fields, displayed strip values (mV per trace
+    column) and the grey echo region (n, h, cols)."""
+    n_frames = int(rng.integers(config.frames[0], config.frames[1] + 1))
+    fps = float(rng.integers(config.fps[0], config.fps[1] + 1))
+    duration = n_frames / fps
+    t0 = float(rng.uniform(0.3, ECG_SECONDS - duration - 0.3))
+    defect = DEFECTS[int(rng.integers(len(DEFECTS)))] if rng.random() < config.defect_fraction else None
+    n_cols = int(round(config.cols * rng.uniform(0.86, 0.90)))
+    values = _strip_values(ecg.lead("II"), t0, duration, n_cols)
+    plan = plan_strip(rng, config.rows, config.cols, values, defect)
+    volumes = hm.lv_volume(t0 + np.arange(n_frames) / fps, onsets, heart)
+    echo = render_echo(rng, config.rows, config.cols, view % 3, volumes, heart.edv_ml, heart.wall_mm)
+    overlay = text_overlay(config.rows, config.cols, [f"ecgalign synthetic  A4C-{view + 1}",
+                                                      f"FR {fps:.0f} Hz  {DEPTH_LABEL}",
+                                                      f"HR {ecg.extra['hr_bpm']:.0f} bpm"])
+    alpha = overlay[..., 3:] > 0
+    frames = np.zeros((n_frames, config.rows, config.cols, 3), dtype=np.uint8)
+    frames[:, :echo.shape[1]] = echo[..., None]
+    cut = float(rng.uniform(0.12, 0.35)) if defect == "coverage" else 1.0
+    strip = np.zeros((config.rows, config.cols, 3), dtype=np.uint8)
+    draw_strip(strip, plan, rng, coverage_cut=cut)
+    roi = slice(echo.shape[1], config.rows)
+    for k in range(n_frames):
+        frames[k, roi] = strip[roi]
+        draw_marker(frames[k], plan, k / max(n_frames - 1, 1))
+        np.copyto(frames[k], overlay[..., :3], where=alpha)
+    truth = {"defect": defect or "", "n_frames": n_frames, "fps": fps, "t0_s": round(t0, 6),
+             "duration_s": round(duration, 6), "x0": plan.x0, "x1": plan.x1, "px_per_mv": round(plan.px_per_mv, 4)}
+    return frames, fps, truth, values, echo
+
+
 def _make_patient(seed: int, patient: int, *, config: EchoSynthConfig, out: Path) -> dict[str, list]:
     """All files of one patient; returns the rows of the CSV tables, truths and ECG records it produced."""
     rng = np.random.default_rng([seed, _TAG, patient])
@@ -119,31 +152,7 @@ def _make_patient(seed: int, patient: int, *, config: EchoSynthConfig, out: Path
         rel_dir = Path("files") / f"p{str(subject_id)[:2]}" / f"p{subject_id}" / f"s{study_id}"
         views = list(range(config.views_per_study))
         for view in views:
-            n_frames = int(rng.integers(config.frames[0], config.frames[1] + 1))
-            fps = float(rng.integers(config.fps[0], config.fps[1] + 1))
-            duration = n_frames / fps
-            t0 = float(rng.uniform(0.3, ECG_SECONDS - duration - 0.3))
-            defect = DEFECTS[int(rng.integers(len(DEFECTS)))] if rng.random() < config.defect_fraction else None
-            n_cols = int(round(config.cols * rng.uniform(0.86, 0.90)))
-            values = _strip_values(ecg.lead("II"), t0, duration, n_cols)
-            plan = plan_strip(rng, config.rows, config.cols, values, defect)
-            t_frames = t0 + np.arange(n_frames) / fps
-            volumes = hm.lv_volume(t_frames, onsets, heart)
-            echo = render_echo(rng, config.rows, config.cols, view % 3, volumes, heart.edv_ml, heart.wall_mm)
-            overlay = text_overlay(config.rows, config.cols,
-                                   [f"ecgalign synthetic  A4C-{view + 1}", f"FR {fps:.0f} Hz  {DEPTH_LABEL}",
-                                    f"HR {ecg.extra['hr_bpm']:.0f} bpm"])
-            alpha = overlay[..., 3:] > 0
-            frames = np.zeros((n_frames, config.rows, config.cols, 3), dtype=np.uint8)
-            frames[:, :echo.shape[1]] = echo[..., None]
-            cut = float(rng.uniform(0.12, 0.35)) if defect == "coverage" else 1.0
-            strip = np.zeros((config.rows, config.cols, 3), dtype=np.uint8)
-            draw_strip(strip, plan, rng, coverage_cut=cut)
-            roi = slice(echo.shape[1], config.rows)
-            for k in range(n_frames):
-                frames[k, roi] = strip[roi]
-                draw_marker(frames[k], plan, k / max(n_frames - 1, 1))
-                np.copyto(frames[k], overlay[..., :3], where=alpha)
+            frames, fps, truth, values, echo = _cine(rng, config, view, ecg, onsets, heart)
             name = f"{study_id}_{view + 1:04d}.dcm"
             ids = DicomIds(series_uid=uid("series", study_uid, view), sop_uid=uid("sop", study_uid, view), **ids_base)
             write_dicom(out / rel_dir / name, frames, fps, ids, compression=config.compression)
@@ -152,9 +161,7 @@ def _make_patient(seed: int, patient: int, *, config: EchoSynthConfig, out: Path
                                     "acquisition_datetime": rows["studies"][-1]["study_datetime"],
                                     "dicom_filepath": rel})
             rows["truth"].append({"dicom_filepath": rel, "subject_id": subject_id, "study_id": study_id,
-                                  "view": view + 1, "kind": "cine", "defect": defect or "", "n_frames": n_frames,
-                                  "fps": fps, "t0_s": round(t0, 6), "duration_s": round(duration, 6),
-                                  "x0": plan.x0, "x1": plan.x1, "px_per_mv": round(plan.px_per_mv, 4)})
+                                  "view": view + 1, "kind": "cine", **truth})
             rows["strips"].append(values.astype(np.float32))
         if rng.random() < config.still_fraction:
             name = f"{study_id}_{len(views) + 1:04d}.dcm"
