@@ -107,8 +107,9 @@ def roi_of(frame: np.ndarray, config: StripConfig) -> np.ndarray:
 
 
 def _split_trace(mask: np.ndarray, config: StripConfig) -> tuple[np.ndarray, np.ndarray]:
-    """(trace, strays): connected pieces (after linking pixels ``outlier_link_px`` apart) spanning at least
-    ``main_min_span`` of the width are trace; the rest are stray in-window pixels."""
+    """(trace, strays): connected pieces (after linking pixels ``outlier_link_px`` / ``outlier_link_rows`` apart)
+    spanning at least ``main_min_span`` of the width are trace, and so is a short piece that sits in a column gap
+    of the trace (a fragment of a broken trace: the continuity check judges it); the rest are stray pixels."""
     box = np.ones((2 * config.outlier_link_rows + 1, 2 * config.outlier_link_px + 1), bool)
     linked = ndimage.binary_dilation(mask, structure=box) if box.size > 1 else mask
     labels, n = ndimage.label(linked, structure=np.ones((3, 3), bool))
@@ -117,7 +118,6 @@ def _split_trace(mask: np.ndarray, config: StripConfig) -> tuple[np.ndarray, np.
         return mask, np.zeros_like(mask)
     cols = np.nonzero(mask)[1]
     lab = labels[mask]
-    span = np.zeros(n + 1)
     lo = np.full(n + 1, mask.shape[1])
     hi = np.full(n + 1, -1)
     np.minimum.at(lo, lab, cols)
@@ -128,7 +128,11 @@ def _split_trace(mask: np.ndarray, config: StripConfig) -> tuple[np.ndarray, np.
     if main_ids.size == 0:  # no long piece: keep the largest as the trace so coverage reports it
         sizes = np.bincount(lab, minlength=n + 1)
         main_ids = np.array([int(np.argmax(sizes[1:]) + 1)])
-    trace = np.isin(labels, main_ids) & mask
+    main_cols = np.isin(labels, main_ids).any(axis=0)
+    first, last = np.flatnonzero(main_cols)[[0, -1]]
+    in_gap = [k for k in range(1, n + 1) if k not in set(main_ids) and hi[k] >= 0 and first < lo[k]
+              and hi[k] < last and not main_cols[lo[k]:hi[k] + 1].any()]
+    trace = np.isin(labels, np.r_[main_ids, in_gap]) & mask
     return trace, mask & ~trace
 
 

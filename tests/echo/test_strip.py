@@ -101,3 +101,14 @@ def test_amplitude_defect_planted_even_on_a_flat_clip() -> None:
     frame = np.zeros((ROWS, COLS, 3), dtype=np.uint8)
     draw_strip(frame, plan, rng)
     assert extract_strip(frame).reason == AMPLITUDE
+
+
+def test_short_fragment_between_gaps_is_trace_not_outlier() -> None:
+    rng = np.random.default_rng(1)
+    values = _ecg_like(int(COLS * 0.88))
+    plan = plan_strip(rng, ROWS, COLS, values, None)
+    plan.gaps = [(100, 112), (118, 130)]  # leaves a 6-column fragment (2 % of the width) between two gaps
+    frame = np.zeros((ROWS, COLS, 3), dtype=np.uint8)
+    draw_strip(frame, plan, rng)
+    strip = extract_strip(frame)
+    assert strip.reason == CONTINUITY and strip.metrics["outlier_components"] == 0
