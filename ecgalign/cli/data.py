@@ -10,8 +10,10 @@ from typing import Any, Optional
 import typer
 
 from ecgalign.cli._common import fail, print_json, progress_bar, user_errors
+from ecgalign.cli.echo import synth_echo_cmd
 
 app = typer.Typer(help="Datasets: download, convert to a store, inspect, synthesize.", no_args_is_help=True)
+app.command("synth-echo")(synth_echo_cmd)
 
 FormatOpt = typer.Option(None, "--format", "-f", help="Dataset layout (default: detected). See `ecgalign data formats`.")
 SourceFsOpt = typer.Option(None, "--source-fs", help="Which recorded rate to read where a dataset ships several (PTB-XL: 100 or 500).")

@@ -9,6 +9,7 @@ from ecgalign.cli._common import set_debug
 from ecgalign.cli.data import app as data_app
 from ecgalign.cli.demo import demo
 from ecgalign.cli.digitize import digitize
+from ecgalign.cli.echo import app as echo_app
 from ecgalign.cli.eval import app as eval_app
 from ecgalign.cli.render import render
 from ecgalign.cli.train import embed, pretrain
@@ -22,6 +23,7 @@ app = typer.Typer(
 )
 app.add_typer(data_app, name="data")
 app.add_typer(eval_app, name="eval")
+app.add_typer(echo_app, name="echo")
 app.command("pretrain")(pretrain)
 app.command("embed")(embed)
 app.command("render")(render)
