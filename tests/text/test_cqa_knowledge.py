@@ -5,6 +5,10 @@ from __future__ import annotations
 import pytest
 
 from ecgalign.data.errors import InputError
+from ecgalign.data.labels import SCPStatements
+from ecgalign.data.labels.snomed import snomed_table
+from ecgalign.data.readers.code15 import CODE_CLASSES
+from ecgalign.data.readers.cpsc2018 import CPSC2018_CLASSES
 from ecgalign.text.cqa.chunking import corpus_chunks, document_chunks, split_sentences
 from ecgalign.text.cqa.knowledge import SECTIONS, WAVEFORM_SECTIONS, load_corpus, packaged_corpus
 
@@ -36,14 +40,32 @@ def test_packaged_corpus_loads_with_all_sections():
         assert cond.source_kind in ("guideline", "textbook chapter") and cond.source_ref
 
 
+def test_corpus_covers_every_label_set_class():
+    """Every PTB-XL SCP statement, challenge SNOMED code, CPSC2018 / CODE class and EEE category."""
+    corpus = packaged_corpus()
+    scp = SCPStatements.bundled().codes
+    assert len(scp) == 71 and set(scp) <= corpus.codes("scp")
+    assert {c.code for c in snomed_table()} <= corpus.codes("snomed")
+    assert set(CPSC2018_CLASSES) <= corpus.codes("cpsc2018")
+    assert set(CODE_CLASSES) <= corpus.codes("code")
+    assert corpus.codes("eee") == {"reduced-ef-heart-failure", "left-ventricular-hypertrophy", "dilated-left-ventricle",
+                                   "valvular-disease", "cardiomyopathy", "pericardial-disease"}
+
+
+def test_ptbxl500_statement_table_is_covered(shared_data):
+    table = SCPStatements.from_csv(shared_data / "ptbxl-500" / "scp_statements.csv")
+    assert set(table.codes) <= packaged_corpus().codes("scp")
+
+
 def test_waveform_sentences_name_only_their_own_condition():
-    """The extractive composer quotes these sentences: naming another condition would add a finding."""
+    """The extractive composer quotes these sentences: naming another condition (other than a declared
+    feature of this one) would add a finding."""
     corpus = packaged_corpus()
     offenders = []
     for cond in corpus.conditions.values():
         for section in WAVEFORM_SECTIONS:
             for sentence in split_sentences(cond.sections[section]):
-                others = [c for c in corpus.mentioned(sentence, negation=False) if c != cond.id]
+                others = [c for c in corpus.mentioned(sentence, negation=False) if c not in corpus.allowed([cond.id])]
                 if others or sentence.split()[0] in ("It", "They", "This", "These"):
                     offenders.append((cond.id, sentence, others))
     assert not offenders
@@ -70,6 +92,7 @@ def test_mentioned_longest_match_abbreviations_and_negation():
     ({"id": "Bad Id"}, "id must be"),
     ({"alias": "sinus rhythm"}, "used by both"),
     ({"code": "SR"}, "listed by both"),
+    ({"alias": "other name]\n    features: [nope"}, "not other condition ids"),
 ])
 def test_invalid_entries_raise_naming_the_file(tmp_path, change, message):
     base = {"id": "x", "name": "some condition", "alias": "other name", "code": "X1"}

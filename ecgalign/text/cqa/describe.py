@@ -9,9 +9,9 @@ appendix A.1) of that condition are retrieved. Then either
   deduplicated across conditions, chosen and phrased with a generator seeded by (seed, record id); or
 - ``build_prompt`` assembles the RAG prompt for an LLM backend.
 
-Both keep to the record: a sentence that names a condition the record does not carry is dropped
-(``supported_sentences``), so a description never adds a diagnosis its labels (or, for records without
-codes, its report) do not support.
+Both keep to the record: a sentence that names a condition the record does not carry (other than a declared
+feature of one it carries, ``Corpus.allowed``) is dropped (``supported_sentences``), so a description never
+adds a finding its labels (or, for records without codes, its report) do not support.
 """
 
 from __future__ import annotations
@@ -100,9 +100,9 @@ def template_for(query: RecordQuery, template: int | None, seed: int) -> str:
     return PROMPT_TEMPLATES[template]
 
 
-def supported_sentences(text: str, allowed: Sequence[str], corpus: Corpus) -> tuple[list[str], int]:
-    """Sentences of ``text`` naming no condition outside ``allowed``, and how many were dropped."""
-    allowed_set = set(allowed)
+def supported_sentences(text: str, conditions: Sequence[str], corpus: Corpus) -> tuple[list[str], int]:
+    """Sentences of ``text`` naming nothing outside ``conditions`` and their features, and how many were dropped."""
+    allowed_set = corpus.allowed(conditions)
     keep = [s for s in split_sentences(text) if set(corpus.mentioned(s, negation=False)) <= allowed_set]
     return keep, len(split_sentences(text)) - len(keep)
 
@@ -118,6 +118,7 @@ def compose_extractive(query: RecordQuery, hits: Mapping[str, Sequence[Hit]], co
         return " ".join(parts), 0
     parts.append(_FINDINGS[rng.integers(len(_FINDINGS))].format(names=", ".join(query.names)))
     seen: set[str] = set()
+    allowed = corpus.allowed(query.conditions)
     dropped = 0
     for cid, name in zip(query.conditions, query.names):
         candidates: list[str] = []
@@ -126,7 +127,7 @@ def compose_extractive(query: RecordQuery, hits: Mapping[str, Sequence[Hit]], co
                 key = " ".join(sentence.lower().split())
                 if key in seen:
                     continue
-                if not set(corpus.mentioned(sentence, negation=False)) <= set(query.conditions):
+                if not set(corpus.mentioned(sentence, negation=False)) <= allowed:
                     dropped += 1
                     continue
                 seen.add(key)

@@ -18,7 +18,10 @@ Each YAML file holds ``conditions:``, a list of mappings::
       criteria: ...
       leads: ...                        # per-lead waveform patterns
       differentials: ...
+      features: [inverted-t-waves]      # optional: finding-level conditions that are part of this pattern
 
+``features`` makes explicit which other statements a passage may name as part of the condition's own pattern
+(an inferior infarct's inverted T waves): a description may name them when the record carries the condition.
 ``load_corpus`` validates all of it (unknown keys, missing fields, duplicate ids, names or codes, an alias
 shared by two conditions) and raises ``InputError`` naming the file and entry.
 """
@@ -41,7 +44,7 @@ SECTIONS: tuple[str, ...] = ("definition", "criteria", "leads", "differentials")
 WAVEFORM_SECTIONS: tuple[str, ...] = ("criteria", "leads")
 CODE_SYSTEMS: tuple[str, ...] = ("scp", "snomed", "cpsc2018", "code", "eee")
 SOURCE_KINDS: tuple[str, ...] = ("guideline", "textbook chapter")
-_KEYS = {"id", "name", "aliases", "codes", "source", *SECTIONS}
+_KEYS = {"id", "name", "aliases", "codes", "source", "features", *SECTIONS}
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 # Words that, shortly before a condition name, negate it in a report ("no evidence of infarction").
 _NEGATION = re.compile(r"\b(?:no|not|without|ohne|kein|keine|keinen|ingen|excluded?|rule[sd]? out)\b[^.;,]{0,30}$")
@@ -59,6 +62,7 @@ class Condition:
     source_ref: str
     sections: Mapping[str, str]
     file: str = ""
+    features: tuple[str, ...] = ()
 
     @property
     def source(self) -> str:
@@ -127,6 +131,14 @@ class Corpus:
                 found.append(self._abbrevs[m.group(1)])
         return list(dict.fromkeys(found))
 
+    def allowed(self, conditions: Iterable[str]) -> set[str]:
+        """What a description of a record with ``conditions`` may name: them and their declared features."""
+        out = set(conditions)
+        for cid in list(out):
+            if cid in self.conditions:
+                out.update(self.conditions[cid].features)
+        return out
+
     def codes(self, system: str) -> set[str]:
         """Every native code of ``system`` that some condition lists."""
         return {code for (s, code) in self._by_code if s == system}
@@ -163,6 +175,9 @@ def _parse_entry(raw: object, file: str, index: int) -> Condition:
     codes = raw.get("codes") or {}
     if not isinstance(codes, dict) or set(codes) - set(CODE_SYSTEMS):
         raise InputError(f"{where}: codes must map code systems {list(CODE_SYSTEMS)} to lists")
+    features = raw.get("features") or []
+    if not isinstance(features, list) or not all(isinstance(f, str) for f in features):
+        raise InputError(f"{where}: features must be a list of condition ids")
     aliases = raw.get("aliases") or []
     if not isinstance(aliases, list) or not all(isinstance(a, str) and a.strip() for a in aliases):
         raise InputError(f"{where}: aliases must be a list of non-empty strings")
@@ -175,6 +190,7 @@ def _parse_entry(raw: object, file: str, index: int) -> Condition:
         source_ref=" ".join(str(source["ref"]).split()),
         sections={k: " ".join(raw[k].split()) for k in SECTIONS},
         file=file,
+        features=tuple(features),
     )
 
 
@@ -227,4 +243,8 @@ def _build(texts: Iterable[tuple[str, str]]) -> Corpus:
             conditions[cond.id] = cond
     if not conditions:
         raise InputError("knowledge corpus is empty: no conditions found")
+    for cond in conditions.values():
+        missing = [f for f in cond.features if f not in conditions or f == cond.id]
+        if missing:
+            raise InputError(f"{cond.file}: entry {cond.id!r}: features {missing} are not other condition ids")
     return Corpus(conditions)
