@@ -14,7 +14,7 @@ import pytest
 from ecgalign.data.store import ECGStore
 from ecgalign.synth.store import synthesize_store
 from ecgalign.text.cqa.backends import BackendError, HFBackend, OpenAIBackend, PromptCache
-from ecgalign.text.cqa.enrich import DESCRIPTION_FIELD, EnrichConfig, enrich_store
+from ecgalign.text.cqa.enrich import DESCRIPTION_FIELD, EnrichConfig, enrich_store, training_texts
 from ecgalign.text.cqa.index import KnowledgeIndex, build_index
 
 pytest.importorskip("lancedb")
@@ -139,6 +139,9 @@ def test_enrich_counts_and_skips_backend_errors(kb, synth, tmp_path):
     errors = (tmp_path / "out" / "enrich_errors.csv").read_text().splitlines()
     assert len(errors) == 1 + report.backend_errors
     assert sum(t == "" for t in store.column(DESCRIPTION_FIELD)) == report.backend_errors
+    texts = training_texts(store)  # the report stands in where the description is missing
+    reports = store.column("report").tolist()
+    assert sum(t == r for t, r in zip(texts, reports)) == report.backend_errors and all(texts)
 
 
 def _tiny_model(tmp_path, kind: str):

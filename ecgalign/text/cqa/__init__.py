@@ -7,7 +7,7 @@ from ecgalign.text.cqa.backends import BackendError, HFBackend, OpenAIBackend, P
 from ecgalign.text.cqa.chunking import Chunk, corpus_chunks, document_chunks
 from ecgalign.text.cqa.describe import PROMPT_TEMPLATES, RecordQuery, compose_extractive
 from ecgalign.text.cqa.enrich import (CONDITIONS_FIELD, DESCRIPTION_FIELD, EnrichConfig, EnrichReport,
-                                      enrich_store, record_query)
+                                      enrich_store, record_query, training_texts)
 from ecgalign.text.cqa.index import Hit, KnowledgeIndex, build_index
 from ecgalign.text.cqa.knowledge import Condition, Corpus, load_corpus, packaged_corpus
 
@@ -35,4 +35,5 @@ __all__ = [
     "load_corpus",
     "packaged_corpus",
     "record_query",
+    "training_texts",
 ]

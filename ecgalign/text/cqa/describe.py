@@ -75,10 +75,11 @@ def who(age: int | None, sex: str | None) -> str:
     """'a 63-year-old male patient', 'a female patient', 'a patient of unknown age and sex', ..."""
     sex_word = {"male": "male", "m": "male", "0": "male", "female": "female", "f": "female", "1": "female"}.get(
         str(sex).strip().lower() if sex is not None else "", "")
+    article = "an" if age is not None and (age in (8, 11, 18) or 80 <= age <= 89) else "a"
     if age is not None and sex_word:
-        return f"a {age}-year-old {sex_word} patient"
+        return f"{article} {age}-year-old {sex_word} patient"
     if age is not None:
-        return f"a {age}-year-old patient"
+        return f"{article} {age}-year-old patient"
     if sex_word:
         return f"a {sex_word} patient of unknown age"
     return "a patient of unknown age and sex"

@@ -32,8 +32,8 @@ import pyarrow.parquet as pq
 from ecgalign.data.errors import InputError
 from ecgalign.data.store import ECGStore
 from ecgalign.text.cqa.backends import Backend, BackendError, PromptCache
-from ecgalign.text.cqa.describe import (RecordQuery, build_prompt, compose_extractive, supported_sentences,
-                                        template_for)
+from ecgalign.text.cqa.describe import (PROMPT_TEMPLATES, RecordQuery, build_prompt, compose_extractive,
+                                        supported_sentences, template_for)
 from ecgalign.text.cqa.index import Hit, KnowledgeIndex
 from ecgalign.text.cqa.knowledge import WAVEFORM_SECTIONS, Corpus, packaged_corpus
 from ecgalign.text.reports import normalize_report, translate_report
@@ -59,6 +59,8 @@ class EnrichConfig:
             raise InputError(f"--top-k must be >= 1, got {self.top_k}")
         if self.max_sentences < 1:
             raise InputError(f"--max-sentences must be >= 1, got {self.max_sentences}")
+        if self.template is not None and not 0 <= self.template < len(PROMPT_TEMPLATES):
+            raise InputError(f"--template {self.template}: expected 0..{len(PROMPT_TEMPLATES) - 1} or 'vary'")
 
 
 @dataclass
@@ -80,6 +82,16 @@ class EnrichReport:
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+
+def training_texts(store: ECGStore | str | Path, field_name: str = DESCRIPTION_FIELD,
+                   fallback: str = "report") -> list[str]:
+    """One training text per record: ``field_name`` (e.g. the CQA description), or ``fallback`` (the report)
+    where it is empty, for instance where the backend failed for that record."""
+    store = store if isinstance(store, ECGStore) else ECGStore(store)
+    primary = store.column(field_name).tolist()
+    backup = store.column(fallback).tolist()
+    return [str(p) if isinstance(p, str) and p.strip() else str(b or "") for p, b in zip(primary, backup)]
 
 
 def record_query(row: dict[str, Any], corpus: Corpus) -> RecordQuery:
