@@ -70,7 +70,7 @@ def enrich(
     top_k: int = typer.Option(2, "--top-k", min=1, help="Passages per condition (ESI: 2)."),
     seed: int = typer.Option(0, help="Seed of the extractive composer's choices and of --template vary."),
     template: str = typer.Option("0", help="Question template index (0 = ESI's prompt) or 'vary' (one per condition combo)."),
-    max_sentences: int = typer.Option(3, min=1, help="Extractive: waveform sentences per condition."),
+    max_sentences: int = typer.Option(2, min=1, help="Extractive: waveform sentences per condition."),
     model: Optional[str] = typer.Option(None, help="hf: model folder; openai: model name."),
     endpoint: Optional[str] = typer.Option(None, help="openai: base URL, e.g. http://127.0.0.1:8000/v1."),
     timeout: float = typer.Option(60.0, help="openai: seconds per request."),

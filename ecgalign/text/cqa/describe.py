@@ -109,7 +109,7 @@ def supported_sentences(text: str, conditions: Sequence[str], corpus: Corpus) ->
 
 
 def compose_extractive(query: RecordQuery, hits: Mapping[str, Sequence[Hit]], corpus: Corpus, *,
-                       seed: int = 0, max_sentences: int = 3) -> tuple[str, int]:
+                       seed: int = 0, max_sentences: int = 2) -> tuple[str, int]:
     """(description, sentences dropped as unsupported) composed from demographics and retrieved passages."""
     rng = record_seed(seed, query.record_id)
     parts = [_DEMOGRAPHICS[rng.integers(len(_DEMOGRAPHICS))].format(who=who(query.age, query.sex))]

@@ -52,7 +52,7 @@ class EnrichConfig:
     top_k: int = 2
     seed: int = 0
     template: int | None = 0
-    max_sentences: int = 3
+    max_sentences: int = 2
 
     def __post_init__(self) -> None:
         if self.top_k < 1:
