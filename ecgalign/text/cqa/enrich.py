@@ -42,6 +42,7 @@ DESCRIPTION_FIELD = "description"
 CONDITIONS_FIELD = "description_conditions"
 WORK = ".enrich"
 _BATCH = 256
+_PROMPT_KEY = "prompt_key"  # kept in the work batches only, to count unique prompts across resumed runs
 
 
 @dataclass
@@ -139,20 +140,21 @@ class Describer:
             out[cid] = self._hits[key]
         return out
 
-    def describe(self, query: RecordQuery) -> str:
-        """The description, or raise BackendError (the caller counts and skips the record)."""
+    def describe(self, query: RecordQuery) -> tuple[str, str]:
+        """(description, prompt key or "" for the extractive composer); raises BackendError (the caller
+        counts and skips the record)."""
         hits = self.hits(query)
         if self.config.backend == "extractive" or not query.conditions:
             text, dropped = compose_extractive(query, hits, self.corpus, seed=self.config.seed,
                                                max_sentences=self.config.max_sentences)
             self.report.unsupported_sentences_dropped += dropped
-            return text
+            return text, ""
         assert self.backend is not None
         prompt = build_prompt(query, hits, template_for(query, self.config.template, self.config.seed))
         key = PromptCache.key(self.backend.name, prompt)
         if key not in self._prompts:
             self._prompts.add(key)
-            self.report.unique_prompts += 1
+            self.report.unique_prompts += 1  # of this process; the final count is exact across resumes
         text = self.cache.get(key)
         if text is None:
             self.report.backend_calls += 1
@@ -164,7 +166,7 @@ class Describer:
         self.report.unsupported_sentences_dropped += dropped
         if not keep:
             raise BackendError(f"{self.backend.name}: every generated sentence named an unsupported finding")
-        return " ".join(keep)
+        return " ".join(keep), key
 
 
 def enrich_store(store: str | Path, out: str | Path, index: KnowledgeIndex, *, config: EnrichConfig | None = None,
@@ -192,23 +194,27 @@ def enrich_store(store: str | Path, out: str | Path, index: KnowledgeIndex, *, c
     n = len(meta)
     for lo in range(state["done"], n, _BATCH):
         rows = meta.iloc[lo: lo + _BATCH].to_dict("records")
-        descriptions, used = [], []
+        descriptions, used, keys = [], [], []
         for row in rows:
             query = record_query(row, describer.corpus)
             unknown.update(query.unknown_codes)
             report.without_conditions += not query.conditions
             report.conditions_from_report += query.from_report
             try:
-                descriptions.append(describer.describe(query))
+                text, key = describer.describe(query)
+                descriptions.append(text)
+                keys.append(key)
                 report.described += 1
             except BackendError as exc:
                 descriptions.append("")
+                keys.append("")
                 errors.append({"record_id": query.record_id, "problem": str(exc)})
                 report.backend_errors += 1
             used.append(list(query.conditions))
         report.records = lo + len(rows)
         report.unknown_codes = dict(unknown.most_common())
-        table = pa.table({DESCRIPTION_FIELD: descriptions, CONDITIONS_FIELD: pa.array(used, pa.list_(pa.string()))})
+        table = pa.table({DESCRIPTION_FIELD: descriptions, CONDITIONS_FIELD: pa.array(used, pa.list_(pa.string())),
+                          _PROMPT_KEY: keys})
         _atomic(work / f"batch-{lo // _BATCH:06d}.parquet", lambda p: pq.write_table(table, p))
         stats = {k: v for k, v in report.as_dict().items() if k not in ("out", "resumed_from", "seconds")}
         _atomic(work / "state.json", lambda p: p.write_text(json.dumps(
@@ -259,6 +265,7 @@ def _finish(src: ECGStore, out: Path, work: Path, n: int, fingerprint: dict[str,
     added = pa.concat_tables([pq.read_table(p) for p in parts])
     if added.num_rows != n:
         raise InputError(f"{work}: {added.num_rows} descriptions for {n} records; rerun with --overwrite")
+    report.unique_prompts = len({k for k in added.column(_PROMPT_KEY).to_pylist() if k})
     meta = pq.read_table(src.path / "metadata.parquet")
     for name in (DESCRIPTION_FIELD, CONDITIONS_FIELD):
         if name in meta.column_names:

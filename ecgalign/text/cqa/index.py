@@ -151,7 +151,7 @@ class KnowledgeIndex:
 
     def conditions(self) -> set[str]:
         """Condition ids with at least one chunk."""
-        return {c for c in self.table.to_arrow().column("condition").to_pylist() if c}
+        return {c for c in _column(self.table, "condition") if c}
 
 
 def build_index(
@@ -195,7 +195,7 @@ def build_index(
     existing: set[str] = set()
     if same_model and TABLE in _tables(db):
         table = db.open_table(TABLE)
-        existing = set(table.to_arrow().column("id").to_pylist())
+        existing = set(_column(table, "id"))
     else:
         table = db.create_table(TABLE, schema=_schema(embedder.dim), mode="overwrite")
     new_ids = [i for i in chunks if i not in existing]
@@ -230,6 +230,11 @@ def build_index(
     os.replace(tmp, out / MANIFEST)
     return BuildReport(str(out), len(chunks), len(new_ids), len(gone), len(chunks) - len(new_ids),
                        len(documents), skipped, round(time.perf_counter() - start, 3))
+
+
+def _column(table: Any, name: str) -> list[str]:
+    """One metadata column of every row, without reading the vectors."""
+    return table.search().select([name]).limit(None).to_arrow().column(name).to_pylist()
 
 
 def _read_manifest(out: Path) -> dict[str, Any] | None:
