@@ -87,3 +87,15 @@ def test_enrich_cli_bad_options(kb, tmp_path, args, message):
 def test_kb_query_on_a_non_index_folder(tmp_path):
     result = runner.invoke(app, ["text", "kb", "query", str(tmp_path), "anything"])
     assert result.exit_code == 2 and "not a CQA knowledge index" in result.output
+
+
+def test_enrich_cli_indexes_the_packaged_corpus_without_kb(tmp_path, tiny_embedder, monkeypatch):
+    from ecgalign.text.cqa import index as index_mod
+
+    real = index_mod.SentenceEmbedder
+    monkeypatch.setattr(index_mod, "SentenceEmbedder", lambda model=None: real(str(tiny_embedder)))
+    synthesize_store(tmp_path / "s", 3, seed=2, fs=100.0, seconds=2.0)
+    result = runner.invoke(app, ["text", "enrich", str(tmp_path / "s"), "--out", str(tmp_path / "o"), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["described"] == 3
+    assert json.loads((tmp_path / "o.kb" / "kb.json").read_text())["chunks"] == 4 * len(packaged_corpus())

@@ -20,6 +20,8 @@ import urllib.request
 from pathlib import Path
 from typing import Protocol
 
+import torch
+
 from ecgalign.data.errors import ECGAlignError, InputError
 
 
@@ -130,7 +132,7 @@ class HFBackend:
 
     def __init__(self, path: str | Path, *, max_new_tokens: int = 128, max_input_tokens: int = 1024,
                  device: str | None = None):
-        import torch
+        # heavy: imported only when a local generation model is used
         from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
         folder = Path(path).expanduser()
@@ -149,13 +151,12 @@ class HFBackend:
         self.tokenizer.truncation_side = "left"
         self.max_new_tokens, self.max_input_tokens = max_new_tokens, max_input_tokens
         self.name = f"hf:{folder.resolve()}:n={max_new_tokens}"
-        self._torch = torch
 
     def generate(self, prompt: str) -> str:
         tok = self.tokenizer(prompt, return_tensors="pt", truncation=True, max_length=self.max_input_tokens)
         tok = {k: v.to(self.device) for k, v in tok.items() if k in ("input_ids", "attention_mask")}
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
-        with self._torch.no_grad():
+        with torch.no_grad():
             out = self.model.generate(**tok, max_new_tokens=self.max_new_tokens, do_sample=False, pad_token_id=pad)
         new = out[0] if self.seq2seq else out[0, tok["input_ids"].shape[1]:]
         text = self.tokenizer.decode(new, skip_special_tokens=True).strip()
