@@ -11,8 +11,9 @@ import pytest
 from ecgalign.data.store import ECGStore
 from ecgalign.synth.store import synthesize_store
 from ecgalign.text.cqa import enrich as enrich_mod
+from ecgalign.text.cqa.describe import RecordQuery, compose_extractive, supported_sentences
 from ecgalign.text.cqa.enrich import DESCRIPTION_FIELD, EnrichConfig, enrich_store, record_query
-from ecgalign.text.cqa.index import KnowledgeIndex, build_index
+from ecgalign.text.cqa.index import Hit, KnowledgeIndex, build_index
 from ecgalign.text.cqa.knowledge import packaged_corpus
 
 pytest.importorskip("lancedb")
@@ -167,3 +168,32 @@ def test_enrich_ptbxl500_every_description_supported(shared_data, kb, tmp_path):
     assert report.records == 500 and report.backend_errors == 0 and report.unknown_codes == {}
     assert report.without_conditions == 0
     _check_supported(tmp_path / "out")
+
+
+def _hit(cid: str, text: str) -> Hit:
+    return Hit(id=cid, text=text, title=cid, condition=cid, source="s", section="leads", doc="d", score=1.0)
+
+
+def test_compose_extractive_drops_unsupported_and_duplicate_sentences():
+    corpus = packaged_corpus()
+    query = RecordQuery("r7", ("sinus-rhythm", "lafb"), ("sinus rhythm", "left anterior fascicular block"), 70, "M")
+    hits = {
+        "sinus-rhythm": [_hit("sinus-rhythm", "P waves are upright in II. Atrial fibrillation is absent here.")],
+        "lafb": [_hit("lafb", "P waves are upright in II. Leads II, III and aVF show rS complexes.")],
+    }
+    text, dropped = compose_extractive(query, hits, corpus, seed=0, max_sentences=3)
+    assert dropped == 1 and "fibrillation" not in text  # names a condition the record lacks
+    assert text.count("P waves are upright in II.") == 1  # deduplicated across conditions
+    assert "a 70-year-old male patient" in text and "rS complexes" in text
+    assert compose_extractive(query, hits, corpus, seed=0, max_sentences=3) == (text, dropped)
+    empty = RecordQuery("r8", (), (), None, None)
+    assert compose_extractive(empty, {}, corpus)[0].endswith("No diagnostic statement is available for this recording.")
+
+
+def test_supported_sentences_allow_declared_features():
+    corpus = packaged_corpus()
+    text = "Q waves in II, III and aVF. Inverted T waves in the same leads. Left bundle branch block is present."
+    keep, dropped = supported_sentences(text, ["inferior-mi"], corpus)
+    assert keep == ["Q waves in II, III and aVF.", "Inverted T waves in the same leads."] and dropped == 1
+    keep, dropped = supported_sentences(text, ["sinus-rhythm"], corpus)
+    assert dropped == 2

@@ -139,9 +139,16 @@ def compose_extractive(query: RecordQuery, hits: Mapping[str, Sequence[Hit]], co
         chosen = sorted(rng.choice(len(candidates), size=n, replace=False).tolist())
         text = " ".join(candidates[i] for i in chosen)
         intro = _INTROS[rng.integers(len(_INTROS))]
-        parts.append(intro.format(Name=name[0].upper() + name[1:], name=name, text=text,
-                                  text_lc=text[0].lower() + text[1:] if not text[:2].isupper() else text))
+        parts.append(intro.format(Name=name[0].upper() + name[1:], name=name, text=text, text_lc=_lower_first(text)))
     return " ".join(parts), dropped
+
+
+def _lower_first(text: str) -> str:
+    """Lower-case an ordinary capitalised first word ("Leads", "A"), not a symbol ("QRS", "P", "V1")."""
+    word = text.split(" ", 1)[0]
+    if word in ("A", "An") or (len(word) > 1 and word[0].isupper() and word[1:].islower()):
+        return text[0].lower() + text[1:]
+    return text
 
 
 def build_prompt(query: RecordQuery, hits: Mapping[str, Sequence[Hit]], template: str) -> str:
