@@ -53,7 +53,12 @@ def kb_query(
     from ecgalign.text.cqa.index import KnowledgeIndex
 
     with user_errors():
-        hits = KnowledgeIndex(kb).query(question, k, condition=condition or None, source=source)
+        index = KnowledgeIndex(kb)
+        unknown = sorted(set(condition or ()) - index.conditions())
+        if unknown:
+            fail(f"--condition {', '.join(unknown)}: no passage of this condition id in {kb} "
+                 "(ids are the 'id' fields of the corpus, e.g. atrial-fibrillation)")
+        hits = index.query(question, k, condition=condition or None, source=source)
     if json_out:
         print_json([h.as_dict() for h in hits])
         return

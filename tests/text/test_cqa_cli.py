@@ -84,6 +84,11 @@ def test_enrich_cli_bad_options(kb, tmp_path, args, message):
     assert result.exit_code == 2 and message in " ".join(result.output.split())
 
 
+def test_kb_query_rejects_unknown_condition(kb):
+    result = runner.invoke(app, ["text", "kb", "query", str(kb), "x", "--condition", "afib"])
+    assert result.exit_code == 2 and "--condition afib" in result.output
+
+
 def test_kb_query_on_a_non_index_folder(tmp_path):
     result = runner.invoke(app, ["text", "kb", "query", str(tmp_path), "anything"])
     assert result.exit_code == 2 and "not a CQA knowledge index" in result.output
