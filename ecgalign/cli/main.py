@@ -12,6 +12,7 @@ from ecgalign.cli.digitize import digitize
 from ecgalign.cli.echo import app as echo_app
 from ecgalign.cli.eval import app as eval_app
 from ecgalign.cli.render import render
+from ecgalign.cli.text import app as text_app
 from ecgalign.cli.train import embed, pretrain
 
 app = typer.Typer(
@@ -24,6 +25,7 @@ app = typer.Typer(
 app.add_typer(data_app, name="data")
 app.add_typer(eval_app, name="eval")
 app.add_typer(echo_app, name="echo")
+app.add_typer(text_app, name="text")
 app.command("pretrain")(pretrain)
 app.command("embed")(embed)
 app.command("render")(render)
