@@ -7,6 +7,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ecgalign.data.errors import InputError
 from ecgalign.data.registry import Registry
 from ecgalign.data.spec import InputSpec
 
@@ -52,7 +53,12 @@ def create_encoder(name: str, **overrides: Any) -> ECGEncoder:
     """Build a registered encoder; ``overrides`` replace the variant's defaults."""
     import ecgalign.models.encoders.ecg  # noqa: F401  (registers the built-in encoders)
 
-    model = ECG_ENCODERS.create(name, **overrides)
+    try:
+        model = ECG_ENCODERS.create(name, **overrides)
+    except TypeError as exc:  # a keyword the architecture does not take (model.encoder_kwargs in a recipe)
+        if "argument" not in str(exc):
+            raise
+        raise InputError(f"encoder {name!r}: {exc}; check model.encoder_kwargs") from exc
     model.config = {"name": name, **{k: v for k, v in overrides.items() if k != "input_spec"}}  # spec saved apart
     return model
 
