@@ -79,6 +79,7 @@ def test_a_resume_already_at_max_steps_reports_no_loss_not_nan(train_store, tmp_
     (["data.batch_size=2.5"], "whole number"),
     (["objective.temperature=0"], "temperature must be > 0"),
     (["objective.label_smoothing=1.5"], "label_smoothing"),
+    (["objective.gram=1"], "has no gram term"),
 ])
 def test_bad_settings_are_named(sets, message):
     with pytest.raises(InputError, match=message):
