@@ -14,9 +14,10 @@ docs/render.md.
 
 from ecgalign.render.augment import AUG_NAMES, AUGMENT_PRESETS, Augment
 from ecgalign.render.draw import GRID_SCHEMES
-from ecgalign.render.io import GroundTruth, render_records, save_png, write_render
+from ecgalign.render.io import render_records, save_png, write_render
 from ecgalign.render.layout import LAYOUTS, Page, Panel, compute_page, list_layouts
 from ecgalign.render.renderer import RenderConfig, Renderer, RenderResult, header_text, render_ecg
+from ecgalign.render.truth import GroundTruth
 
 __all__ = [
     "AUGMENT_PRESETS",

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import json
-import math
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -15,126 +12,9 @@ import torch
 from ecgalign.data.record import LEADS_12, ECGRecord
 from ecgalign.render.augment import Augment
 from ecgalign.render.renderer import RenderConfig, Renderer, RenderResult
+from ecgalign.render.truth import FORMAT, GroundTruth
 
-FORMAT = "ecgalign.render/1"
-
-
-def _floats(values, decimals: int | None) -> list:
-    """A float array as a JSON-ready list: NaN -> None, optionally rounded."""
-    arr = np.asarray(values, dtype=np.float64)
-    if decimals is not None:
-        arr = np.round(arr, decimals)
-    out = arr.tolist()
-    if arr.ndim == 0:
-        return None if math.isnan(out) else out
-    return _nan_to_none(out)
-
-
-def _nan_to_none(x):
-    if isinstance(x, list):
-        return [_nan_to_none(v) for v in x]
-    return None if isinstance(x, float) and math.isnan(x) else x
-
-
-@dataclass
-class GroundTruth:
-    """Everything needed to map an image back to its signal (one image; JSON-serialisable).
-
-    ``panels``: one entry per drawn lead segment (lead II twice in 3x4+II): lead, row, col (-1: rhythm strip),
-    time window (t_start_s, t_end_s; samples [sample_start, sample_stop)), missing, page geometry
-    (x0/x1/baseline in page px), image-space ``bbox_px`` [x0, y0, x1, y1] of the drawn trace, ``cell_px``
-    (4 corners of the allotted panel), ``label_bbox_px``, and ``trace_x_px`` / ``trace_y_px``: the image
-    pixel of every sample in the window (None where the signal is NaN). ``page_to_image``: 3x3 homography.
-    """
-
-    width: int
-    height: int
-    layout: dict
-    page_to_image: list
-    seed: int
-    augment: dict
-    panels: list
-    format: str = FORMAT
-
-    @classmethod
-    def from_result(cls, res: RenderResult, i: int) -> GroundTruth:
-        page, cfg = res.page, res.config
-        layout = page.to_dict()
-        layout.update(
-            grid_scheme=cfg.grid,
-            trace_width_px=cfg.trace_px,
-            labels=cfg.labels,
-            calibration=cfg.calibration,
-            calibration_mv=1.0,
-            calibration_s=0.2,
-            separators=cfg.separators,
-            calibration_x0_px=page.cal_x0,
-        )
-        panels = []
-        for k, p in enumerate(page.panels):
-            t = res.traces[k][i].detach().double().cpu().numpy()
-            panels.append(
-                {
-                    "lead": p.lead,
-                    "lead_index": p.lead_index,
-                    "row": p.row,
-                    "col": p.col,
-                    "rhythm": p.rhythm,
-                    "t_start_s": p.t_start,
-                    "t_end_s": p.t_end,
-                    "sample_start": p.sample_start,
-                    "sample_stop": p.sample_stop,
-                    "missing": bool(res.missing[i, k]),
-                    "x0_page_px": p.x0,
-                    "x1_page_px": p.x1,
-                    "baseline_y_page_px": p.baseline_y,
-                    "bbox_px": None if bool(res.missing[i, k]) else _floats(res.bboxes[i, k], None),
-                    "cell_px": _floats(res.cells[i, k].double(), None),
-                    "label_bbox_px": None
-                    if not cfg.labels
-                    else _floats(res.label_boxes[i, k].double(), None),
-                    "trace_x_px": _floats(t[:, 0], None),
-                    "trace_y_px": _floats(t[:, 1], None),
-                }
-            )
-        augment = {"config": res.augment.to_dict()}
-        if res.augment_params is not None:
-            augment.update(res.augment_params.describe(i))
-        return cls(
-            width=int(res.images.shape[-1]),
-            height=int(res.images.shape[-2]),
-            layout=layout,
-            page_to_image=res.page_to_image[i].double().tolist(),
-            seed=int(res.seeds[i]),
-            augment=augment,
-            panels=panels,
-        )
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    def to_json(self, decimals: int | None = None, indent: int | None = None) -> str:
-        """JSON text; ``decimals`` rounds the per-sample traces (2: 1/100 px; None round-trips exactly)."""
-        d = self.to_dict()
-        if decimals is not None:
-            for p in d["panels"]:
-                for key in ("trace_x_px", "trace_y_px"):
-                    p[key] = [None if v is None else round(v, decimals) for v in p[key]]
-        return json.dumps(d, indent=indent, allow_nan=False)
-
-    @classmethod
-    def from_json(cls, text: str) -> GroundTruth:
-        d = json.loads(text)
-        if d.get("format") != FORMAT:
-            raise ValueError(f"not an {FORMAT} ground-truth file (format={d.get('format')!r})")
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
-
-    def panel(self, lead: str, rhythm: bool = False) -> dict:
-        for p in self.panels:
-            if p["lead"] == lead and p["rhythm"] == rhythm:
-                return p
-        raise KeyError(f"no {'rhythm strip' if rhythm else 'panel'} for lead {lead!r}")
+__all__ = ["FORMAT", "GroundTruth", "record_header", "record_signal", "render_records", "save_png", "write_render"]
 
 
 def save_png(

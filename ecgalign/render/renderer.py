@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
 import numpy as np
 import torch
 
@@ -37,9 +35,7 @@ from ecgalign.render.geometry import (
 )
 from ecgalign.render.layout import Page, check_layout, compute_page, resolve_dpi
 from ecgalign.render.traces import TraceIndex, points_polylines
-
-if TYPE_CHECKING:
-    from ecgalign.render.io import GroundTruth
+from ecgalign.render.truth import GroundTruth, json_floats
 
 _GOLDEN = 0x9E3779B97F4A7C15
 
@@ -114,9 +110,56 @@ class RenderResult:
 
     def ground_truth(self, i: int) -> GroundTruth:
         """Image ``i``'s ground truth, JSON-serialisable (``.to_json()``)."""
-        from ecgalign.render.io import GroundTruth
-
-        return GroundTruth.from_result(self, i)
+        page, cfg = self.page, self.config
+        layout = page.to_dict()
+        layout.update(
+            grid_scheme=cfg.grid,
+            trace_width_px=cfg.trace_px,
+            labels=cfg.labels,
+            calibration=cfg.calibration,
+            calibration_mv=1.0,
+            calibration_s=0.2,
+            separators=cfg.separators,
+            calibration_x0_px=page.cal_x0,
+        )
+        panels = []
+        for k, p in enumerate(page.panels):
+            t = self.traces[k][i].detach().double().cpu().numpy()
+            missing = bool(self.missing[i, k])
+            panels.append(
+                {
+                    "lead": p.lead,
+                    "lead_index": p.lead_index,
+                    "row": p.row,
+                    "col": p.col,
+                    "rhythm": p.rhythm,
+                    "t_start_s": p.t_start,
+                    "t_end_s": p.t_end,
+                    "sample_start": p.sample_start,
+                    "sample_stop": p.sample_stop,
+                    "missing": missing,
+                    "x0_page_px": p.x0,
+                    "x1_page_px": p.x1,
+                    "baseline_y_page_px": p.baseline_y,
+                    "bbox_px": None if missing else json_floats(self.bboxes[i, k]),
+                    "cell_px": json_floats(self.cells[i, k].double()),
+                    "label_bbox_px": json_floats(self.label_boxes[i, k].double()) if cfg.labels else None,
+                    "trace_x_px": json_floats(t[:, 0]),
+                    "trace_y_px": json_floats(t[:, 1]),
+                }
+            )
+        augment = {"config": self.augment.to_dict()}
+        if self.augment_params is not None:
+            augment.update(self.augment_params.describe(i))
+        return GroundTruth(
+            width=int(self.images.shape[-1]),
+            height=int(self.images.shape[-2]),
+            layout=layout,
+            page_to_image=self.page_to_image[i].double().tolist(),
+            seed=int(self.seeds[i]),
+            augment=augment,
+            panels=panels,
+        )
 
 
 def _image_seeds(seed: int | Sequence[int], generator: torch.Generator | None, n: int) -> list[int]:
