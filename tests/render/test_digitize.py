@@ -152,9 +152,10 @@ def test_cli_single_image_and_folder_with_a_bad_file(ecg, tmp_path):
     bad = runner.invoke(app, ["digitize", str(pages / "blank.png"), "--out", str(tmp_path / "x")])
     assert bad.exit_code == 2 and "no ECG" in bad.output and "Traceback" not in bad.output
     many = runner.invoke(app, ["digitize", str(pages), "--out", str(tmp_path / "many"), "--gain", "auto", "--json"])
-    assert many.exit_code == 0, many.output
+    assert many.exit_code == 3, many.output  # some images failed: not a silent success
     summary = json.loads(many.stdout[many.stdout.index("{"):])
     assert summary["records"] == 1 and summary["skipped"] == 1
+    assert summary["status"] == {"ok": 1, "suspect": 0, "failed": 1}
     assert "blank.png" in summary["skipped_images"][0]["reason"]
     assert summary["results"][0]["gain"] == 10.0
     assert (tmp_path / "many" / "a.hea").is_file() and not (tmp_path / "many" / "blank.hea").exists()
