@@ -15,12 +15,13 @@ from ecgalign.data.record import LEADS_12
 from ecgalign.render.digitize import geometry as geo
 from ecgalign.render.digitize import image as im
 from ecgalign.render.digitize import trace as tr
-from ecgalign.render.digitize.mask import clean_mask, hysteresis, line_ink
+from ecgalign.render.digitize.mask import clean_mask, hysteresis, line_ink, split_lines
 from ecgalign.render.layout import CAL_PULSE_S, LAYOUTS, LETTER_WIDTH_IN, check_layout
 
 STANDARD_GAINS = (2.5, 5.0, 10.0, 20.0, 40.0)  # mm/mV
 MAX_INK_FRACTION = 0.25  # of the page: more dark ink than that is noise, a photo or a dark scan, not a printout
 MIN_CONTINUITY = 0.6  # of a row's path steps connected: below, the row holds no drawn line
+LOW_RES_PX_PER_MM = 5.0  # below (about 127 dpi) traces are 1 px lines, often split across two rows
 MAX_RUNS_PER_COLUMN = 4.0  # in a row's band, on average: above, the "row" is speckle, not a drawn line
 WFDB_ADC_GAIN = 1000.0  # digital units per mV (1 uV steps, +-32.767 mV in format 16), as PTB-XL
 
@@ -216,12 +217,15 @@ def digitize(
     else:
         ppm_x = ppm_y = w / (LETTER_WIDTH_IN * 25.4)
         calibration = "page width"
-    # only thin dark lines: shading, creases and dark fill wider than LINE_MAX_MM are taken out (top-hat), then
-    # fainter ink joined to strong ink is kept (a 1-px line anti-aliased across two rows: hysteresis)
+    # only thin dark lines: shading, creases and dark fill wider than LINE_MAX_MM are taken out (top-hat), and
+    # a 1-px line anti-aliased across two rows (each half as dark) is kept whole
     ink = line_ink(ink, min(ppm_x, ppm_y))
     level = max(float(np.percentile(ink[::2, ::2], 99.9)), 0.2)
-    strong = ink > float(np.clip(0.5 * level, 0.2, 0.6))
-    mask = hysteresis(ink, strong, float(np.clip(0.25 * level, 0.1, 0.3)))
+    threshold = float(np.clip(0.5 * level, 0.2, 0.6))
+    if min(ppm_x, ppm_y) < LOW_RES_PX_PER_MM:  # 1-px lines: keep fainter ink joined to the strong (hysteresis)
+        mask = hysteresis(ink, ink > threshold, float(np.clip(0.25 * level, 0.1, 0.3)))
+    else:  # lines a few px wide: only split pairs, never a strong line's fringe
+        mask = split_lines(ink, ink > threshold, threshold)
     mask, masked = clean_mask(mask, min(ppm_x, ppm_y))
     notes += masked.notes
 
@@ -299,10 +303,12 @@ def digitize(
     for p in sorted(windows, key=lambda p: p.col >= 0):  # strips first: they fill a lead over the whole row
         row = rows[p.row]
         px, py = row.u, row.v
-        if p.col >= 0 and n_cols > 1:  # leave out the separator ticks between columns
-            edges = row.x0 + np.arange(1, n_cols) * (row_seconds / n_cols) * px_per_s
-            near = np.min(np.abs(px[:, None] - edges[None, :]), axis=1) <= row.line_px / 2 + 1.5
-            px, py = px[~near], py[~near]
+        # leave out the separator ticks between columns, the pulse's falling edge at t = 0 (where a printer
+        # starts the trace right at it) and an end marker
+        cols = n_cols if p.col >= 0 else 1
+        edges = row.x0 + np.arange(0, cols + 1) * (row_seconds / cols) * px_per_s
+        near = np.min(np.abs(px[:, None] - edges[None, :]), axis=1) <= row.line_px / 2 + 1.5
+        px, py = px[~near], py[~near]
         s = np.arange(p.sample_start, p.sample_stop)
         x = row.x0 + s / fs * px_per_s
         y = tr.sample_curve(px, py, x, max_gap=max(3.0, 2 * row.line_px))
