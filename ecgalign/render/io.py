@@ -14,7 +14,16 @@ from ecgalign.render.augment import Augment
 from ecgalign.render.renderer import RenderConfig, Renderer, RenderResult
 from ecgalign.render.truth import FORMAT, GroundTruth
 
-__all__ = ["FORMAT", "GroundTruth", "record_header", "record_signal", "render_records", "save_png", "write_render"]
+__all__ = [
+    "FORMAT",
+    "GroundTruth",
+    "output_stem",
+    "record_header",
+    "record_signal",
+    "render_records",
+    "save_png",
+    "write_render",
+]
 
 
 def save_png(
@@ -71,6 +80,30 @@ def record_header(rec: ECGRecord) -> dict:
     return {"id": rec.record_id, "age": rec.age, "sex": rec.sex, "date": date}
 
 
+_WORKER_RENDERERS: dict = {}
+
+
+def _init_worker(threads: int) -> None:
+    torch.set_num_threads(threads)
+
+
+def _render_batch(job: tuple) -> list[tuple[Path, Path]]:
+    """Render and write one batch (in a worker process, or in-process): returns the written paths."""
+    config, device, signals, fs, augment, seeds, headers, stems, out_dir, decimals = job
+    key = (config, device)
+    if key not in _WORKER_RENDERERS:
+        _WORKER_RENDERERS.clear()  # one renderer (templates, buffers) per worker
+        _WORKER_RENDERERS[key] = Renderer(config, device=device)
+    res = _WORKER_RENDERERS[key].render(torch.from_numpy(signals), fs, augment=augment, seed=seeds, header=headers)
+    return [write_render(res, j, out_dir, stem, decimals) for j, stem in enumerate(stems)]
+
+
+def output_stem(rec: ECGRecord) -> str:
+    """``<dataset>_<record_id>_<rate>hz``: the source rate in the name, so 100 and 500 Hz renders of a record
+    never overwrite each other."""
+    return f"{rec.dataset}_{rec.record_id}_{rec.fs:g}hz"
+
+
 def render_records(
     records: Iterable[ECGRecord],
     out_dir: str | Path,
@@ -83,41 +116,57 @@ def render_records(
     header: bool = True,
     decimals: int | None = 2,
     device: str | None = None,
+    workers: int = 1,
+    threads: int = 1,
 ) -> Iterator[tuple[Path, Path]]:
-    """Render records to ``out_dir/<dataset>_<record_id>.png`` + ``.json`` (what ``ecgalign render`` does).
+    """Render records to ``out_dir/<dataset>_<record_id>_<fs>hz.png`` + ``.json`` (what ``ecgalign render`` does).
 
-    Image k of the stream uses seed ``seed + k`` (reproducible whatever the batch size). Records are batched
-    while their sampling rate and length agree. Yields the written (png, json) paths.
+    Image k of the stream uses seed ``seed + k`` (reproducible whatever the batch size or worker count).
+    Records are batched while their sampling rate and length agree. ``workers`` > 1: batches are rendered,
+    PNG-encoded and written in that many processes (encoding overlaps rendering), each with ``threads`` torch
+    threads (1: one busy core per worker, no oversubscription). Yields the written (png, json) paths in order.
     """
-    renderer = Renderer(config or RenderConfig(), device=device)
+    config = config or RenderConfig()
+    if workers < 1 or threads < 1:
+        raise ValueError(f"workers and threads must be >= 1, got {workers}, {threads}")
     batch: list[ECGRecord] = []
     done = 0
 
-    def flush():
+    def job() -> tuple:
         nonlocal done
-        signals = torch.from_numpy(np.stack([record_signal(r) for r in batch]))
+        signals = np.stack([record_signal(r) for r in batch])
         headers = [record_header(r) for r in batch] if header else None
-        res = renderer.render(
-            signals,
-            batch[0].fs,
-            augment=augment,
-            seed=[seed + done + j for j in range(len(batch))],
-            header=headers,
-        )
-        paths = [
-            write_render(res, j, out_dir, f"{r.dataset}_{r.record_id}", decimals) for j, r in enumerate(batch)
-        ]
+        seeds = [seed + done + j for j in range(len(batch))]
+        stems = [output_stem(r) for r in batch]
         done += len(batch)
+        out = (config, device, signals, float(batch[0].fs), augment, seeds, headers, stems, Path(out_dir), decimals)
         batch.clear()
-        return paths
+        return out
 
-    for rec in records:
-        if limit is not None and done + len(batch) >= limit:
-            break
-        if batch and (rec.fs != batch[0].fs or rec.signal.shape[1] != batch[0].signal.shape[1]):
-            yield from flush()
-        batch.append(rec)
-        if len(batch) >= batch_size:
-            yield from flush()
-    if batch:
-        yield from flush()
+    def jobs() -> Iterator[tuple]:
+        for rec in records:
+            if limit is not None and done + len(batch) >= limit:
+                break
+            if batch and (rec.fs != batch[0].fs or rec.signal.shape[1] != batch[0].signal.shape[1]):
+                yield job()
+            batch.append(rec)
+            if len(batch) >= batch_size:
+                yield job()
+        if batch:
+            yield job()
+
+    if workers == 1:
+        for j in jobs():
+            yield from _render_batch(j)
+        return
+    from collections import deque
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(threads,)) as pool:
+        pending: deque = deque()
+        for j in jobs():
+            pending.append(pool.submit(_render_batch, j))
+            while len(pending) >= 2 * workers:  # bounded read-ahead; results in order
+                yield from pending.popleft().result()
+        while pending:
+            yield from pending.popleft().result()

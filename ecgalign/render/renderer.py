@@ -158,8 +158,8 @@ class RenderResult:
                     "bbox_px": None if missing else json_floats(self.bboxes[i, k]),
                     "cell_px": json_floats(self.cells[i, k].double()),
                     "label_bbox_px": json_floats(self.label_boxes[i, k].double()) if cfg.labels else None,
-                    "trace_x_px": json_floats(t[:, 0]),
-                    "trace_y_px": json_floats(t[:, 1]),
+                    "trace_x_px": t[:, 0].copy(),
+                    "trace_y_px": t[:, 1].copy(),
                 }
             )
         augment = {"config": self.augment.to_dict()}
