@@ -167,3 +167,17 @@ def test_cli_render_chooses_records_by_id_and_names_the_rate(tmp_path):
     res = runner.invoke(app, ["render", "--data", str(tmp_path / "s"), "--out", str(tmp_path / "q"),
                               "--records", str(tmp_path / "none.txt")])
     assert res.exit_code == 2 and "none.txt" in res.output
+
+
+def test_encode_png_is_lossless_and_writes_leave_no_temporary_files(tmp_path):
+    from ecgalign.render.io import encode_png, save_png
+
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 256, (37, 53, 3), dtype=np.uint8)
+    import io as _io
+
+    assert np.array_equal(np.asarray(Image.open(_io.BytesIO(encode_png(rgb)))), rgb)
+    save_png(torch.from_numpy(rgb).permute(2, 0, 1), tmp_path / "a.png")
+    assert [p.name for p in tmp_path.iterdir()] == ["a.png"]
+    with pytest.raises(ValueError, match="uint8"):
+        encode_png(rgb.astype(np.float32))
