@@ -64,7 +64,7 @@ def run_one(args: tuple) -> dict:
     snr = challenge_snr(ref, d.signal, 500.0)
     shown = np.isfinite(ref).any(axis=1)
     snr = np.where(shown & ~np.isfinite(snr), 0.0, snr)  # a lead left out scores 0 dB (strict)
-    out.update(status=d.status, snr=snr.tolist(), notes=d.notes, rotation_deg=d.rotation_deg,
+    out.update(status=d.status, snr=snr.tolist(), notes=d.notes, flags=d.flags, rotation_deg=d.rotation_deg,
                row_seconds=d.row_seconds, calibration=d.calibration, confidence=d.confidence)
     return out
 
@@ -81,7 +81,7 @@ def summarize(rows: list[dict]) -> dict:
         "strict_snr_db": {"median": float(np.median(vals)), "mean": float(np.mean(vals)), "pairs": int(vals.size)},
         "status": status,
         "flagged": [{"ecg_id": r["ecg_id"], "status": r["status"],
-                     "why": (r.get("reason") or "; ".join(r.get("notes", [])))[:200]} for r in bad[:10]],
+                     "why": (r.get("reason") or "; ".join(r.get("flags", [])))[:200]} for r in bad[:10]],
         "worst_unflagged_records": [{"ecg_id": r["ecg_id"], "mean_db": round(m, 2)} for m, r in worst_ok],
         "seconds_per_image": statistics.mean(r["seconds"] for r in rows),
     }

@@ -60,6 +60,7 @@ def test_a_wrong_digitiser_would_score_low(ecg):
     assert np.nanmean(_snr(ref, np.roll(good, 1, axis=0))) < 3
 
 
+@pytest.mark.slow
 def test_gain_and_speed_are_read_from_the_calibration_pulses(ecg):
     for gain in (5.0, 20.0):
         image, ref, _ = _render(ecg, gain=gain)
