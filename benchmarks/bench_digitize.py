@@ -7,7 +7,8 @@ differ) with the known layout, 25 mm/s and 10 mm/mV. The reference is the render
 outside the windows its panels show (from the image's ground truth), so only what the image shows is scored.
 Scores: ``ecgalign.eval.signal_metrics.challenge_snr`` (alignment allowances of the Challenge's final scoring
 code, then per-lead SNR), averaged as the Challenge does (nanmean over record x lead), plus the same without
-the alignment (``--no_shift`` in the Challenge). A digitiser error is counted as a failure and skipped. Prints
+the alignment (``--no_shift`` in the Challenge). ``strict_snr_db``: a lead left out, or every lead of an image
+the digitiser refuses, scores 0 dB; median and mean over record x lead (issue 14). Prints
 JSON (and writes it to ``--out`` if given).
 
     python benchmarks/bench_digitize.py [--limit 50] [--augment none,light,heavy] [--dpi 200] [--workers 2]
@@ -69,12 +70,16 @@ def run_chunk(args: tuple) -> list[dict]:
         try:
             d = digitize(res.images[0], layout, fs=rec.fs, seconds=signal.shape[1] / rec.fs)
         except Exception as exc:  # noqa: BLE001 - a failure is counted and skipped, never fatal
-            row.update(error=f"{type(exc).__name__}: {exc}", digitize_s=time.perf_counter() - t0)
+            row.update(error=f"{type(exc).__name__}: {exc}", digitize_s=time.perf_counter() - t0, status="failed",
+                   strict_snr=np.where(np.isfinite(ref).any(axis=1), 0.0, np.nan).tolist())
             out.append(row)
             continue
         row["digitize_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         row["snr"] = challenge_snr(ref, d.signal, rec.fs).tolist()
+        shown = np.isfinite(ref).any(axis=1)
+        row["strict_snr"] = np.where(shown & ~np.isfinite(row["snr"]), 0.0, row["snr"]).tolist()
+        row["status"] = d.status
         row["snr_no_shift"] = challenge_snr(ref, d.signal, rec.fs, shift=False).tolist()
         row["score_s"] = time.perf_counter() - t0
         truth = gt.layout["px_per_mm"] * float(np.hypot(*np.asarray(gt.page_to_image)[0, :2]))
@@ -90,6 +95,10 @@ def summarize(rows: list[dict], leads: tuple[str, ...]) -> dict:
     ok = [r for r in rows if "snr" in r]
     failures = [r for r in rows if "error" in r]
     d: dict = {"images": len(rows), "digitised": len(ok), "failures": len(failures)}
+    strict = np.array([r["strict_snr"] for r in rows], dtype=np.float64)
+    strict = strict[np.isfinite(strict)]
+    d["strict_snr_db"] = {"median": float(np.median(strict)), "mean": float(np.mean(strict)), "pairs": int(strict.size)}
+    d["status"] = {s: sum(r["status"] == s for r in rows) for s in ("ok", "suspect", "failed")}
     if failures:
         d["failure_examples"] = [{"record": r["record"], "error": r["error"][:300]} for r in failures[:5]]
     if ok:
@@ -153,8 +162,8 @@ def main() -> None:
         rows.sort(key=lambda r: r["index"])
         result["augment"][augment] = summarize(rows, LEADS_12)
         result["augment"][augment]["wall_s"] = time.perf_counter() - t0
-        print(f"# {augment}: {json.dumps(result['augment'][augment]['snr_db'] if 'snr_db' in result['augment'][augment] else {})}",
-              file=sys.stderr)
+        print(f"# {augment}: {json.dumps(result['augment'][augment]['strict_snr_db'])} "
+              f"{result['augment'][augment]['status']}", file=sys.stderr)
     result["wall_s"] = time.perf_counter() - t_all
     text = json.dumps(result, indent=1)
     print(text)

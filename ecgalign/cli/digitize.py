@@ -38,9 +38,11 @@ def digitize(
     gain: str = typer.Option("10", help="Gain (mm/mV), or 'auto' to read it from the calibration pulses."),
     json_out: bool = typer.Option(False, "--json", help="Print a summary (and what was measured per image) as JSON."),
 ) -> None:
-    """Digitise printouts: grid removal, trace rows, px/mm from the grid, 0 mV and timing from the calibration
-    pulses, the layout's time windows split into leads. Leads are NaN outside the windows the layout shows
-    them in. An image that cannot be digitised is skipped, counted and reported; the others are written."""
+    """Digitise printouts: grid removal, page frames and text masked, trace rows, px/mm from the grid, 0 mV and
+    t = 0 from the calibration pulses and the layout's geometry, the layout's time windows split into leads.
+    Leads are NaN outside the windows the layout shows them in. Every image gets a status: ok; suspect (a check
+    failed: written, and flagged with the reason); failed (unreadable: not written, reported). Exit code 0 when
+    all are ok, 3 when some are suspect or failed, 1 when none could be written."""
     from ecgalign.render.digitize import DigitizeError, digitize_file
     from ecgalign.render.layout import check_layout
 
@@ -67,21 +69,32 @@ def digitize(
                 except DigitizeError as exc:
                     if single:
                         raise
-                    skipped.append({"image": str(image), "reason": str(exc)})
+                    skipped.append({"image": str(image), "status": "failed", "reason": str(exc)})
                 else:
-                    done.append({"image": str(image), "record": str(target), **result.summary()})
+                    item = {"image": str(image), **result.summary()}
+                    if result.status == "failed":
+                        skipped.append({"image": str(image), "status": "failed", "reason": "; ".join(result.flags)})
+                    else:
+                        done.append({"record": str(target), **item})
                 update(k + 1, len(files))
-    summary = {"out": str(out), "records": len(done), "skipped": len(skipped), "skipped_images": skipped[:50],
-               "layout": layout, "results": done}
+    suspect = [item for item in done if item["status"] == "suspect"]
+    counts = {"ok": len(done) - len(suspect), "suspect": len(suspect), "failed": len(skipped)}
+    summary = {"out": str(out), "records": len(done), "skipped": len(skipped), "status": counts,
+               "skipped_images": skipped[:50], "layout": layout, "results": done}
+    code = 0 if not skipped and not suspect else (1 if not done else 3)
     if json_out:
         print_json(summary)
+        if code:
+            raise typer.Exit(code)
         return
     for item in done:
-        for note in item["notes"]:
-            err.print(f"{item['image']}: {note}", soft_wrap=True)
+        for note in item["flags"] if item["status"] == "suspect" else []:
+            err.print(f"suspect {item['image']}: {note}", soft_wrap=True)
     for item in skipped:
-        err.print(f"skipped {item['reason']}", soft_wrap=True)
-    where = done[0]["record"] + ".hea/.dat" if single else f"{len(done)} WFDB record(s) to {out}"
-    err.print(f"wrote {where}{f'; skipped {len(skipped)} image(s)' if skipped else ''}", soft_wrap=True)
-    if not done:
-        raise typer.Exit(1)
+        reason = item["reason"].removeprefix(f"{item['image']}: ")
+        err.print(f"failed {item['image']}: {reason}", soft_wrap=True)
+    where = done[0]["record"] + ".hea/.dat" if single and done else f"{len(done)} WFDB record(s) to {out}"
+    err.print(f"wrote {where}: {counts['ok']} ok, {counts['suspect']} suspect (written, flagged), "
+              f"{counts['failed']} failed (not written)", soft_wrap=True)
+    if code:
+        raise typer.Exit(code)

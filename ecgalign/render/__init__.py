@@ -14,9 +14,12 @@ docs/render.md.
 
 from ecgalign.render.augment import AUG_NAMES, AUGMENT_PRESETS, Augment
 from ecgalign.render.draw import GRID_SCHEMES
-from ecgalign.render.io import GroundTruth, render_records, save_png, write_render
+from ecgalign.render.imagefile import ImageError, image_tensor, read_image
+from ecgalign.render.io import render_records, save_png, write_render
 from ecgalign.render.layout import LAYOUTS, Page, Panel, compute_page, list_layouts
 from ecgalign.render.renderer import RenderConfig, Renderer, RenderResult, header_text, render_ecg
+from ecgalign.render.truth import GroundTruth
+from ecgalign.render.wild import sample_wild_config
 
 __all__ = [
     "AUGMENT_PRESETS",
@@ -25,6 +28,7 @@ __all__ = [
     "LAYOUTS",
     "Augment",
     "GroundTruth",
+    "ImageError",
     "Page",
     "Panel",
     "RenderConfig",
@@ -32,9 +36,12 @@ __all__ = [
     "Renderer",
     "compute_page",
     "header_text",
+    "image_tensor",
     "list_layouts",
+    "read_image",
     "render_ecg",
     "render_records",
+    "sample_wild_config",
     "save_png",
     "write_render",
 ]

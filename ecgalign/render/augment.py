@@ -127,6 +127,36 @@ AUGMENT_PRESETS: dict[str, Augment] = {
             "handwriting": 0.6,
         },
     ),
+    # every scanner/photo artefact, each on in about half the images (issue 14); with the page conventions
+    # of ecgalign.render.wild.sample_wild_config this is the training distribution for foreign printouts
+    "wild": Augment(
+        rotation=5.0,
+        perspective=0.05,
+        crop_scale=0.08,
+        blur=0.2,
+        jpeg=0.9,
+        noise=15.0,
+        illumination=0.45,
+        creases=0.35,
+        colour=0.2,
+        photocopy=1.0,
+        grid_colour=1.0,
+        handwriting=4,
+        prob={
+            "rotation": 0.7,
+            "perspective": 0.5,
+            "crop_scale": 0.5,
+            "blur": 0.5,
+            "jpeg": 0.5,
+            "noise": 0.6,
+            "illumination": 0.5,
+            "creases": 0.5,
+            "colour": 0.6,
+            "photocopy": 0.15,
+            "grid_colour": 0.5,
+            "handwriting": 0.3,
+        },
+    ),
 }
 
 

@@ -37,16 +37,23 @@ def apply_homography_points(xy: torch.Tensor, owner: torch.Tensor, m: torch.Tens
 
 
 def grid_tables(
-    width: int, height: int, px_per_mm: float, origin: tuple[float, float], scheme: str, device: torch.device
+    width: int,
+    height: int,
+    px_per_mm: float,
+    origin: tuple[float, float],
+    scheme: str,
+    device: torch.device,
+    weight: float = 1.0,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Transmission tables along page x and y, entry i at page coordinate i / OVERSAMPLE - 1; off the page
-    (beyond the outer pixel edges) the transmission is 1. Also the matching on-page indicator tables."""
+    (beyond the outer pixel edges) the transmission is 1. Also the matching on-page indicator tables.
+    ``weight`` scales the grid lines' widths."""
     _, _, m_minor, m_major = GRID_SCHEMES[scheme]
     out = []
     for n, o in ((width, origin[0]), (height, origin[1])):
         pos = torch.arange((n + 2) * OVERSAMPLE, dtype=torch.float64) / OVERSAMPLE - 1
-        minor = line_coverage(pos, o, px_per_mm, MINOR_LINE_MM * px_per_mm, 5, major=False)
-        major = line_coverage(pos, o, px_per_mm, MAJOR_LINE_MM * px_per_mm, 5, major=True)
+        minor = line_coverage(pos, o, px_per_mm, weight * MINOR_LINE_MM * px_per_mm, 5, major=False)
+        major = line_coverage(pos, o, px_per_mm, weight * MAJOR_LINE_MM * px_per_mm, 5, major=True)
         trans = (1 - m_minor * minor) * (1 - m_major * major)
         inside = (pos >= -0.5) & (pos <= n - 0.5)
         out.append(

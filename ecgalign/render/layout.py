@@ -39,6 +39,8 @@ CAL_LEAD_MM = 2.5  # flat line before and after the pulse
 BASELINE_FRACTION = 0.6  # baseline this far down its row (R waves need more room than S waves)
 SEPARATOR_MM = 5.0  # height of the tick between two columns
 LABEL_OFFSET_MM = (1.0, 9.0)  # label top-left: right of the panel start, above the baseline
+LABEL_BELOW_MM = 2.5  # label top when printed under the baseline (as ecg-image-kit does)
+PULSE_STYLES = ("lead-in", "flush")
 
 
 def list_layouts() -> list[str]:
@@ -99,12 +101,19 @@ class Page:
     def x_of_sample(self, sample: float) -> float:
         return self.trace_x0 + sample / self.fs * self.speed * self.px_per_mm
 
-    def calibration_polylines(self) -> list[list[tuple[float, float]]]:
-        """The 1 mV x 200 ms pulse at the start of every row: flat, up gain mm, flat 0.2 s, down, flat."""
+    def calibration_polylines(self, style: str = "lead-in") -> list[list[tuple[float, float]]]:
+        """The 1 mV x 200 ms pulse at the start of every row. "lead-in": flat, up gain mm, flat 0.2 s, down,
+        flat (ours); "flush": up, flat 0.2 s, down right where the trace starts (as ecg-image-kit draws it)."""
         mm, up = self.px_per_mm, self.gain * self.px_per_mm
         lead, width = CAL_LEAD_MM * mm, CAL_PULSE_S * self.speed * mm
+        if style not in PULSE_STYLES:
+            raise ValueError(f"pulse style must be one of {', '.join(PULSE_STYLES)}, got {style!r}")
         out = []
         for y in self.baselines:
+            if style == "flush":
+                x = self.trace_x0 - width
+                out.append([(x, y), (x, y - up), (x + width, y - up), (x + width, y)])
+                continue
             x = self.cal_x0
             out.append(
                 [
@@ -160,8 +169,10 @@ def compute_page(
     gain: float,
     fs: float,
     n_samples: int,
+    label_below: bool = False,
 ) -> Page:
-    """Geometry of ``layout`` on a ``width`` x ``height`` px page.
+    """Geometry of ``layout`` on a ``width`` x ``height`` px page (``label_below``: lead labels under the
+    baseline instead of above it).
 
     Each row shows ``n_samples / fs`` seconds split evenly over the columns; when that does not fit the page
     width at ``speed`` (e.g. 10 s at 50 mm/s = 500 mm), the shown duration is halved until it does (a 3x4
@@ -212,7 +223,7 @@ def compute_page(
                     x1=x1,
                     baseline_y=y,
                     cell=cell,
-                    label_xy=(x0 + LABEL_OFFSET_MM[0] * mm, y - LABEL_OFFSET_MM[1] * mm),
+                    label_xy=(x0 + LABEL_OFFSET_MM[0] * mm, y + (LABEL_BELOW_MM if label_below else -LABEL_OFFSET_MM[1]) * mm),
                 )
             )
     return Page(

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
 import numpy as np
 import torch
 
@@ -35,11 +33,9 @@ from ecgalign.render.geometry import (
     apply_homography_points,
     grid_tables,
 )
-from ecgalign.render.layout import Page, check_layout, compute_page, resolve_dpi
+from ecgalign.render.layout import PULSE_STYLES, Page, check_layout, compute_page, resolve_dpi
 from ecgalign.render.traces import TraceIndex, points_polylines
-
-if TYPE_CHECKING:
-    from ecgalign.render.io import GroundTruth
+from ecgalign.render.truth import GroundTruth, json_floats
 
 _GOLDEN = 0x9E3779B97F4A7C15
 
@@ -63,6 +59,12 @@ class RenderConfig:
     min_trace_px: float = 1.0  # never thinner than this (low-resolution training images)
     text_mm: float = 3.0  # cap height of labels and header
     ink: tuple[int, int, int] = (12, 12, 18)
+    # other printers' conventions (issue 14; sample_wild_config draws them all)
+    frame: bool = False  # a page frame (trace line width) along the image border
+    pulse: str = "lead-in"  # calibration pulse: "lead-in" (flat before and after) or "flush" (ends at t = 0)
+    label_position: str = "above"  # lead labels "above" or "below" the baseline
+    grid_weight: float = 1.0  # grid line widths relative to the scheme's
+    legend_gap_mm: float | None = None  # legend this far under the last baseline (None: at the page foot)
 
     def __post_init__(self):
         check_layout(self.layout)
@@ -73,6 +75,14 @@ class RenderConfig:
             raise ValueError(f"dpi must be positive, got {self.dpi}")
         if not (self.speed > 0 and self.gain > 0):
             raise ValueError(f"speed and gain must be positive, got speed={self.speed}, gain={self.gain}")
+        if self.pulse not in PULSE_STYLES:
+            raise ValueError(f"pulse must be one of {', '.join(PULSE_STYLES)}, got {self.pulse!r}")
+        if self.label_position not in ("above", "below"):
+            raise ValueError(f"label_position must be 'above' or 'below', got {self.label_position!r}")
+        if not 0 < self.grid_weight <= 5:
+            raise ValueError(f"grid_weight must be in (0, 5], got {self.grid_weight}")
+        if self.legend_gap_mm is not None and not self.legend_gap_mm > 0:
+            raise ValueError(f"legend_gap_mm must be positive or None, got {self.legend_gap_mm}")
 
     @classmethod
     def letter(cls, dpi: float = 200.0, **changes) -> RenderConfig:
@@ -114,9 +124,56 @@ class RenderResult:
 
     def ground_truth(self, i: int) -> GroundTruth:
         """Image ``i``'s ground truth, JSON-serialisable (``.to_json()``)."""
-        from ecgalign.render.io import GroundTruth
-
-        return GroundTruth.from_result(self, i)
+        page, cfg = self.page, self.config
+        layout = page.to_dict()
+        layout.update(
+            grid_scheme=cfg.grid,
+            trace_width_px=cfg.trace_px,
+            labels=cfg.labels,
+            calibration=cfg.calibration,
+            calibration_mv=1.0,
+            calibration_s=0.2,
+            separators=cfg.separators,
+            calibration_x0_px=page.cal_x0,
+        )
+        panels = []
+        for k, p in enumerate(page.panels):
+            t = self.traces[k][i].detach().double().cpu().numpy()
+            missing = bool(self.missing[i, k])
+            panels.append(
+                {
+                    "lead": p.lead,
+                    "lead_index": p.lead_index,
+                    "row": p.row,
+                    "col": p.col,
+                    "rhythm": p.rhythm,
+                    "t_start_s": p.t_start,
+                    "t_end_s": p.t_end,
+                    "sample_start": p.sample_start,
+                    "sample_stop": p.sample_stop,
+                    "missing": missing,
+                    "x0_page_px": p.x0,
+                    "x1_page_px": p.x1,
+                    "baseline_y_page_px": p.baseline_y,
+                    "bbox_px": None if missing else json_floats(self.bboxes[i, k]),
+                    "cell_px": json_floats(self.cells[i, k].double()),
+                    "label_bbox_px": json_floats(self.label_boxes[i, k].double()) if cfg.labels else None,
+                    "trace_x_px": t[:, 0].copy(),
+                    "trace_y_px": t[:, 1].copy(),
+                }
+            )
+        augment = {"config": self.augment.to_dict()}
+        if self.augment_params is not None:
+            augment.update(self.augment_params.describe(i))
+        return GroundTruth(
+            width=int(self.images.shape[-1]),
+            height=int(self.images.shape[-2]),
+            layout=layout,
+            page_to_image=self.page_to_image[i].double().tolist(),
+            seed=int(self.seeds[i]),
+            augment=augment,
+            panels=panels,
+        )
 
 
 def _image_seeds(seed: int | Sequence[int], generator: torch.Generator | None, n: int) -> list[int]:
@@ -181,7 +238,7 @@ class Renderer:
         key = ("page", float(fs), int(n_samples))
         if key not in self._cache:
             self._cache[key] = compute_page(
-                c.layout, c.width, c.height, c.dpi, c.speed, c.gain, fs, n_samples
+                c.layout, c.width, c.height, c.dpi, c.speed, c.gain, fs, n_samples, c.label_position == "below"
             )
         return self._cache[key]
 
@@ -199,6 +256,8 @@ class Renderer:
             items += [(0, p.label_xy[0], p.label_xy[1], p.lead) for p in page.panels]
         if c.legend:
             y = page.height - 5.0 * page.px_per_mm
+            if c.legend_gap_mm is not None:
+                y = min(y, page.baselines[-1] + c.legend_gap_mm * page.px_per_mm)
             items.append((0, page.cal_x0, y, f"{c.speed:g} mm/s   {c.gain:g} mm/mV   {page.fs:g} Hz"))
         return items
 
@@ -210,7 +269,7 @@ class Renderer:
             return self._cache[key]
         c = self.config
         h, w = page.height, page.width
-        tables = grid_tables(w, h, page.px_per_mm, page.grid_origin, c.grid, device)
+        tables = grid_tables(w, h, page.px_per_mm, page.grid_origin, c.grid, device, c.grid_weight)
         rows, cols = ((torch.arange(n, device=device) + 1) * OVERSAMPLE for n in (h, w))
         trans = tables[1][rows][:, None] * tables[0][cols][None, :]  # (H, W) grid transmission, 1 - opacity
         paper, grid_rgb, _, _ = GRID_SCHEMES[c.grid]
@@ -218,9 +277,12 @@ class Renderer:
         grid_t = torch.tensor(grid_rgb, dtype=torch.float32, device=device)[:, None, None]
         template = (grid_t + (paper_t - grid_t) * trans[None]).round_().to(torch.uint8)[None].contiguous()
         text = self._atlas(device).points(self._static_text(page))
-        segments = (page.calibration_polylines() if c.calibration else []) + (
+        segments = (page.calibration_polylines(c.pulse) if c.calibration else []) + (
             page.separator_segments() if c.separators else []
         )
+        if c.frame:  # page frame: a closed line just inside the image border
+            e = max(0.0, c.trace_px / 2 - 0.5)  # the outer pixel row and column fully covered
+            segments.append([(e, e), (w - 1 - e, e), (w - 1 - e, h - 1 - e), (e, h - 1 - e), (e, e)])
         lines = torch.tensor([pt for seg in segments for pt in seg], dtype=torch.float32, device=device)
         join = torch.tensor(
             [k < len(seg) - 1 for seg in segments for k in range(len(seg))][:-1], device=device

@@ -34,7 +34,7 @@ def test_render_writes_a_png_and_its_ground_truth_per_record(tmp_path):
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["images"] == 2
     pngs = sorted((tmp_path / "png").glob("*.png"))
-    assert [p.name for p in pngs] == ["toy_r0.png", "toy_r1.png"]
+    assert [p.name for p in pngs] == ["toy_r0_500hz.png", "toy_r1_500hz.png"]
     assert Image.open(pngs[0]).size == (550, 425)  # 11 x 8.5 in at 50 dpi
     truth = json.loads(pngs[0].with_suffix(".json").read_text())
     assert "6x2" in json.dumps(truth) and "II" in json.dumps(truth)

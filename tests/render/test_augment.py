@@ -106,7 +106,7 @@ def test_switching_one_augmentation_leaves_the_others_draws():
 
 
 def test_presets():
-    assert set(AUGMENT_PRESETS) == {"none", "light", "heavy"}
+    assert set(AUGMENT_PRESETS) == {"none", "light", "heavy", "wild"}
     assert not AUGMENT_PRESETS["none"].enabled and AUGMENT_PRESETS["light"].enabled
     light, heavy = AUGMENT_PRESETS["light"], AUGMENT_PRESETS["heavy"]
     assert all(getattr(heavy, n) >= getattr(light, n) for n in AUG_NAMES)

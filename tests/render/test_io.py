@@ -31,7 +31,8 @@ def test_json_round_trip_is_exact(ecg):
     assert d["layout"]["layout"] == "3x4+II" and d["layout"]["gain_mm_per_mv"] == 10.0
     assert len(d["page_to_image"]) == 3 and d["augment"]["config"]["rotation"] == 4.0
     avl = gt.panel("aVL")
-    assert avl["missing"] is True and avl["bbox_px"] is None and set(avl["trace_x_px"]) == {None}
+    assert avl["missing"] is True and avl["bbox_px"] is None and np.isnan(avl["trace_x_px"]).all()
+    assert [set(p["trace_x_px"]) for p in json.loads(text)["panels"] if p["lead"] == "aVL"] == [{None}]
     ii = gt.panel("II", rhythm=True)
     assert ii["sample_start"] == 0 and ii["sample_stop"] == 5000 and len(ii["trace_x_px"]) == 5000
     assert ii["trace_x_px"] == pytest.approx(res.traces[-1][0, :, 0].double().tolist())
@@ -41,6 +42,35 @@ def test_json_round_trip_is_exact(ecg):
         gt.panel("V7")
     with pytest.raises(ValueError, match="format"):
         GroundTruth.from_json(json.dumps({"format": "other"}))
+
+
+def test_sidecars_written_before_traces_became_arrays_still_load(ecg):
+    """The writer of ecgalign <= 0202eea: dataclasses.asdict, lists of floats with None, default separators."""
+    signal, fs = ecg
+    x = signal.clone()
+    x[0, :100] = float("nan")
+    gt = Renderer(SMALL).render(x, fs, seed=1).ground_truth(0)
+    old = {k: getattr(gt, k) for k in ("width", "height", "layout", "page_to_image", "seed", "augment", "format")}
+    old["panels"] = [
+        {**p, **{k: [None if np.isnan(v) else round(float(v), 2) for v in p[k]] for k in ("trace_x_px", "trace_y_px")}}
+        for p in gt.panels
+    ]
+    back = GroundTruth.from_json(json.dumps(old))
+    assert back == GroundTruth.from_json(gt.to_json(decimals=2))
+    lead_i = back.panel("I")
+    assert np.isnan(lead_i["trace_y_px"][:100]).all() and np.isfinite(lead_i["trace_y_px"][100:]).all()
+
+
+def test_ground_truth_json_is_fast(ecg):
+    """issue 14: about 0.25 s per 200 dpi printout went into dataclasses.asdict + round over ~40k floats."""
+    import time
+
+    signal, fs = ecg
+    gt = Renderer(RenderConfig.letter(200)).render(signal, fs).ground_truth(0)
+    t0 = time.process_time()
+    for _ in range(5):
+        gt.to_json(decimals=2)
+    assert (time.process_time() - t0) / 5 < 0.1
 
 
 def test_pixel_sample_mapping_from_the_layout_alone(ecg):
@@ -79,12 +109,17 @@ def test_render_records_writes_png_and_json(tmp_path):
     )
     assert len(written) == 4
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        [f"{r.dataset}_{r.record_id}.{ext}" for r in records for ext in ("png", "json")]
+        [f"{r.dataset}_{r.record_id}_{r.fs:g}hz.{ext}" for r in records for ext in ("png", "json")]
     )
     first = GroundTruth.from_json(written[0][1].read_text())
     last = GroundTruth.from_json(written[3][1].read_text())
     assert first.layout["fs"] == 500.0 and last.layout["fs"] == 100.0 and first.seed == 0 and last.seed == 3
     assert len(list(render_records(iter(records), tmp_path / "two", config=SMALL, limit=2))) == 2
+    pooled = list(render_records(iter(records), tmp_path / "pool", config=SMALL, augment="light", batch_size=1,
+                                 workers=2))
+    assert [p.name for p, _ in pooled] == [p.name for p, _ in written]  # in order, same seeds, same pixels
+    for (a, _), (b, _) in zip(written, pooled):
+        assert np.array_equal(np.asarray(Image.open(a)), np.asarray(Image.open(b)))
 
 
 def test_record_signal_orders_leads_and_marks_absent_ones():
@@ -101,3 +136,48 @@ def test_record_signal_orders_leads_and_marks_absent_ones():
     assert x.shape == (12, 10) and x[0, 0] == 2.0 and x[6, 0] == 1.0 and np.isnan(x[1]).all()
     res = Renderer(SMALL).render(torch.from_numpy(x), 500.0)
     assert res.missing[0].sum() == 13 - 2  # I and V1 present; II appears twice
+
+
+def test_cli_render_chooses_records_by_id_and_names_the_rate(tmp_path):
+    from typer.testing import CliRunner
+
+    from ecgalign.cli.main import app
+    from ecgalign.data.record import LEADS_12, ECGRecord
+    from ecgalign.data.labels import scp_scheme
+    from ecgalign.data.store import StoreSpec, StoreWriter
+
+    writer = StoreWriter(tmp_path / "s", StoreSpec(500.0, 5000, LEADS_12, encoding="int16"), scp_scheme(),
+                         info={"dataset": "toy", "preprocess": None})
+    t = np.arange(5000) / 500.0
+    for i in range(4):
+        writer.add(ECGRecord(np.tile((0.8 * np.sin(2 * np.pi * t)).astype(np.float32), (12, 1)), 500.0, LEADS_12,
+                             f"r{i}", "toy"), i + 1)
+    writer.close()
+    runner = CliRunner()
+    ids = tmp_path / "ids.txt"
+    ids.write_text("r3\n\nr1\n")
+    res = runner.invoke(app, ["render", "--data", str(tmp_path / "s"), "--out", str(tmp_path / "o"), "--dpi", "50",
+                              "--records", str(ids), "--json"])
+    assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in (tmp_path / "o").glob("*.png")) == ["toy_r1_500hz.png", "toy_r3_500hz.png"]
+    res = runner.invoke(app, ["render", "--data", str(tmp_path / "s"), "--out", str(tmp_path / "p"), "--dpi", "50",
+                              "--ids", "r0,r9", "--workers", "2"])
+    assert res.exit_code == 3 and "r9" in res.output  # an id not found is reported, never silent
+    assert [p.name for p in (tmp_path / "p").glob("*.png")] == ["toy_r0_500hz.png"]
+    res = runner.invoke(app, ["render", "--data", str(tmp_path / "s"), "--out", str(tmp_path / "q"),
+                              "--records", str(tmp_path / "none.txt")])
+    assert res.exit_code == 2 and "none.txt" in res.output
+
+
+def test_encode_png_is_lossless_and_writes_leave_no_temporary_files(tmp_path):
+    from ecgalign.render.io import encode_png, save_png
+
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 256, (37, 53, 3), dtype=np.uint8)
+    import io as _io
+
+    assert np.array_equal(np.asarray(Image.open(_io.BytesIO(encode_png(rgb)))), rgb)
+    save_png(torch.from_numpy(rgb).permute(2, 0, 1), tmp_path / "a.png")
+    assert [p.name for p in tmp_path.iterdir()] == ["a.png"]
+    with pytest.raises(ValueError, match="uint8"):
+        encode_png(rgb.astype(np.float32))

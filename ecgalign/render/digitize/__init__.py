@@ -10,10 +10,14 @@ signal encoder), scored like the George B. Moody PhysioNet Challenge 2024 (``ecg
     digitize_file("printout.png", "out/rec", layout="6x2")
 
 Steps: ink and grid darkness maps with the paper's brightness divided out; rotation from the sharpest
-projections of grid and ink (+-5 degrees); px/mm from the grid period along x and y (or the calibration
-pulses, or the page width); trace rows from the ink's horizontal projection; one connected path per row by
-dynamic programming; 0 mV from each row's calibration-pulse foot (or the trace's most common level); the
-layout's time windows split each row into leads. See docs/digitize.md.
+projections of grid and ink (+-5 degrees); px/mm from the grid period along x and y (a coloured grid under grey
+shading from its chroma; or the calibration pulses, or the page width); thin dark lines only (top-hat) with
+hysteresis; page frames, rules, border fill and text masked (``mask``); trace rows from the ink's horizontal
+projection; one connected path per row by dynamic programming; 0 mV from each row's calibration-pulse foot (with
+or without a flat lead-in; else the trace's most common level); t = 0 and the seconds per row from the trace's
+extent checked against the layout (``geometry``); the layout's time windows split each row into leads. Every
+result has a per-lead confidence and a status (ok / suspect / failed) with the reasons; pages of noise or with
+no drawn line are refused. See docs/digitize.md.
 """
 
 from ecgalign.render.digitize.core import (
@@ -26,9 +30,11 @@ from ecgalign.render.digitize.core import (
     write_wfdb,
 )
 from ecgalign.render.digitize.image import DigitizeError, load_image
+from ecgalign.render.imagefile import ImageError
 
 __all__ = [
     "DigitizeError",
+    "ImageError",
     "Digitized",
     "PanelWindow",
     "digitize",

@@ -12,11 +12,17 @@ from pathlib import Path
 import numpy as np
 
 from ecgalign.data.record import LEADS_12
+from ecgalign.render.digitize import geometry as geo
 from ecgalign.render.digitize import image as im
 from ecgalign.render.digitize import trace as tr
-from ecgalign.render.layout import CAL_LEAD_MM, CAL_PULSE_S, LAYOUTS, LETTER_WIDTH_IN, check_layout
+from ecgalign.render.digitize.mask import clean_mask, hysteresis, line_ink, split_lines
+from ecgalign.render.layout import CAL_PULSE_S, LAYOUTS, LETTER_WIDTH_IN, check_layout
 
 STANDARD_GAINS = (2.5, 5.0, 10.0, 20.0, 40.0)  # mm/mV
+MAX_INK_FRACTION = 0.25  # of the page: more dark ink than that is noise, a photo or a dark scan, not a printout
+MIN_CONTINUITY = 0.6  # of a row's path steps connected: below, the row holds no drawn line
+LOW_RES_PX_PER_MM = 5.0  # below (about 127 dpi) traces are 1 px lines, often split across two rows
+MAX_RUNS_PER_COLUMN = 4.0  # in a row's band, on average: above, the "row" is speckle, not a drawn line
 WFDB_ADC_GAIN = 1000.0  # digital units per mV (1 uV steps, +-32.767 mV in format 16), as PTB-XL
 
 
@@ -77,6 +83,11 @@ class Digitized:
     baselines_px: list[float]  # v of 0 mV per row (page frame: image y with the tilt sheared out)
     trace_x0_px: list[float]  # u of t = 0 per row (page frame)
     pulses_found: int
+    status: str = "ok"  # "ok", "suspect" (a check failed: see flags) or "failed" (do not use)
+    confidence: float = 1.0  # mean per-lead confidence
+    lead_confidence: dict[str, float] = field(default_factory=dict)  # covered x connected fraction per lead
+    flags: list[str] = field(default_factory=list)  # why the result is suspect or failed
+    masked: dict[str, int] = field(default_factory=dict)  # components removed as rules, border fill, text
     notes: list[str] = field(default_factory=list)
     leads: tuple[str, ...] = LEADS_12
 
@@ -143,6 +154,7 @@ class _Row:
     v: np.ndarray
     line_px: float
     pulse: tr.Pulse | None
+    path: tr.Path
     x0: float | None = None
 
 
@@ -155,23 +167,28 @@ def digitize(
     speed: float = 25.0,
     gain: float | None = 10.0,
     max_rotation_deg: float = im.MAX_ROTATION_DEG,
+    max_pixels: int = im.MAX_PIXELS,
     name: str | None = None,
 ) -> Digitized:
     """Digitise one printout image (path, PIL image, (H, W[, 3]) array or (3, H, W) tensor) in a known
     ``layout`` (see ecgalign.render.layout.LAYOUTS) printed at ``speed`` mm/s and ``gain`` mm/mV (None: read
     the gain from the calibration pulses). Returns ``seconds`` x ``fs`` samples per lead (10 s at 500 Hz by
-    default); a lead is NaN outside the time window(s) the layout shows it in. Raises DigitizeError for an
-    unreadable file or an image without a detectable ECG."""
+    default); a lead is NaN outside the time window(s) the layout shows it in. ``status`` says whether to trust
+    it ("ok", "suspect", "failed"; see ``Digitized``). Raises DigitizeError for an unreadable file, one over
+    ``max_pixels`` (checked before decoding) or an image without evidence of an ECG trace."""
     check_layout(layout)
     if not (fs > 0 and seconds > 0 and speed > 0 and (gain is None or gain > 0)):
         raise ValueError(f"fs, seconds, speed and gain must be positive, got {fs}, {seconds}, {speed}, {gain}")
     label = name or (str(image) if isinstance(image, (str, Path)) else "image")
-    rgb = im.load_image(image, name=label)
+    rgb = im.load_image(image, name=label, max_pixels=max_pixels)
     h, w = rgb.shape[:2]
     maps = im.darkness_maps(rgb)
     del rgb
     notes: list[str] = []
+    flags: list[str] = []
     angle = im.estimate_rotation(maps.grid, max_rotation_deg)
+    if abs(angle) > 0.98 * max_rotation_deg:
+        flags.append(f"rotation {angle:.2f} deg is at the search limit (+-{max_rotation_deg:g})")
     shear = im.Shear.of((h, w), angle)
     fit_x, fit_y = im.grid_scale(maps, shear)
     ink = maps.ink
@@ -183,6 +200,12 @@ def digitize(
     if level < 0.2:
         raise im.DigitizeError(f"{label}: no ECG trace found (no dark ink on the page)")
     mask = ink > float(np.clip(0.5 * level, 0.25, 0.6))
+    ink_fraction = float(mask[::2, ::2].mean())
+    if ink_fraction > MAX_INK_FRACTION:
+        raise im.DigitizeError(
+            f"{label}: no ECG trace found: dark ink covers {ink_fraction:.0%} of the page (a printout's traces "
+            f"and text cover a few per cent; noise, a photograph or a dark scan?)"
+        )
 
     if fit_x and fit_y:
         ppm_x, ppm_y, calibration = fit_x.px_per_mm, fit_y.px_per_mm, "grid"
@@ -194,6 +217,17 @@ def digitize(
     else:
         ppm_x = ppm_y = w / (LETTER_WIDTH_IN * 25.4)
         calibration = "page width"
+    # only thin dark lines: shading, creases and dark fill wider than LINE_MAX_MM are taken out (top-hat), and
+    # a 1-px line anti-aliased across two rows (each half as dark) is kept whole
+    ink = line_ink(ink, min(ppm_x, ppm_y))
+    level = max(float(np.percentile(ink[::2, ::2], 99.9)), 0.2)
+    threshold = float(np.clip(0.5 * level, 0.2, 0.6))
+    if min(ppm_x, ppm_y) < LOW_RES_PX_PER_MM:  # 1-px lines: keep fainter ink joined to the strong (hysteresis)
+        mask = hysteresis(ink, ink > threshold, float(np.clip(0.25 * level, 0.1, 0.3)))
+    else:  # lines a few px wide: only split pairs, never a strong line's fringe
+        mask = split_lines(ink, ink > threshold, threshold)
+    mask, masked = clean_mask(mask, min(ppm_x, ppm_y))
+    notes += masked.notes
 
     grid_rows, strips = LAYOUTS[layout]
     n_rows = len(grid_rows) + len(strips)
@@ -206,6 +240,7 @@ def digitize(
     pitch = float(np.median(np.diff(baselines))) if n_rows > 1 else 0.4 * h
     pulse_mm = CAL_PULSE_S * speed
     rows: list[_Row] = []
+    crowd: list[float] = []  # ink runs per column in each row's band: about 1 for a trace, many for noise
     for r, b in enumerate(baselines):
         up = baselines[r] - baselines[r - 1] if r > 0 else pitch
         down = baselines[r + 1] - baselines[r] if r < n_rows - 1 else pitch
@@ -217,39 +252,40 @@ def digitize(
         pulse = tr.find_pulse(u, v, b, ppm_x, ppm_y, pulse_mm, gain)
         if pulse is None and gain is not None:  # a pulse of another height: it still fixes 0 mV and t = 0,
             pulse = tr.find_pulse(u, v, b, ppm_x, ppm_y, pulse_mm, None)  # and its height is reported
-        rows.append(_Row(b, u, v, line_px, pulse))
+        rows.append(_Row(b, u, v, line_px, pulse, path))
+        crowd.append(runs.x.size / max(1, len(path)))
+    traced = [
+        tr.continuity(row.path, ppm_y) >= MIN_CONTINUITY and row.u.size > 0.2 * w and c <= MAX_RUNS_PER_COLUMN
+        for row, c in zip(rows, crowd)
+    ]
+    if sum(traced) < max(1, (n_rows + 1) // 2):
+        raise im.DigitizeError(
+            f"{label}: no ECG trace found: {sum(traced)} of {n_rows} rows hold one connected line across the page "
+            f"(median {np.median(crowd):.1f} ink runs per column; noise, text or a blank page?)"
+        )
 
     pulses = [row.pulse for row in rows if row.pulse is not None]
     pulse_gain = None
     if pulses:
         if calibration == "page width":
-            if gain is not None:  # the pulses are gain mm tall and pulse_mm wide: a better scale than the page
-                ppm_y = float(np.median([p.height_px for p in pulses])) / gain
-                ppm_x = float(np.median([p.fall_u - p.rise_u for p in pulses])) / pulse_mm
+            if gain is not None:  # the pulses are gain mm tall: a better scale than the page (pixels are square)
+                ppm_x = ppm_y = float(np.median([p.height_px for p in pulses])) / gain
                 calibration = "pulse"
         else:
             pulse_gain = float(np.median([p.height_px for p in pulses])) / ppm_y
     if gain is None:
         if pulse_gain is None:
             gain = 10.0
-            notes.append("gain not given and no calibration pulse measured: 10 mm/mV assumed")
+            flags.append("gain not given and no calibration pulse measured: 10 mm/mV assumed")
         else:
             gain = _standard_gain(pulse_gain)
     elif pulse_gain is not None and abs(pulse_gain / gain - 1) > 0.15:
         notes.append(f"calibration pulses measure {pulse_gain:.2f} mm/mV; the given gain {gain:g} mm/mV is used")
+    if calibration == "page width":
+        flags.append("no grid and no calibration pulse: px/mm assumed from a US Letter page width")
 
     n = round(seconds * fs)
-    _time_origins(rows, ppm_x, ppm_y, pulse_mm)
-    row_seconds = _row_seconds(rows, seconds, speed * ppm_x, ppm_y)
-    if calibration != "grid":  # the trace's length is a longer ruler than a pulse's width or the page's
-        spans = [_span(row, ppm_y) for row in rows]
-        spans = [sp for sp in spans if sp is not None]
-        if spans:
-            by_span = float(np.median(spans)) / ((row_seconds - 1 / fs) * speed)
-            if abs(by_span / ppm_x - 1) < 0.05:
-                ppm_x = by_span
-                calibration += " + trace length"
-                _time_origins(rows, ppm_x, ppm_y, pulse_mm)
+    row_seconds = geo.time_origins(rows, seconds, fs, speed, ppm_x, ppm_y, flags)
     for row in rows:
         if row.pulse is None:
             x_end = row.x0 + row_seconds * speed * ppm_x
@@ -263,20 +299,26 @@ def digitize(
     windows = layout_windows(layout, fs, n, row_seconds)
     n_cols = len(grid_rows[0])
     strip_leads = set()
+    confidence = {}
     for p in sorted(windows, key=lambda p: p.col >= 0):  # strips first: they fill a lead over the whole row
         row = rows[p.row]
         px, py = row.u, row.v
-        if p.col >= 0 and n_cols > 1:  # leave out the separator ticks between columns
-            edges = row.x0 + np.arange(1, n_cols) * (row_seconds / n_cols) * px_per_s
-            near = np.min(np.abs(px[:, None] - edges[None, :]), axis=1) <= row.line_px / 2 + 1.5
-            px, py = px[~near], py[~near]
+        # leave out the separator ticks between columns, the pulse's falling edge at t = 0 (where a printer
+        # starts the trace right at it) and an end marker
+        cols = n_cols if p.col >= 0 else 1
+        edges = row.x0 + np.arange(0, cols + 1) * (row_seconds / cols) * px_per_s
+        near = np.min(np.abs(px[:, None] - edges[None, :]), axis=1) <= row.line_px / 2 + 1.5
+        px, py = px[~near], py[~near]
         s = np.arange(p.sample_start, p.sample_stop)
         x = row.x0 + s / fs * px_per_s
         y = tr.sample_curve(px, py, x, max_gap=max(3.0, 2 * row.line_px))
+        where = f"{'strip' if p.col < 0 else f'row {p.row + 1}, column {p.col + 1}'}"
         if np.isfinite(y).mean() < 0.5:
-            notes.append(f"lead {p.lead} ({'strip' if p.col < 0 else f'row {p.row + 1}, column {p.col + 1}'}): "
-                         f"no trace over most of its window; left NaN")
+            notes.append(f"lead {p.lead} ({where}): no trace over most of its window; left NaN")
+            confidence.setdefault(p.lead, 0.0)
             continue
+        conf = float(np.isfinite(y).mean()) * geo.window_continuity(row.path, x[0], x[-1], ppm_y)
+        confidence[p.lead] = max(confidence.get(p.lead, 0.0), round(conf, 3))
         values = ((row.baseline - y) * mv_per_px).astype(np.float32)
         k = LEADS_12.index(p.lead)
         if p.col < 0:
@@ -288,6 +330,7 @@ def digitize(
             seg[gaps] = values[gaps]
         else:
             signal[k, p.sample_start : p.sample_stop] = values
+    status, record_conf = geo.judge(confidence, flags)
     return Digitized(
         signal=signal,
         fs=float(fs),
@@ -302,53 +345,13 @@ def digitize(
         baselines_px=[float(row.baseline) for row in rows],
         trace_x0_px=[float(row.x0) for row in rows],
         pulses_found=len(pulses),
+        status=status,
+        confidence=record_conf,
+        lead_confidence=confidence,
+        flags=flags,
+        masked={"line_px": masked.line_px, "rules": masked.rules, "border": masked.border, "text": masked.text, "pixels": masked.removed_px},
         notes=notes,
     )
-
-
-def _time_origins(rows: list[_Row], ppm_x: float, ppm_y: float, pulse_mm: float) -> None:
-    """u of t = 0 per row: 2.5 mm after its calibration pulse's falling edge (and pulse width + 2.5 mm after
-    the rising edge; the mean of both), where 0 mV becomes the pulse's foot. Rows without a pulse (or one
-    more than 2 mm off the others) take the median of the rows with one, else where their trace begins."""
-    lead_px = CAL_LEAD_MM * ppm_x
-    for row in rows:
-        row.x0 = None
-        if row.pulse is not None:
-            p = row.pulse
-            row.x0 = 0.5 * ((p.fall_u + lead_px) + (p.rise_u + pulse_mm * ppm_x + lead_px))
-            row.baseline = p.foot_v
-    found = [row.x0 for row in rows if row.x0 is not None]
-    for row in rows:
-        if row.x0 is None:
-            near = np.abs(row.v - row.baseline) < 3 * ppm_y
-            first = float(row.u[near][0]) if near.any() else (float(row.u[0]) if row.u.size else 0.0)
-            row.x0 = float(np.median(found)) if found else first
-        elif abs(row.x0 - np.median(found)) > 2 * ppm_x:
-            row.x0 = float(np.median(found))
-
-
-def _span(row: _Row, ppm_y: float) -> float | None:
-    """u from t = 0 to the centre of the row's last sample (its last point within 5 mm of the baseline,
-    less half the trace width)."""
-    near = np.abs(row.v - row.baseline) < 5 * ppm_y
-    if not near.any():
-        return None
-    return float(row.u[near][-1] - row.x0 - (row.line_px - 1) / 2)
-
-
-def _row_seconds(rows: list[_Row], seconds: float, px_per_s: float, px_per_mm: float) -> float:
-    """Seconds shown per row: the signal's duration, or half of it (repeatedly) when the traces are that much
-    shorter (a printer halves the time shown when a row does not fit the page at the paper speed). A row's
-    trace ends at its last column within 5 mm of its baseline (so header and footer text do not count)."""
-    spans = []
-    for row in rows:
-        near = np.abs(row.v - row.baseline) < 5 * px_per_mm
-        if near.any():
-            spans.append((row.u[near][-1] - row.x0) / px_per_s)
-    if not spans:
-        return seconds
-    measured = max(float(np.median(spans)), 1e-3)
-    return min((seconds / 2**k for k in range(4)), key=lambda s: abs(math.log(measured / s)))
 
 
 def digitize_file(
@@ -362,13 +365,16 @@ def digitize_file(
     gain: float | None = 10.0,
 ) -> Digitized:
     """``ecgalign digitize IMAGE --layout ... --out REC``: digitise ``image_path`` and write the WFDB record
-    ``out_record`` (.hea + .dat; header comments say where it came from and how it was calibrated)."""
+    ``out_record`` (.hea + .dat; header comments say where it came from, how it was calibrated, its status and
+    flags) unless its status is "failed" (then nothing is written; the result says why)."""
     result = digitize(image_path, layout, fs=fs, seconds=seconds, speed=speed, gain=gain)
     comments = [
         f"digitised by ecgalign.render.digitize from {Path(image_path).name}",
         f"layout {layout}, {result.speed:g} mm/s, {result.gain:g} mm/mV, {result.px_per_mm[0]:.4f} x "
         f"{result.px_per_mm[1]:.4f} px/mm ({result.calibration}), rotation {result.rotation_deg:.3f} deg",
         "samples a lead is not shown in are NaN (WFDB invalid value)",
+        f"status {result.status}, confidence {result.confidence:.3f}" + "".join(f"; {f}" for f in result.flags),
     ]
-    result.to_wfdb(out_record, comments=comments)
+    if result.status != "failed":
+        result.to_wfdb(out_record, comments=comments)
     return result

@@ -20,55 +20,26 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
+
+from ecgalign.render.imagefile import MAX_PIXELS, ImageError, read_image
 
 MAX_ROTATION_DEG = 5.0
 MIN_MINOR_PX, MAX_MINOR_PX = 2.0, 25.0  # px per mm searched: about 50 to 635 dpi
 MIN_GRID_CONTRAST = 0.02  # darkness of the grid lines above the paper, in the mean profile
 
 
-class DigitizeError(ValueError):
+class DigitizeError(ImageError):
     """The input is not an image, or no ECG (grid, ink, trace rows) could be found in it."""
 
 
-def load_image(image, name: str | None = None) -> np.ndarray:
-    """(H, W, 3) float32 RGB in [0, 1] from a path (PNG, JPEG, anything Pillow reads), a PIL image, a numpy
-    array ((H, W), (H, W, 3|4), uint8 or float in [0, 1]) or a torch tensor ((3, H, W) as the renderer gives)."""
-    if isinstance(image, (str, Path)):
-        from PIL import Image, UnidentifiedImageError
-
-        path = Path(image)
-        if not path.is_file():
-            raise DigitizeError(f"{path}: no such file")
-        try:
-            with Image.open(path) as im:
-                im.load()
-                image = im.convert("RGB")
-        except (UnidentifiedImageError, OSError, SyntaxError) as e:
-            raise DigitizeError(f"{path}: not an image file Pillow can read ({e})") from None
-        name = name or str(path)
-    if hasattr(image, "convert") and hasattr(image, "size"):  # PIL image
-        image = np.asarray(image.convert("RGB"))
-    if hasattr(image, "detach"):  # torch tensor (3, H, W) or (H, W)
-        t = image.detach().cpu()
-        image = (t.permute(1, 2, 0) if t.ndim == 3 else t).numpy()
-    arr = np.asarray(image)
-    if arr.ndim == 2:
-        arr = np.repeat(arr[..., None], 3, axis=2)
-    if arr.ndim != 3 or arr.shape[2] not in (3, 4):
-        raise DigitizeError(f"{name or 'image'}: expected an (H, W), (H, W, 3) or (H, W, 4) image, got {arr.shape}")
-    arr = arr[..., :3]
-    if arr.dtype == np.uint8:
-        out = arr.astype(np.float32) / 255.0
-    elif np.issubdtype(arr.dtype, np.floating):
-        out = np.clip(arr.astype(np.float32), 0.0, 1.0)
-    else:
-        raise DigitizeError(f"{name or 'image'}: unsupported pixel type {arr.dtype} (uint8 or float in [0, 1])")
-    if min(out.shape[:2]) < 64:
-        raise DigitizeError(f"{name or 'image'}: {out.shape[1]} x {out.shape[0]} px is too small for an ECG printout")
-    return out
+def load_image(image, name: str | None = None, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """(H, W, 3) float32 RGB in [0, 1] (``ecgalign.render.imagefile.read_image``), refused as DigitizeError."""
+    try:
+        return read_image(image, name=name, max_pixels=max_pixels)
+    except ImageError as e:
+        raise DigitizeError(str(e)) from None
 
 
 def _upsample(grid: np.ndarray, h: int, w: int) -> np.ndarray:
@@ -108,6 +79,7 @@ class Maps:
 
     ink: np.ndarray
     grid: np.ndarray
+    colour: np.ndarray  # chroma (max - min channel) over the paper: a coloured grid without grey shading
 
 
 def darkness_maps(rgb: np.ndarray) -> Maps:
@@ -115,9 +87,14 @@ def darkness_maps(rgb: np.ndarray) -> Maps:
     r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
     v = np.maximum(np.maximum(r, g), b)
     lum = (r + g + b) * np.float32(1 / 3)
-    ink = 1.0 - v / paper_level(v, block)
+    paper = paper_level(v, block)
+    ink = 1.0 - v / paper
     grid = 1.0 - lum / paper_level(lum, block)
-    return Maps(np.clip(ink, 0.0, 1.0, out=ink), np.clip(grid, 0.0, 1.0, out=grid))
+    chroma = v - np.minimum(np.minimum(r, g), b)
+    colour = chroma / paper - paper_level(chroma, block) / paper  # above the paper's own tint
+    return Maps(
+        np.clip(ink, 0.0, 1.0, out=ink), np.clip(grid, 0.0, 1.0, out=grid), np.clip(colour, 0.0, 1.0, out=colour)
+    )
 
 
 def _shear_score(xs, ys, ws, cx, cy, angles: np.ndarray, bin_px: float, sigma_bins: float) -> np.ndarray:
@@ -347,5 +324,10 @@ def grid_scale(maps: Maps, shear: Shear) -> tuple[GridFit | None, GridFit | None
     """(u, v) grid fits of a printout: its vertical lines give px/mm along u (time), its horizontal lines along
     v (voltage). Ink (traces, text) is left out of the profiles, or the beats, aligned in every row of a
     printout, would look periodic too."""
-    pu, pv = profiles(maps.grid, maps.ink < 0.5, shear)
-    return grid_period(pu), grid_period(pv)
+    keep = maps.ink < 0.5
+    pu, pv = profiles(maps.grid, keep, shear)
+    fit_u, fit_v = grid_period(pu), grid_period(pv)
+    if fit_u is None or fit_v is None:  # a coloured grid under grey shading (wrinkles, shadows): its chroma
+        cu, cv = profiles(maps.colour, keep, shear)
+        fit_u, fit_v = fit_u or grid_period(cu), fit_v or grid_period(cv)
+    return fit_u, fit_v

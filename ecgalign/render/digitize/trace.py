@@ -9,9 +9,10 @@ u) of the row-sheared image, within a band that follows the remaining tilt of th
   A Viterbi pass picks one run per column, minimising the vertical gaps between consecutive runs (a trace is
   connected; a neighbouring row's wave that crosses into the band is not) plus a small cost per mm of
   distance from the baseline (which decides where two traces touch and part again).
-* Calibration pulse: the first rise and fall of the row's curve by about 1 mV within 1 mm, a pulse width
-  apart, flat between and standing on the baseline; its foot is 0 mV, its height 1 mV, and the trace starts
-  2.5 mm after the falling edge (edges located where the curve crosses half the height).
+* Calibration pulse: a flat top about 1 mV high ending in a fall within 1 mm onto a foot near the baseline,
+  within the first 15 mm of the row's curve; its rise a pulse width earlier, or the curve's first column when
+  the printer draws no flat lead-in (ecg-image-kit); its foot is 0 mV, its height 1 mV (edges located where
+  the curve crosses half the height). Where t = 0 lies is decided in ``geometry``.
 * Samples: a column whose run is one line thick gives its darkness-weighted centre; where the trace is steep,
   the points are where it crosses the columns' edges (the overlap of neighbouring runs) and the extreme edge
   of a peak or trough; the curve through the points is read at every sample's x.
@@ -180,13 +181,26 @@ class Pulse:
     height_px: float  # 1 mV
 
 
+def _crossing(grid: np.ndarray, g: np.ndarray, a: int, b: int, level: float) -> float | None:
+    """First u in grid[a..b] where g crosses ``level`` (linear interpolation), or None."""
+    seg = g[a : b + 1] - level
+    idx = np.flatnonzero(np.sign(seg[:-1]) != np.sign(seg[1:]))
+    if idx.size == 0:
+        return None
+    q = int(idx[0])
+    return float(grid[a + q] + (grid[a + q + 1] - grid[a + q]) * seg[q] / (seg[q] - seg[q + 1]))
+
+
 def find_pulse(
     u: np.ndarray, v: np.ndarray, baseline: float, px_per_mm_u: float, px_per_mm_v: float,
-    pulse_mm: float, height_mm: float | None,
+    pulse_mm: float, height_mm: float | None, search_mm: float = 15.0,
 ) -> Pulse | None:
-    """The calibration pulse at the start of a row's curve (u increasing, v image-down): a rise and a fall of
-    about ``height_mm`` (gain x 1 mV; 3 to 45 mm when unknown), each within 1 mm, ``pulse_mm`` apart, flat
-    between and standing on a foot within 3 mm of ``baseline``."""
+    """The calibration pulse at the start of a row's curve (u increasing, v image-down): a flat top about
+    ``height_mm`` (gain x 1 mV; 3 to 45 mm when unknown) above its foot, ending in a fall within 1 mm that
+    starts at most ``search_mm`` + the pulse width after the curve's first point, on a foot within 3 mm of
+    ``baseline``. The rise a pulse width before the fall is located where the curve crosses half the height;
+    a pulse whose rise is the curve's first column (no flat lead-in, as ecg-image-kit draws it) is accepted
+    when the curve starts on its top, the rise then put a pulse width before the fall."""
     if u.size < 10:
         return None
     step = 0.25
@@ -197,42 +211,45 @@ def find_pulse(
     min_h = (0.6 * height_mm if height_mm else 3.0) * px_per_mm_v
     max_h = (1.4 * height_mm if height_mm else 45.0) * px_per_mm_v
     k = max(1, int(round(1.0 * px_per_mm_u / step)))  # 1 mm
-    lead = 2.5 * px_per_mm_u
     width = pulse_mm * px_per_mm_u
-    drop = g[:-k] - g[k:]  # > 0: the curve goes up (v decreases) over 1 mm
-    rises = np.flatnonzero((drop >= min_h) & (np.abs(g[:-k] - baseline) < 3 * px_per_mm_v))
-    for i in rises[:: max(1, k // 2)][:40]:
-        foot_v, top_v = g[i], g[i + k]
-        j0 = i + int((width - 0.25 * width - 2) / step)
-        j1 = min(g.size - k, i + int((width + 0.25 * width + 2) / step))
-        if j0 >= j1:
+    limit = grid[0] + (search_mm + pulse_mm) * px_per_mm_u
+    falls = np.flatnonzero((g[k:] - g[:-k] >= min_h) & (grid[:-k] <= limit))  # the curve goes down over 1 mm
+    for j in falls[:: max(1, k // 2)][:40]:
+        top_sel = (grid >= grid[j] - 0.75 * width) & (grid <= grid[j] - 0.25 * px_per_mm_u)
+        foot_sel = (grid >= grid[j + k]) & (grid <= grid[j + k] + 1.5 * px_per_mm_u)
+        if top_sel.sum() < 2 or foot_sel.sum() < 2:
             continue
-        falls = np.flatnonzero(g[j0 + k : j1 + k] - g[j0:j1] >= min_h)
-        if falls.size == 0:
-            continue
-        j = j0 + int(falls[0])
-        rise_sel = (grid >= grid[i] - lead + 0.5 * px_per_mm_u) & (grid <= grid[i])
-        fall_sel = (grid >= grid[j + k]) & (grid <= grid[j + k] + lead - 0.5 * px_per_mm_u)
-        inner = (grid > grid[i + k]) & (grid < grid[j])
-        if rise_sel.sum() < 2 or fall_sel.sum() < 2 or inner.sum() < 2:
-            continue
-        foot_v = float(np.median(np.concatenate([g[rise_sel], g[fall_sel]])))
-        top_v = float(np.median(g[inner]))
+        top_v, foot_v = float(np.median(g[top_sel])), float(np.median(g[foot_sel]))
         h = foot_v - top_v
-        if not (min_h <= h <= max_h) or np.ptp(g[inner]) > 0.25 * h:
+        if not (min_h <= h <= max_h) or np.ptp(g[top_sel]) > 0.25 * h or abs(foot_v - baseline) > 3 * px_per_mm_v:
             continue
         half = foot_v - h / 2
-
-        def crossing(a: int, b: int) -> float:
-            seg = g[a : b + 1] - half
-            idx = np.flatnonzero(np.sign(seg[:-1]) != np.sign(seg[1:]))
-            if idx.size == 0:
-                return float(grid[(a + b) // 2])
-            q = int(idx[0])
-            return float(grid[a + q] + step * seg[q] / (seg[q] - seg[q + 1]))
-
-        return Pulse(crossing(i, i + k), crossing(j, j + k), foot_v, h)
+        fall_u = _crossing(grid, g, j, j + k, half)
+        if fall_u is None:
+            continue
+        lo = int(np.searchsorted(grid, fall_u - 1.25 * width - px_per_mm_u))
+        hi = int(np.searchsorted(grid, fall_u - 0.5 * width))
+        rise_u = _crossing(grid, g, lo, hi, half) if hi > lo else None
+        if rise_u is None:
+            if grid[0] < fall_u - 1.25 * width - px_per_mm_u:
+                continue  # a curve before the top that never rises to it: not a pulse
+            rise_u = fall_u - width
+        if not (0.75 * width <= fall_u - rise_u <= 1.25 * width):
+            continue
+        return Pulse(rise_u, fall_u, foot_v, h)
     return None
+
+
+def continuity(path: Path, px_per_mm: float) -> float:
+    """Fraction of the path's steps between neighbouring columns that stay connected (runs touching or less
+    than 1 mm apart): near 1 for a drawn trace, low for noise or scattered text."""
+    if len(path) < 2:
+        return 0.0
+    adj = np.diff(path.x) <= 1.0
+    if not adj.any():
+        return 0.0
+    gap = np.maximum(path.top[1:] - path.bottom[:-1], path.top[:-1] - path.bottom[1:])
+    return float(np.mean(gap[adj] <= px_per_mm))
 
 
 def curve_points(path: Path, line_px: float) -> tuple[np.ndarray, np.ndarray]:

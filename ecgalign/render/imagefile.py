@@ -1,0 +1,120 @@
+"""Printout images from files, PIL images and arrays, with a pixel budget checked before decoding (issue 11).
+
+``read_image`` gives (H, W, 3) float32 RGB in [0, 1] for the digitiser; ``image_tensor`` gives a (3, H, W)
+float tensor letterboxed (or stretched) to a model's input size, for image encoders (issue 14). A file's size
+is read from its header (Pillow opens lazily) and refused before any pixel is decoded when it exceeds
+``max_pixels``, so a 110 KB PNG of 9500 x 9500 px costs nothing and a decompression bomb never raises
+Pillow's own ``DecompressionBombError``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ecgalign.data.errors import InputError
+
+MAX_PIXELS = 40_000_000  # 300 dpi A3 landscape is 4960 x 3508 = 17.4 MP; a phone photo 12-48 MP
+MIN_SIDE = 64
+
+
+class ImageError(InputError):
+    """An image input is unreadable, too large, too small or of an unsupported shape or pixel type."""
+
+
+def _check_size(width: int, height: int, name: str, max_pixels: int) -> None:
+    if width * height > max_pixels:
+        raise ImageError(
+            f"{name}: {width} x {height} px ({width * height / 1e6:.1f} MP) is over the pixel budget of "
+            f"{max_pixels / 1e6:.0f} MP (raise max_pixels to read it)"
+        )
+    if min(width, height) < MIN_SIDE:
+        raise ImageError(f"{name}: {width} x {height} px is too small for an ECG printout (min {MIN_SIDE} px a side)")
+
+
+def _open_file(path: Path, max_pixels: int) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    if not path.is_file():
+        raise ImageError(f"{path}: no such file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own budget decides
+            with Image.open(path) as im:  # reads the header only
+                _check_size(im.width, im.height, str(path), max_pixels)
+                im.load()
+                return np.asarray(im.convert("RGB"))
+    except ImageError:
+        raise
+    except Image.DecompressionBombError as e:  # raised by open() above 2 x Pillow's limit, far over ours
+        raise ImageError(f"{path}: over the pixel budget of {max_pixels / 1e6:.0f} MP ({e})") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise ImageError(f"{path}: not an image file Pillow can read ({type(e).__name__}: {e})") from None
+
+
+def read_image(image, name: str | None = None, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """(H, W, 3) float32 RGB in [0, 1] from a path (PNG, JPEG, anything Pillow reads), a PIL image, a numpy
+    array ((H, W), (H, W, 3|4), uint8 or float in [0, 1]) or a torch tensor ((3, H, W) as the renderer gives,
+    or (H, W)). Raises ImageError naming the input for anything else, or above ``max_pixels``."""
+    if isinstance(image, (str, Path)):
+        name = name or str(image)
+        image = _open_file(Path(image), max_pixels)
+    name = name or "image"
+    if hasattr(image, "convert") and hasattr(image, "size"):  # PIL image (already decoded by its owner)
+        _check_size(image.size[0], image.size[1], name, max_pixels)
+        image = np.asarray(image.convert("RGB"))
+    if isinstance(image, torch.Tensor):
+        t = image.detach().cpu()
+        image = (t.permute(1, 2, 0) if t.ndim == 3 else t).numpy()
+    arr = np.asarray(image)
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    if arr.ndim != 3 or arr.shape[2] not in (1, 3, 4):
+        raise ImageError(f"{name}: expected an (H, W), (H, W, 3) or (H, W, 4) image, got shape {arr.shape}")
+    _check_size(arr.shape[1], arr.shape[0], name, max_pixels)
+    arr = arr[..., :3]
+    if arr.shape[2] == 1:
+        arr = np.repeat(arr, 3, axis=2)
+    if arr.dtype == np.uint8:
+        return arr.astype(np.float32) / np.float32(255.0)
+    if np.issubdtype(arr.dtype, np.floating):
+        with np.errstate(over="ignore"):
+            out = arr.astype(np.float32)
+        if not np.isfinite(out).all():
+            raise ImageError(f"{name}: pixel values contain NaN or infinity")
+        return np.clip(out, 0.0, 1.0)
+    raise ImageError(f"{name}: unsupported pixel type {arr.dtype} (uint8, or float in [0, 1])")
+
+
+def image_tensor(
+    image,
+    size: tuple[int, int],
+    *,
+    fit: str = "letterbox",
+    fill: float = 1.0,
+    name: str | None = None,
+    max_pixels: int = MAX_PIXELS,
+) -> torch.Tensor:
+    """One printout as a (3, H, W) float32 tensor in [0, 1] of ``size`` = (H, W), for an image encoder.
+
+    ``fit="letterbox"`` keeps the aspect ratio (antialiased bilinear resize to fit, the rest ``fill``: white
+    paper); ``"resize"`` stretches to (H, W). Inputs as ``read_image`` (path, PIL, array, tensor)."""
+    h, w = (int(size[0]), int(size[1]))
+    if h < 1 or w < 1:
+        raise ValueError(f"size must be (H, W) with positive sides, got {size}")
+    if fit not in ("letterbox", "resize"):
+        raise ValueError(f"fit must be 'letterbox' or 'resize', got {fit!r}")
+    x = torch.from_numpy(read_image(image, name=name, max_pixels=max_pixels)).permute(2, 0, 1)[None]  # (1, 3, h0, w0)
+    h0, w0 = x.shape[-2:]
+    if fit == "resize":
+        return torch.nn.functional.interpolate(x, (h, w), mode="bilinear", antialias=True, align_corners=False)[0]
+    scale = min(h / h0, w / w0)
+    nh, nw = max(1, min(h, round(h0 * scale))), max(1, min(w, round(w0 * scale)))
+    y = torch.nn.functional.interpolate(x, (nh, nw), mode="bilinear", antialias=True, align_corners=False)
+    out = torch.full((3, h, w), float(fill), dtype=torch.float32)
+    top, left = (h - nh) // 2, (w - nw) // 2
+    out[:, top : top + nh, left : left + nw] = y[0].clamp(0, 1)
+    return out

@@ -1,0 +1,54 @@
+"""Page conventions of other printers and generators, drawn at random (issue 14: domain randomisation).
+
+``augment="wild"`` (ecgalign.render.augment.AUGMENT_PRESETS) randomises scanner and photo artefacts per image
+(rotation, perspective, blur, JPEG, noise, uneven light and shadows, creases, colour, photocopy, grid colour,
+pen strokes). What a printer decides for a whole page is a ``RenderConfig`` (one template per renderer):
+``sample_wild_config`` draws one, every convention on at random, for a training step or batch:
+
+============== =====================================================================
+resolution     100-300 dpi (US Letter: 1100 x 850 to 3300 x 2550 px)
+page frame     a frame line along the image border (ecg-image-kit draws a 1-px one)
+pulse          "lead-in" (flat before and after) or "flush" (ends where the trace starts), or none
+lead labels    above or below the baseline; text size 2-4 mm; or none
+legend         "25 mm/s 10 mm/mV" at the page foot or 5-15 mm under the last row; or none
+grid           scheme (red, pink, blue, green, black-and-white, none) and line weight 0.6-2x
+separators     column ticks on or off; trace line width 0.15-0.4 mm
+============== =====================================================================
+
+    cfg = sample_wild_config(seed=step)
+    res = Renderer(cfg).render(signals, fs, augment="wild", seed=step)
+"""
+
+from __future__ import annotations
+
+import random
+
+from ecgalign.render.draw import GRID_SCHEMES
+from ecgalign.render.renderer import RenderConfig
+
+GRID_WEIGHTS = {"red": 0.3, "pink": 0.2, "blue": 0.1, "green": 0.1, "bw": 0.2, "none": 0.1}
+
+
+def sample_wild_config(seed: int, layout: str = "3x4+II", dpi: tuple[float, float] = (100.0, 300.0)) -> RenderConfig:
+    """A random ``RenderConfig`` (US Letter landscape at a random dpi in ``dpi``) with every page convention
+    of the table above drawn independently from ``seed`` (the same seed, the same config)."""
+    if not 0 < dpi[0] <= dpi[1]:
+        raise ValueError(f"dpi must be a (low, high) range of positive numbers, got {dpi}")
+    rng = random.Random(int(seed))
+    schemes = [s for s in GRID_WEIGHTS if s in GRID_SCHEMES]
+    return RenderConfig.letter(
+        round(rng.uniform(*dpi)),
+        layout=layout,
+        grid=rng.choices(schemes, weights=[GRID_WEIGHTS[s] for s in schemes])[0],
+        grid_weight=rng.uniform(0.6, 2.0),
+        frame=rng.random() < 0.5,
+        calibration=rng.random() < 0.85,
+        pulse=rng.choice(("lead-in", "flush")),
+        labels=rng.random() < 0.9,
+        label_position=rng.choice(("above", "below")),
+        text_mm=rng.uniform(2.0, 4.0),
+        legend=rng.random() < 0.7,
+        legend_gap_mm=None if rng.random() < 0.5 else rng.uniform(5.0, 15.0),
+        separators=rng.random() < 0.7,
+        trace_mm=rng.uniform(0.15, 0.4),
+    )

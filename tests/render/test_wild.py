@@ -1,0 +1,82 @@
+"""Domain randomisation (issue 14): other printers' page conventions as RenderConfig toggles, the ``wild``
+augmentation preset, and ``sample_wild_config``; the digitiser reads every convention back."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from ecgalign.eval.signal_metrics import challenge_snr
+from ecgalign.render import AUG_NAMES, AUGMENT_PRESETS, RenderConfig, Renderer, sample_wild_config
+from ecgalign.render.digitize import digitize
+
+
+def _render(ecg, **changes):
+    signal, fs = ecg
+    res = Renderer(RenderConfig.letter(100, **changes)).render(signal[None], fs, seed=[0])
+    return res, res.images[0].amax(0).numpy()  # brightest channel: ink is dark in all three
+
+
+def test_wild_preset_turns_every_artefact_on():
+    wild = AUGMENT_PRESETS["wild"]
+    assert all(getattr(wild, n) > 0 and 0 < wild.prob.get(n, 1.0) <= 1 for n in AUG_NAMES)
+
+
+def test_sample_wild_config_is_seeded_and_varies_every_convention():
+    assert sample_wild_config(3) == sample_wild_config(3)
+    configs = [sample_wild_config(s) for s in range(60)]
+    for name in ("frame", "pulse", "label_position", "grid", "calibration", "legend", "separators", "labels"):
+        assert len({getattr(c, name) for c in configs}) > 1, name
+    dpis = [c.width / 11 for c in configs]
+    assert 100 <= min(dpis) < 140 and 260 < max(dpis) <= 300
+    assert len({round(c.grid_weight, 2) for c in configs}) > 30
+    with pytest.raises(ValueError, match="dpi"):
+        sample_wild_config(0, dpi=(0, 100))
+
+
+def test_page_frame_pulse_labels_grid_and_legend_toggles(ecg):
+    res, plain = _render(ecg)
+    _, framed = _render(ecg, frame=True)
+    assert (plain[0] > 100).all() and (framed[0] < 100).mean() > 0.9 and (framed[:, 0] < 100).mean() > 0.9
+    page, ppm = res.page, res.page.px_per_mm
+    y_top = round(page.baselines[0] - page.gain * ppm)  # the pulse's top edge
+    x_end = int(page.trace_x0)
+    _, flush = _render(ecg, pulse="flush")
+    assert flush[y_top, x_end - 3] < 100 and plain[y_top, x_end - 3] > 100  # ours ends 2.5 mm earlier
+    below = Renderer(RenderConfig.letter(100, label_position="below")).render(ecg[0][None], ecg[1]).ground_truth(0)
+    above = res.ground_truth(0)
+    for a, b in zip(above.panels, below.panels):
+        assert a["label_bbox_px"][1] < a["baseline_y_page_px"] < b["label_bbox_px"][1]
+    _, heavy_grid = _render(ecg, grid_weight=2.0)
+    assert heavy_grid.mean() < plain.mean() - 1
+    _, near = _render(ecg, legend_gap_mm=8.0)
+    y = int(page.baselines[-1] + 8 * ppm)
+    assert (near[y - 2 : y + int(4 * ppm), : int(page.trace_x0 + 40 * ppm)] < 100).sum() > 20
+    with pytest.raises(ValueError, match="pulse"):
+        RenderConfig(pulse="square")
+    with pytest.raises(ValueError, match="label_position"):
+        RenderConfig(label_position="left")
+
+
+def test_digitiser_reads_another_printers_conventions(ecg):
+    """ecg-image-kit's conventions on our page (frame, flush pulse, labels below, legend under the strip)."""
+    signal, fs = ecg
+    cfg = RenderConfig.letter(100, frame=True, pulse="flush", label_position="below", legend_gap_mm=10.0)
+    res = Renderer(cfg).render(signal[None], fs, seed=[0])
+    ref = np.full(signal.shape, np.nan)
+    for p in res.ground_truth(0).panels:
+        ref[p["lead_index"], p["sample_start"] : p["sample_stop"]] = signal[p["lead_index"], p["sample_start"] : p["sample_stop"]]
+    d = digitize(res.images[0])
+    snr = challenge_snr(ref, d.signal, fs)
+    assert np.median(np.nan_to_num(snr)) > 15 and d.status != "failed"
+    assert abs(d.trace_x0_px[0] - res.page.trace_x0) < res.page.px_per_mm
+
+
+def test_wild_renders_are_valid_images(ecg):
+    signal, fs = ecg
+    for seed in range(2):
+        cfg = dataclasses.replace(sample_wild_config(seed, dpi=(100, 120)))
+        res = Renderer(cfg).render(signal[None], fs, augment="wild", seed=[seed])
+        assert res.images.shape == (1, 3, cfg.height, cfg.width) and res.images.float().std() > 5
