@@ -65,21 +65,28 @@ def pretrain(
 
 def embed(
     checkpoint: Path = typer.Option(..., "--checkpoint", "-c", help="A run folder or a model folder."),
-    data: Path = typer.Option(..., "--data", help="A store, or a raw dataset folder (preprocessed on the fly to the model's input)."),
+    data: Optional[Path] = typer.Option(None, "--data", help="A store, or a raw dataset folder (preprocessed on the fly to the model's input)."),
+    images: Optional[Path] = typer.Option(None, "--images", help="Image models: a folder of printout images (PNG, JPEG, ...) or a CSV with an 'image' column; each is letterboxed to the model's input size."),
     out: Path = typer.Option(..., "--out", "-o", help="Output Parquet file."),
     batch_size: int = typer.Option(256, min=1, help="Records per forward pass."),
     fmt: Optional[str] = typer.Option(None, "--format", "-f", help="Layout of a raw dataset folder (default: detected)."),
     device: Optional[str] = typer.Option(None, help="cpu, cuda, cuda:1 ... (default: cuda when available)."),
     json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
-    """Write one row per record: record_id, patient_id, fold, ``features`` (encoder) and ``embedding`` (joint space)."""
+    """Write one row per record (or image): record_id, patient_id, fold, ``features`` (encoder) and ``embedding``
+    (joint space)."""
     import ecgalign
     from ecgalign.hub import embed_to_parquet
+    from ecgalign.hub.embed import is_image_table
 
     with user_errors():
+        if (data is None) == (images is None):
+            raise ValueError("give exactly one of --data (signals) or --images (printout images)")
+        if images is not None and not is_image_table(images):
+            raise ValueError(f"{images}: expected a folder of images or a CSV with an 'image' column")
         model = ecgalign.load(checkpoint, device=device)
         with progress_bar("embed", enabled=not json_out) as update:
-            summary = embed_to_parquet(model, data, out, batch_size=batch_size, fmt=fmt, progress=update)
+            summary = embed_to_parquet(model, data or images, out, batch_size=batch_size, fmt=fmt, progress=update)
     if json_out:
         print_json(summary)
     else:

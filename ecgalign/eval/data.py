@@ -13,10 +13,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ecgalign.data.errors import NotApplicableError
 from ecgalign.data.readers import open_dataset
 from ecgalign.data.spec import store_input_mismatch
 from ecgalign.data.store import ECGStore, is_store
-from ecgalign.hub.embed import cached_embeddings, join_rows
+from ecgalign.hub.embed import cached_embeddings, image_table, is_image_table, join_rows
 
 # code system of a dataset's labels -> the prompt sets written for it (ecgalign.text.prompts)
 PROMPT_DATASET = {"scp": "ptbxl", "snomed": "challenge", "cpsc2018": "cpsc2018", "code": "code"}
@@ -72,8 +73,10 @@ class EvalData:
 
 
 def load_eval_data(path: str | Path, fmt: str | None = None) -> EvalData:
-    """Metadata and label sets of a store or raw dataset folder (no signal is decoded)."""
+    """Metadata and label sets of a store, a raw dataset folder, or an image table (no signal is decoded)."""
     path = Path(path)
+    if is_image_table(path):
+        return _image_eval_data(path)
     if is_store(path):
         store = ECGStore(path)
         meta = store.meta.copy()
@@ -86,6 +89,27 @@ def load_eval_data(path: str | Path, fmt: str | None = None) -> EvalData:
     scheme = reader.label_scheme()
     sets = {name: scheme.classes(name) for name in scheme.set_names()}
     return EvalData(reader.name, str(path), scheme.code_system, meta, sets)
+
+
+IMAGE_COLUMNS = {"position", "image", "record_id", "patient_id", "fold", "code_system"}
+
+
+def _image_eval_data(path: Path) -> EvalData:
+    """An image table (``ecgalign.hub.embed.image_table``): every other column of its CSV is a label set whose
+    cells list class names separated by ``;`` (empty: no class); ``code_system`` (default ``scp``, PTB-XL's)
+    picks the zero-shot prompts."""
+    meta = image_table(path)
+    code_system = "scp"
+    if "code_system" in meta.columns and meta["code_system"].notna().any():
+        code_system = str(meta["code_system"].dropna().iloc[0])
+    sets: dict[str, list[str]] = {}
+    for column in [c for c in meta.columns if c not in IMAGE_COLUMNS]:
+        members = [[c.strip() for c in str(v).split(";") if c.strip()] if isinstance(v, str) else []
+                   for v in meta[column]]
+        meta[f"labels_{column}"] = members
+        sets[column] = sorted({c for m in members for c in m})
+        meta = meta.drop(columns=[column])
+    return EvalData(path.stem, str(path), code_system, meta, sets)
 
 
 def attach_embeddings(data: EvalData, model, cache_dir: str | Path | None = None, batch_size: int = 256,
@@ -103,6 +127,8 @@ def load_signals(data: EvalData, spec) -> np.ndarray:
     reference, which trains on signals). Held in memory: meant for evaluation-sized datasets."""
     positions = data.meta["position"].to_numpy()
     path = Path(data.path)
+    if is_image_table(path):
+        raise NotApplicableError(f"{path}: a table of printout images holds no signals to compare with")
     if is_store(path):
         store = ECGStore(path)
         if not store_input_mismatch(store, spec):

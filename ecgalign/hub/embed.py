@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+import torch
 
 from ecgalign.data.errors import InputError
 from ecgalign.data.readers import open_dataset
@@ -70,37 +71,116 @@ def _reader_batches(reader, spec, batch_size: int, skipped: list[dict[str, str]]
         yield rows, np.stack(signals)
 
 
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
+
+
+def is_image_table(path: str | Path) -> bool:
+    """A folder of printout images, or a CSV listing them in an ``image`` column."""
+    path = Path(path)
+    if path.suffix.lower() == ".csv" and path.is_file():
+        return "image" in pd.read_csv(path, nrows=0).columns
+    return path.is_dir() and not is_store(path) and any(p.suffix.lower() in IMAGE_SUFFIXES for p in path.iterdir())
+
+
+def image_table(path: str | Path) -> pd.DataFrame:
+    """One row per image: ``position``, ``record_id`` (the CSV's, else the file stem), ``image`` (absolute path),
+    and the CSV's other columns (``patient_id``, ``fold``, label columns ...). Image paths in a CSV are relative
+    to the CSV's folder."""
+    path = Path(path)
+    if path.suffix.lower() == ".csv":
+        table = pd.read_csv(path, dtype={"record_id": str, "patient_id": str})
+        if table["image"].isna().any():
+            rows = [int(i) + 2 for i in np.flatnonzero(table["image"].isna())][:5]
+            raise InputError(f"{path}: rows {rows} have no image")
+        table["image"] = [str((path.parent / str(p)).resolve()) for p in table["image"]]
+    else:
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        table = pd.DataFrame({"image": [str(p.resolve()) for p in files]})
+    if "record_id" not in table.columns:
+        table["record_id"] = [Path(p).stem for p in table["image"]]
+    for column in ("patient_id", "fold"):
+        if column not in table.columns:
+            table[column] = None
+    table.insert(0, "position", np.arange(len(table)))
+    return table
+
+
+def _image_batches(model, table: pd.DataFrame, batch_size: int,
+                   skipped: list[dict[str, str]]) -> Iterator[tuple[dict[str, list], dict[str, np.ndarray]]]:
+    """Rows and (features, embedding) of readable images; an unreadable image is skipped and named."""
+    rows: dict[str, list] = {"record_id": [], "patient_id": [], "fold": [], "position": []}
+    pixels = []
+
+    def flush():
+        x = torch.stack(pixels)
+        out = {"features": model.image_features(x, batch_size)}
+        if model.has_joint_space:
+            out["embedding"] = model.encode_image(x, batch_size)
+        return out
+
+    for row in table.itertuples(index=False):
+        try:
+            pixels.append(model.images(row.image)[0])
+        except InputError as exc:
+            skipped.append({"record_id": str(row.record_id), "source": str(row.image), "problem": str(exc)})
+            continue
+        for key in rows:
+            rows[key].append(getattr(row, key))
+        if len(pixels) == batch_size:
+            yield rows, flush()
+            rows, pixels = {k: [] for k in rows}, []
+    if pixels:
+        yield rows, flush()
+
+
+def _encoded(model, batches, batch_size: int, joint: bool):
+    for rows, x in batches:
+        out = {"features": model.features(x, batch_size)}
+        if joint:
+            out["embedding"] = model.encode_ecg(x, batch_size)
+        yield rows, out
+
+
 def embed_to_parquet(model, data: str | Path, out: str | Path, *, batch_size: int = 256, fmt: str | None = None,
                      progress: ProgressFn | None = None) -> dict[str, Any]:
-    """Embed every record of ``data`` (a store or a raw dataset folder); the file appears only when complete."""
+    """Embed every record of ``data`` (a store, a raw dataset folder, or for image models a folder / CSV of
+    printout images); the file appears only when complete."""
     data, out = Path(data), Path(out)
     skipped: list[dict[str, str]] = []
-    if is_store(data):
+    joint = model.has_joint_space
+    if is_image_table(data):
+        if model.input_kind != "image":
+            raise InputError(f"{data}: a folder of images needs an image model (ecg-scan); this model reads "
+                             f"{model.input_kind} input")
+        table = image_table(data)
+        total, encoded = len(table), _image_batches(model, table, batch_size, skipped)
+    elif is_store(data):
         store = ECGStore(data)
-        total, batches = len(store), _store_batches(store, model.input_spec, batch_size)
+        total, encoded = len(store), _encoded(model, _store_batches(store, model.input_spec, batch_size), batch_size,
+                                              joint)
     else:
         reader = open_dataset(data, fmt)
-        total, batches = len(reader), _reader_batches(reader, model.input_spec, batch_size, skipped)
-    joint = model.has_joint_space
+        total = len(reader)
+        encoded = _encoded(model, _reader_batches(reader, model.input_spec, batch_size, skipped), batch_size, joint)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
     writer = None
     written = 0
     try:
-        for rows, x in batches:
+        for rows, encodings in encoded:
             columns = {
                 "position": pa.array(rows["position"], pa.int64()),
                 "record_id": pa.array([str(r) for r in rows["record_id"]], pa.string()),
                 "patient_id": pa.array([None if p is None or p != p else str(p) for p in rows["patient_id"]], pa.string()),
                 "fold": pa.array([None if f is None or f != f else int(f) for f in rows["fold"]], pa.int64()),
-                "features": _list_column(model.features(x, batch_size)),
+                "features": _list_column(encodings["features"]),
             }
             if joint:
-                columns["embedding"] = _list_column(model.encode_ecg(x, batch_size))
-            table = pa.table(columns)
+                columns["embedding"] = _list_column(encodings["embedding"])
+            chunk = pa.table(columns)
             if writer is None:
-                writer = pq.ParquetWriter(tmp, table.schema)
-            writer.write_table(table)
+                writer = pq.ParquetWriter(tmp, chunk.schema)
+            writer.write_table(chunk)
             written += len(rows["position"])
             if progress is not None:
                 progress(written + len(skipped), total)

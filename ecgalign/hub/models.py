@@ -13,7 +13,7 @@ import torch
 from ecgalign.data.errors import NotApplicableError
 from ecgalign.data.registry import Registry
 from ecgalign.models.encoders.text import TextEncoder
-from ecgalign.render import Renderer
+from ecgalign.render import Renderer, image_tensor
 from ecgalign.tasks import Task
 
 MODEL_KINDS: Registry[type] = Registry("model kind")
@@ -114,8 +114,9 @@ class SignalModel(_Loaded):
 
 @MODEL_KINDS.register("image")
 class ImageModel(_Loaded):
-    """A loaded ECG-Scan model: ``encode_image`` / ``image_features`` / ``reconstruct`` take printout images
-    (B, 3, H, W) at the trained size, float in [0, 1] or uint8; ``render(signals_mv)`` draws printouts the
+    """A loaded ECG-Scan model: ``encode_image`` / ``image_features`` / ``reconstruct`` take printout images:
+    (B, 3, H, W) at the trained size (float in [0, 1] or uint8), or image files, PIL images or arrays of any size
+    (letterboxed to the trained size, see ``images``); ``render(signals_mv)`` draws printouts the
     way training did. ``features`` / ``encode_ecg`` take ECGs as millivolt signals in ``input_spec`` and
     render them first (with ``eval_augment``: "none", "light" or "heavy"), so every evaluation protocol runs
     on images unchanged. ``encode_text`` uses the teacher's frozen text encoder and the trained projector."""
@@ -169,10 +170,26 @@ class ImageModel(_Loaded):
             z = self.task.text_proj(self._text(list(texts)).to(self.device))
             return torch.nn.functional.normalize(z, dim=-1).float().cpu().numpy()
 
-    def _batched(self, fn, images, batch_size: int) -> np.ndarray:
+    def images(self, images) -> torch.Tensor:
+        """(B, 3, H, W) at the trained size from: a (B, 3, H, W) or (3, H, W) tensor / array already at that size
+        (float in [0, 1] or uint8, passed through), or one image or a list of images of any size, each a path
+        (PNG, JPEG, ...), a PIL image or an array, letterboxed onto white paper (``ecgalign.render.image_tensor``,
+        which refuses images above its pixel budget before decoding them)."""
+        if isinstance(images, (str, Path)) or hasattr(images, "convert"):
+            images = [images]
+        if isinstance(images, (list, tuple)):
+            return torch.stack([image_tensor(im, self.image_size) for im in images])
         x = torch.as_tensor(images)
-        if x.ndim == 3:
+        if x.ndim == 3 and x.shape[0] == 3:
             x = x[None]
+        if x.ndim == 4 and x.shape[1] == 3 and tuple(x.shape[-2:]) == self.image_size:
+            return x
+        if x.ndim == 4 and x.shape[1] == 3:  # a batch at another size: letterbox each
+            return torch.stack([image_tensor(im, self.image_size) for im in x])
+        return image_tensor(x, self.image_size)[None]  # one (H, W[, C]) array
+
+    def _batched(self, fn, images, batch_size: int) -> np.ndarray:
+        x = self.images(images)
         with torch.inference_mode():
             return torch.cat([fn(x[i:i + batch_size].to(self.device)).float().cpu()
                               for i in range(0, len(x), batch_size)]).numpy()

@@ -1,0 +1,93 @@
+"""Image models read printout files (issue 14): ``encode_image`` takes paths, PIL images and arrays of any size
+(letterboxed to the trained size), ``ecgalign embed --images`` embeds a folder, and an image table with labels
+is a dataset every evaluation protocol runs on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+import ecgalign
+from ecgalign.cli.main import app
+from ecgalign.eval.run import EvalConfig, evaluate
+from ecgalign.hub import read_embeddings
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "runs-0.1.0"
+
+
+@pytest.fixture(scope="module")
+def model():
+    return ecgalign.load(FIXTURES / "scan-tiny", device="cpu")
+
+
+@pytest.fixture(scope="module")
+def printouts(tmp_path_factory, model):
+    """12 printouts of random signals as PNG (trained size and 3x larger) and JPEG files."""
+    folder = tmp_path_factory.mktemp("printouts")
+    rng = np.random.default_rng(0)
+    signals = (rng.standard_normal((12, 12, 1000)) * 0.3).astype(np.float32)
+    images = model.render(signals, augment="none").numpy()  # (12, 3, 64, 96)
+    for i, im in enumerate(images):
+        pil = Image.fromarray((im.transpose(1, 2, 0) * 255).round().astype(np.uint8))
+        if i % 3 == 0:
+            pil.save(folder / f"r{i:02d}.png")
+        elif i % 3 == 1:
+            pil.resize((288, 192), Image.BILINEAR).save(folder / f"r{i:02d}.png")
+        else:
+            pil.resize((200, 150), Image.BILINEAR).save(folder / f"r{i:02d}.jpg", quality=92)
+    return folder, images
+
+
+def test_encode_image_takes_files_pil_and_arrays_of_any_size(model, printouts):
+    folder, images = printouts
+    exact = model.encode_image(folder / "r00.png")
+    np.testing.assert_allclose(exact, model.encode_image(images[:1]), atol=2e-2)  # PNG quantisation only
+    bigger = model.encode_image(folder / "r01.png")  # 3x the trained size, same aspect ratio
+    np.testing.assert_allclose(bigger, model.encode_image(images[1:2]), atol=0.1)
+    jpeg = model.encode_image(folder / "r02.jpg")  # another aspect ratio: letterboxed, still a unit vector
+    assert jpeg.shape == (1, model.encode_image(images[:1]).shape[1])
+    mixed = model.image_features([folder / "r00.png", Image.open(folder / "r01.png"), np.asarray(Image.open(folder / "r02.jpg"))])
+    assert mixed.shape == (3, model.embed_dim) and np.isfinite(mixed).all()
+    np.testing.assert_allclose(np.linalg.norm(model.encode_image([folder / "r03.png"]), axis=1), 1.0, rtol=1e-5)
+
+
+def test_embed_images_cli_embeds_a_folder_and_names_an_unreadable_file(model, printouts, tmp_path):
+    folder, _ = printouts
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    for p in sorted(folder.iterdir()):
+        (mixed / p.name).write_bytes(p.read_bytes())
+    (mixed / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot an image")
+    out = tmp_path / "emb.parquet"
+    result = CliRunner().invoke(app, ["embed", "--checkpoint", str(FIXTURES / "scan-tiny"), "--images", str(mixed),
+                                      "--out", str(out), "--device", "cpu", "--json"])
+    assert result.exit_code == 0, result.output
+    rows, features = read_embeddings(out)
+    assert len(rows) == 12 and "broken" not in set(rows["record_id"]) and features.shape == (12, model.embed_dim)
+    assert '"skipped": 1' in result.output
+    signal_model = CliRunner().invoke(app, ["embed", "--checkpoint", str(FIXTURES / "merit-tiny"), "--images",
+                                            str(mixed), "--out", str(tmp_path / "x.parquet"), "--device", "cpu"])
+    assert signal_model.exit_code != 0 and "needs an image model" in signal_model.output
+
+
+def test_an_image_table_with_labels_is_an_evaluation_dataset(model, printouts, tmp_path):
+    folder, _ = printouts
+    files = sorted(folder.iterdir())
+    table = pd.DataFrame({"image": [str(p) for p in files] * 3,
+                          "record_id": [f"{p.stem}-{k}" for k in range(3) for p in files],
+                          "superdiagnostic": (["NORM", "MI", "NORM;STTC", "CD"] * 9)})
+    labels = tmp_path / "labels.csv"
+    table.to_csv(labels, index=False)
+    config = EvalConfig(protocols=("linear-probe", "zero-shot", "reconstruction"), fractions=(1.0,), seeds=(0,),
+                        n_boot=20, plots=False, supervised=False)
+    results, _ = evaluate(model, labels, config)
+    assert results["dataset"]["embedded_records"] == 36
+    probe = results["linear_probe"]["superdiagnostic"]
+    assert set(probe) == {"model", "random_init"}
+    assert "macro_auroc" in results["zero_shot"]["superdiagnostic"]["model"]
+    assert "no signals" in results["reconstruction"]["skipped"]
