@@ -19,7 +19,7 @@ from ecgalign.losses.hierarchical import eee_loss
 from ecgalign.models.encoders.ecg import create_encoder
 from ecgalign.models.encoders.echo import create_echo_encoder
 from ecgalign.models.heads import AlignmentHead, shift_signals
-from ecgalign.models.spec import InputSpec
+from ecgalign.data.spec import InputSpec
 
 
 def sync(device: torch.device) -> None:

@@ -65,14 +65,16 @@ def dual_margin_infonce(a: torch.Tensor, b: torch.Tensor, ids: torch.Tensor, log
         zero = (a.sum() + b.sum()).float() * 0.0
         return {"loss": zero, "negatives_same": zero.detach(), "negatives_other": zero.detach()}
     a, b = F.normalize(a.float(), dim=-1), F.normalize(b.float(), dim=-1)
-    cos = a @ b.t()  # (N, N)
+    with torch.autocast(device_type=a.device.type, enabled=False):  # float32 similarities under bf16 autocast
+        cos = a @ b.t()  # (N, N)
     with torch.no_grad():
         mask = dual_margin_mask(cos, ids, margin_same, margin_other)
         same = ids[:, None] == ids[None, :]
         negatives = mask & ~torch.eye(n, dtype=torch.bool, device=mask.device)
         neg_same = (negatives & same).sum() / n
         neg_other = (negatives & ~same).sum() / n
-    logits = (logit_scale * cos).masked_fill(~mask, torch.finfo(torch.float32).min)  # (N, N)
+    logits = (torch.as_tensor(logit_scale, device=cos.device).float() * cos).masked_fill(
+        ~mask, torch.finfo(torch.float32).min)  # (N, N) float32
     targets = torch.arange(n, device=a.device)
     loss = 0.5 * (F.cross_entropy(logits, targets) + F.cross_entropy(logits.t(), targets))
     return {"loss": loss, "negatives_same": neg_same.float(), "negatives_other": neg_other.float()}

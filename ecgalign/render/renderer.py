@@ -374,7 +374,8 @@ class Renderer:
         elif (
             out.shape != (b, 3, c.height, c.width)
             or out.dtype != dtype
-            or out.device != device
+            or out.device.type != torch.device(device).type
+            or (torch.device(device).index is not None and out.device.index != torch.device(device).index)
             or not out.is_contiguous()
         ):
             raise ValueError(
