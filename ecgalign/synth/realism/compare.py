@@ -186,7 +186,7 @@ def compare(synth: Sample, real: Sample, *, folds: int = 5, seed: int = 0) -> Re
             "patients": len(set(real.patients)),
             "mV": real.mv is not None,
         },
-        "view": "100 Hz, 0.5-40 Hz band-pass, z-score per lead (BASELINES.md); measurements on mV at 250 Hz",
+        "view": "100 Hz, 0.5-40 Hz band-pass, z-score per lead (BASELINES.md); measurements on mV at 250 Hz (0.5-100 Hz)",
         "domain_auroc": aurocs,
         "best_domain_auroc": max(aurocs.values()),
         "signs": _signs(synth, real, ms if both_mv else {}, mr if both_mv else {}),

@@ -1,4 +1,4 @@
-"""Per-record measurements on the mV view (250 Hz, 0.5-45 Hz) and the label criteria checked against them.
+"""Per-record measurements on the mV view (250 Hz, 0.5-100 Hz) and the label criteria checked against them.
 
 QRS bounds use the summed absolute slope of all 12 leads (spatial velocity) around each R peak; amplitudes are
 medians over beats. Criteria are the textbook ones (e.g. Surawicz et al., AHA/ACCF/HRS recommendations,
@@ -88,7 +88,8 @@ def measure(mv: np.ndarray, fs: float = FS) -> dict[str, float]:
     out["sokolow_mv"] = float(neg[_L["V1"]] + max(pos[_L["V5"]], pos[_L["V6"]]))
     out["limb_ptp_mv"] = float(max(np.median([np.ptp(s[j]) for s in seg]) for j in LIMB))
     n30 = int(0.03 * fs)
-    initial = np.median([s[:, 1 : n30 + 1].mean(axis=1) for s in seg], axis=0)  # (12,)
+    long_enough = [s for s in seg if s.shape[1] > n30] or [np.zeros((12, n30 + 1))]
+    initial = np.median([s[:, 1 : n30 + 1].mean(axis=1) for s in long_enough], axis=0)  # (12,)
     for name, leads in (
         ("q_inferior", ("III", "aVF")),
         ("q_anterior", ("V2", "V3")),

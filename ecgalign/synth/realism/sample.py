@@ -1,5 +1,5 @@
 """A set of records prepared for comparison: the benchmark view (100 Hz, 0.5-40 Hz, z-scored) and, for sources
-in millivolts, a band-passed mV view at 250 Hz for measurements.
+in millivolts, a band-passed (0.5-100 Hz) mV view at 250 Hz for measurements.
 
 Compare like with like: a source that is already normalised (e.g. ptbxl-unlabeled, or a store written with the
 ``baselines`` preset) has no mV view, so amplitude measurements are only made where both sides have one.
@@ -21,6 +21,7 @@ from ecgalign.data.record import LEADS_12, ECGRecord, RecordError
 from ecgalign.data.store import ECGStore, is_store
 
 MV_FS = 250.0  # rate of the mV view used for measurements
+MV_HIGH = 100.0  # its low-pass edge (Hz): the diagnostic bandwidth keeps QRS peaks, unlike the 40 Hz view
 SECONDS = 10.0
 _SYNTH_SPEC = re.compile(r"^synth:(\d+)(?::(\d+))?$")
 
@@ -108,7 +109,7 @@ def load_sample(source: str, *, limit: int | None = None, name: str | None = Non
                 mv = None
             else:
                 x = pre(rec.replace(signal=sig.astype(np.float32), leads=LEADS_12)).signal
-                mv = resample(bandpass(sig, rec.fs, 0.5, 45.0), rec.fs, MV_FS)[:, : int(MV_FS * SECONDS)]
+                mv = resample(bandpass(sig, rec.fs, 0.5, MV_HIGH), rec.fs, MV_FS)[:, : int(MV_FS * SECONDS)]
         except ValueError as exc:
             skipped.append({"record_id": rec.record_id, "source": rec.source, "problem": str(exc)})
             continue
