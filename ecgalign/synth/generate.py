@@ -53,6 +53,8 @@ class SynthConfig:
     exclusive: records carry only the forced codes (plus SR when no rhythm is forced, and NORM when that
         leaves a normal record).
     noise: recording noise, or None for clean signals.
+    report_measurements: let reports quote label-defining measurements (rate, PR, QRS, QTc, axis, voltage);
+        off by default, as real PTB-XL reports carry none.
     """
 
     records_per_patient: float = 1.4
@@ -61,6 +63,7 @@ class SynthConfig:
     conditions: tuple[str, ...] = ()
     exclusive: bool = False
     noise: NoiseConfig | None = field(default_factory=NoiseConfig)
+    report_measurements: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.noise, Mapping):
@@ -415,7 +418,9 @@ def synthesize_record(
         "snr_db": noise_info["snr_db"] if noise_info else None,
     }
     codes_t = cond.ordered(codes)
-    report = write_report(rng, codes_t, extra, age, patient.sex)
+    original, report = write_report(
+        rng, codes_t, extra, age, patient.sex, measurements=config.report_measurements
+    )
     return ECGRecord(
         signal=signal,
         fs=fs,
@@ -426,7 +431,7 @@ def synthesize_record(
         age=age,
         sex=patient.sex,
         report=report,
-        report_original=report,
+        report_original=original,
         codes=codes_t,
         code_system="scp",
         fold=patient.fold,
