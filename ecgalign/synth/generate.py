@@ -316,7 +316,10 @@ def synthesize_record(
     params.update(
         {c: cond.draw_params(rng, c, age, patient.sex) for c in cond.ordered(codes) if c not in params}
     )
-    params["_borderline"] = "LVH" not in codes and rng.random() < POP["borderline_voltage_p"]
+    # Borderline voltage (label noise, population.json): Sokolow-Lyon 3.55-3.95 mV without an LVH statement;
+    # never in exclusive mode, whose records are clean examples of the forced codes.
+    borderline = not config.exclusive and rng.random() < POP["borderline_voltage_p"]
+    params["_borderline"] = float(rng.uniform(3.55, 3.95)) if borderline else 0.0
 
     base = patient.base
     pr = (

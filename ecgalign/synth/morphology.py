@@ -339,8 +339,8 @@ def _infarct(tpl: Template, site: str, p: dict) -> None:
 
 def _voltage(tpl: Template, codes: set[str], params: dict[str, dict], anat: Anatomy) -> None:
     """Make QRS voltage agree with the labels: LVH meets Sokolow-Lyon, LVOLT has low limb voltage, and records
-    without those labels meet neither criterion (except the documented borderline share, params['_borderline'],
-    whose ceiling is above 3.5 mV: voltage criteria met without an LVH statement, as in real PTB-XL).
+    without those labels meet neither criterion, except the documented borderline share: params['_borderline']
+    (mV, 0 for none) is then their Sokolow-Lyon voltage, criteria met without an LVH statement as in PTB-XL.
 
     Sokolow-Lyon scales with the QRS gain; limb voltage with the QRS gain times the record's limb-lead gain
     (I and II relative to the chest leads), which is how LVOLT lowers the limb leads without the chest leads.
@@ -352,9 +352,11 @@ def _voltage(tpl: Template, codes: set[str], params: dict[str, dict], anat: Anat
     limb_gain = anat.limb_gain
     sokolow = float(-min(leads[V1].min(), 0.0) + max(leads[V5].max(), leads[V6].max(), 0.0))
     limb = float((leads[LIMB].max(axis=1) - leads[LIMB].min(axis=1)).max()) * limb_gain
-    ceiling = 3.9 if params.get("_borderline") else POP["sokolow_ceiling_mv"]
+    ceiling = POP["sokolow_ceiling_mv"]
     if "LVH" in codes:
         k = params["LVH"]["sokolow_mv"] / max(sokolow, 1e-6)
+    elif "CLBBB" not in codes and params.get("_borderline"):
+        k = params["_borderline"] / max(sokolow, 1e-6)
     elif "CLBBB" not in codes and sokolow > ceiling:
         k = ceiling / sokolow
     else:
