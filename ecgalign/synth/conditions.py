@@ -228,7 +228,7 @@ def draw_params(rng: np.random.Generator, code: str, age: float, sex: str) -> di
     if code == "CLBBB":
         return {"qrs_ms": u(130, 170), "axis": u(-25, 60), "st_mv": u(0.1, 0.25), **_fqrs(rng, 0.4)}
     if code == "CRBBB":
-        return {"qrs_ms": u(125, 160), **_fqrs(rng, 0.4)}
+        return {"qrs_ms": u(130, 165), **_fqrs(rng, 0.4)}
     if code == "IRBBB":
         return {"qrs_ms": u(100, 115), "r_prime": u(0.35, 0.6)}
     if code == "LAFB":
