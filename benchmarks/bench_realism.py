@@ -75,7 +75,7 @@ def transfer(synth, real, encoder: bool, seed: int = 0) -> dict:
         from ecgalign.eval.supervised import predict, train_supervised
         from ecgalign.models.spec import InputSpec
 
-        torch.set_num_threads(max(1, (os.cpu_count() or 2) - 0))
+        torch.set_num_threads(os.cpu_count() or 1)
         cfg = {"layers": (1, 1, 1, 1), "widths": (32, 64, 96, 128)}
         t0 = time.perf_counter()
         net, info = train_supervised("xresnet1d_50", cfg, InputSpec(), synth.x[~val], ys[~val], synth.x[val], ys[val],
