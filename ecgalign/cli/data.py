@@ -1,4 +1,4 @@
-"""``ecgalign data {download,convert,verify,info,synth,lead-snr}``."""
+"""``ecgalign data {download,convert,verify,info,synth,synth-echo,lead-snr,realism}``."""
 
 from __future__ import annotations
 
@@ -199,6 +199,32 @@ def lead_snr_cmd(
     for lead, s in result["leads"].items():
         capped = f"  ({s['capped']} exact matches capped at 120 dB)" if s["capped"] else ""
         typer.echo(f"{lead:6s} {s['mean_db']:8.2f} {s['median_db']:10.2f}{capped}")
+
+
+@app.command("realism")
+def realism_cmd(
+    synth: str = typer.Argument(..., help="Synthetic records: a store, a dataset folder, or synth:N[:SEED] (generated now)."),
+    real: str = typer.Argument(..., help="Real records: a dataset folder (e.g. ../shared/data/ptbxl-500) or a store."),
+    limit: Optional[int] = typer.Option(None, min=2, help="Use only the first N records of each side."),
+    folds: int = typer.Option(5, min=2, help="Patient-grouped cross-validation folds of the domain classifier."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    html_out: Optional[Path] = typer.Option(None, "--html", help="Also write a self-contained HTML page with plots here."),
+) -> None:
+    """How far synthetic ECGs are from real ones: domain-classifier AUROC, signs, distributions, label fidelity."""
+    from ecgalign.synth.realism import compare, load_sample, write_html
+
+    with user_errors():
+        result = compare(load_sample(synth, limit=limit), load_sample(real, limit=limit), folds=folds)
+        if html_out is not None:
+            write_html(result, html_out)
+    s = result.summary
+    if json_out:
+        print_json(s)
+        return
+    typer.echo(f"synthetic {s['synthetic']['records']} records, real {s['real']['records']} records")
+    typer.echo("domain AUROC: " + ", ".join(f"{k} {v:.3f}" for k, v in s["domain_auroc"].items()))
+    for g in s["signs"]:
+        typer.echo(f"{g['sign']}: synthetic {g['synthetic']:g} real {g['real']:g} (ratio {g['ratio']:g})")
 
 
 @app.command("download")

@@ -14,6 +14,8 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 
+from ecgalign.synth.population import POP
+
 RHYTHMS: tuple[str, ...] = ("SR", "SBRAD", "STACH", "SARRH", "AFIB", "AFLT")
 SINUS_RHYTHMS: frozenset[str] = frozenset({"SR", "SBRAD", "STACH", "SARRH"})
 # Persistent findings belong to the patient (drawn once, shared by the patient's records); the others are
@@ -214,13 +216,19 @@ def ordered(codes: Iterable[str]) -> tuple[str, ...]:
     return tuple(c for c in CODES if c in codes)
 
 
+def _fqrs(rng: np.random.Generator, p: float) -> dict:
+    """Fragmented QRS (an extra notch) with probability p: its place (fraction of the QRS) and relative size."""
+    return {"fqrs": bool(rng.random() < p), "fqrs_at": float(rng.uniform(0.35, 0.8)),
+            "fqrs_size": float(rng.uniform(0.08, 0.2))}
+
+
 def draw_params(rng: np.random.Generator, code: str, age: float, sex: str) -> dict:
     """Parameters of one condition (persistent ones are drawn with the patient's generator)."""
     u = rng.uniform
     if code == "CLBBB":
-        return {"qrs_ms": u(130, 170), "axis": u(-25, 60), "st_mv": u(0.1, 0.25)}
+        return {"qrs_ms": u(130, 170), "axis": u(-25, 60), "st_mv": u(0.1, 0.25), **_fqrs(rng, 0.4)}
     if code == "CRBBB":
-        return {"qrs_ms": u(125, 160)}
+        return {"qrs_ms": u(130, 165), **_fqrs(rng, 0.4)}
     if code == "IRBBB":
         return {"qrs_ms": u(100, 115), "r_prime": u(0.35, 0.6)}
     if code == "LAFB":
@@ -232,10 +240,11 @@ def draw_params(rng: np.random.Generator, code: str, age: float, sex: str) -> di
         return {
             "stage": stage,
             "q_ms": u(45, 60),
-            "q_mv": u(0.25, 0.5),
-            "r_keep": u(0.2, 0.5),
+            "q_mv": u(0.35, 0.65),
+            "r_keep": u(0.1, 0.4),
             "st_mv": u(0.15, 0.35),
             "t_inv_mv": u(0.15, 0.35),
+            **_fqrs(rng, 0.5),
         }
     if code == "1AVB":
         return {"pr_ms": u(215, 320)}
@@ -258,12 +267,13 @@ def draw_params(rng: np.random.Generator, code: str, age: float, sex: str) -> di
     if code == "SARRH":
         return {"hr": u(60, 90), "hf": u(0.09, 0.15)}
     if code == "SR":
-        return {"hr": float(np.clip(rng.normal(72 + (3 if sex == "F" else 0), 8), 62, 96))}
+        mean, sd, lo, hi = POP["sr_hr"]
+        return {"hr": float(np.clip(rng.normal(mean + (3 if sex == "F" else 0), sd), lo, hi))}
     if code == "AFIB":
         hr = u(60, 135) if rng.random() < 0.8 else u(135, 160)
         return {"hr": hr, "rr_cv": u(0.16, 0.3), "f_mv": u(0.03, 0.1)}
     if code == "AFLT":
-        conduction = str(rng.choice(["2:1", "3:1", "4:1", "variable"], p=[0.45, 0.1, 0.25, 0.2]))
+        conduction = str(rng.choice(["2:1", "3:1", "4:1", "variable"], p=[0.35, 0.1, 0.2, 0.35]))
         return {
             "atrial_rate": u(250, 340),
             "conduction": conduction,

@@ -194,13 +194,14 @@ def frontal_rotation_to(area: np.ndarray, target_deg: float, fixed: np.ndarray |
 def render_dipole(
     mu: np.ndarray, sl: np.ndarray, sr: np.ndarray, amp: np.ndarray, fs: float, n: int
 ) -> np.ndarray:
-    """Sum of asymmetric Gaussians, each evaluated only on its own window: (3, n) dipole.
+    """Sum of asymmetric Gaussians, each evaluated only on its own window: (C, n) for amp (N, C), e.g. the
+    (3, n) dipole or (9, n) electrode-local sources.
 
-    mu, sl, sr: (N,) seconds from the first sample; amp: (N, 3) mV. Vectorised over all components at once;
+    mu, sl, sr: (N,) seconds from the first sample; amp: (N, C) mV. Vectorised over all components at once;
     samples outside the record fall into two guard bins that are dropped.
     """
     if mu.size == 0:
-        return np.zeros((3, n))
+        return np.zeros((amp.shape[1] if amp.ndim == 2 else 3, n))
     start = np.floor((mu - REACH * sl) * fs).astype(np.int64)
     width = int(np.ceil(REACH * float(np.max(sl + sr)) * fs)) + 2
     idx = start[:, None] + np.arange(width)[None, :]  # (N, W)
@@ -211,6 +212,6 @@ def render_dipole(
     return np.stack(
         [
             np.bincount(bins, weights=(g * amp[:, axis, None]).ravel(), minlength=n + 2)[1 : n + 1]
-            for axis in range(3)
+            for axis in range(amp.shape[1])
         ]
     )

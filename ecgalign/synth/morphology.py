@@ -20,13 +20,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ecgalign.synth.dipole import P_WAVE, QRS, REPOL, Template, frontal_axis, frontal_rotation_to, rotation
+from ecgalign.data.leads import derive_limb_leads
+from ecgalign.synth.dipole import P_WAVE, QRS, REPOL, Template, frontal_rotation_to, rotation
+from ecgalign.synth.population import POP
 
 LIMB = slice(0, 6)  # rows of the 12-lead render: I, II, III, aVR, aVL, aVF
 V1, V5, V6 = 6, 10, 11
 # QRS amplitude bounds that keep labels and criteria consistent for records without LVH / LVOLT.
 SOKOLOW_LVH_MV = 3.5
 LOW_LIMB_MV = 0.5
+LOCAL_SOURCES = 4
+FAST_CONDUCTION_S = 0.012  # QRS bumps narrower than this (sigma) come from His-Purkinje conduction
 
 
 @dataclass
@@ -43,25 +47,45 @@ class Anatomy:
     jitter: np.ndarray  # (8, 3) relative perturbations of the QRS and T component directions
     u_gain: float  # U-wave amplitude relative to T
     pvc_focus: np.ndarray  # (3,) unit vector: direction of this patient's ectopic ventricular focus
+    sharpness: float  # QRS component widths are scaled by this (< 1: steeper deflections)
+    notch: np.ndarray  # (3,) notch/slur on the QRS: centre (fraction of QRS), relative size, width (s)
+    notch_dir: np.ndarray  # (3,) unit direction of the notch
+    local: np.ndarray  # (K, 9) electrode-local (non-dipolar) QRS sources, mV, at electrodes RA, LA, LL, V1-V6
+    local_at: np.ndarray  # (K, 2) their centre (fraction of QRS) and width (s)
+    local_t: np.ndarray  # (9,) electrode-local repolarisation, relative to the T-wave size
+    limb_gain: float  # limb-lead (I, II) gain relative to the chest leads: body habitus, electrode position
 
     @classmethod
     def draw(cls, rng: np.random.Generator, age: float, sex: str) -> Anatomy:
         young_male = sex == "M" and age < 40
         gain = (
-            1.1 * np.exp(rng.normal(0.0, 0.15)) * (1.15 if young_male else 1.0) * (0.9 if sex == "F" else 1.0)
+            POP["qrs_gain"] * np.exp(rng.normal(0.0, 0.15)) * (1.15 if young_male else 1.0) * (0.9 if sex == "F" else 1.0)
         )
         focus = rng.normal(size=3)
+        k = LOCAL_SOURCES
+        # Local sources are strongest at V1-V4 (closest to the heart), weaker at V5-V6 and the limbs.
+        near = np.array([0.15, 0.15, 0.15, 0.5, 1.0, 1.0, 0.9, 0.6, 0.45])
+        notch_dir = rng.normal(size=3)
         return cls(
-            axis=float(np.clip(rng.normal(62.0 - 0.3 * (age - 20.0), 15.0), 0.0, 85.0)),
-            tilt=float(np.clip(rng.normal(0.0, 6.0), -12.0, 12.0)),
-            turn=float(np.clip(rng.normal(0.0, 8.0), -18.0, 18.0)),
+            axis=float(np.clip(rng.normal(POP["axis_mean"] + POP["axis_age"] * (age - 20.0), POP["axis_sd"]),
+                               -28.0, 76.0)),
+            tilt=float(np.clip(rng.normal(0.0, POP["tilt_sd"]), -2 * POP["tilt_sd"], 2 * POP["tilt_sd"])),
+            turn=float(np.clip(rng.normal(0.0, POP["turn_sd"]), -2 * POP["turn_sd"], 2 * POP["turn_sd"])),
             p_axis=float(rng.normal(0.0, 10.0)),
             qrs_gain=float(gain),
-            t_gain=float(np.exp(rng.normal(0.0, 0.2))),
+            t_gain=float(POP["t_gain"] * np.exp(rng.normal(0.0, 0.2))),
             p_gain=float(np.exp(rng.normal(0.0, 0.2))),
             jitter=rng.normal(0.0, 0.12, size=(8, 3)),
             u_gain=float(rng.uniform(0.05, 0.15) if rng.random() < 0.35 else 0.0),
             pvc_focus=focus / np.linalg.norm(focus),
+            sharpness=float(rng.uniform(*POP["sharpness"])),
+            notch=np.array([rng.uniform(0.4, 0.8), rng.uniform(0.05, 0.2) * (rng.random() < POP["notch_p"]),
+                            rng.uniform(0.003, 0.006)]),
+            notch_dir=notch_dir / np.linalg.norm(notch_dir),
+            local=rng.normal(0.0, 1.0, size=(k, 9)) * near * POP["local_mv"] * gain,
+            local_at=np.c_[rng.uniform(0.5, 0.95, size=k), rng.uniform(0.003, 0.008, size=k)],
+            local_t=rng.normal(0.0, 1.0, size=9) * near * POP["local_t"],
+            limb_gain=float(POP["limb_gain_mean"] * np.exp(rng.normal(0.0, POP["limb_gain_sd"]))),
         )
 
     def jittered(self, rng: np.random.Generator) -> Anatomy:
@@ -77,6 +101,13 @@ class Anatomy:
             jitter=self.jitter + rng.normal(0.0, 0.02, size=self.jitter.shape),
             u_gain=self.u_gain,
             pvc_focus=self.pvc_focus,
+            sharpness=self.sharpness,
+            notch=self.notch,
+            notch_dir=self.notch_dir,
+            local=self.local * np.exp(rng.normal(0.0, 0.1, size=self.local.shape)),
+            local_at=self.local_at,
+            local_t=self.local_t,
+            limb_gain=self.limb_gain * float(np.exp(rng.normal(0.0, 0.03))),
         )
 
 
@@ -133,12 +164,27 @@ def _unit(v: np.ndarray) -> np.ndarray:
     return v / max(float(np.linalg.norm(v)), 1e-9)
 
 
-def _add_qrs(tpl: Template, shape, jitter: np.ndarray, rot: np.ndarray) -> None:
+def _add_qrs(tpl: Template, shape, jitter: np.ndarray, rot: np.ndarray, sharpness: float = 1.0) -> None:
     for i, (name, mu, sigma, vec) in enumerate(shape):
         v = np.asarray(vec, dtype=float)
         if name != "R'":  # the R' direction is the block's signature, not the patient's
             v = v + jitter[i % len(jitter)] * np.linalg.norm(v)
-        tpl.add(name, QRS, mu, sigma, rot @ v)
+        tpl.add(name, QRS, mu, sigma * sharpness, rot @ v)
+
+
+def _add_notches(tpl: Template, anat: Anatomy, codes: set[str], params: dict[str, dict]) -> None:
+    """Narrow extra deflections: the patient's own notch or slur, and fragmented QRS (fQRS: extra notches in
+    the QRS) where clinically linked, i.e. with infarction scars and bundle branch block (Das et al.,
+    Circulation 2006)."""
+    biggest = max(float(np.linalg.norm(v)) for v, k in zip(tpl.amp, tpl.kind) if k == QRS)
+    at, size, width = anat.notch
+    if size > 0:
+        tpl.add("notch", QRS, at * tpl.qrs, width, anat.notch_dir * size * biggest)
+    for code in ("IMI", "AMI", "ASMI", "CLBBB", "CRBBB"):
+        p = params.get(code, {})
+        if code in codes and p.get("fqrs"):
+            turn = rotation(0.0, 0.0, 90.0) @ anat.notch_dir
+            tpl.add(f"fqrs_{code}", QRS, p["fqrs_at"] * tpl.qrs, 0.0035, turn * p["fqrs_size"] * biggest)
 
 
 def _repol(tpl: Template, name: str, peak_frac: float, vec, sl_frac: float, sr_frac: float) -> None:
@@ -167,9 +213,31 @@ def _add_p(tpl: Template, iv: Intervals, anat: Anatomy, rot: np.ndarray, ectopic
     tpl.add("P2", P_WAVE, -iv.pr + 0.62 * pd, 0.19 * pd, rot @ p2 * anat.p_gain)
 
 
-def _render_qrs(tpl: Template) -> np.ndarray:
-    """(12, T) QRS-only render at 1 kHz around the complex."""
-    return tpl.render(1000.0, -0.02, tpl.qrs + 0.03, kinds=(QRS,))[1]
+def _sharpen(tpl: Template) -> None:
+    """Split each fast (His-Purkinje) QRS bump into a broad part and a narrow core of the same peak, so that
+    deflections have the steep tips and the 25-40 Hz content of real QRS complexes (a plain Gaussian has too
+    little); slow bundle-branch-block deflections (sigma >= FAST_CONDUCTION_S) stay slurred."""
+    share, width = POP["qrs_core"]
+    for i in [i for i, k in enumerate(tpl.kind) if k == QRS and tpl.sl[i] < FAST_CONDUCTION_S]:
+        name, mu, sl, sr, amp = tpl.names[i], tpl.mu[i], tpl.sl[i], tpl.sr[i], tpl.amp[i]
+        tpl.amp[i] = amp * (1.0 - share)
+        tpl.add(f"{name}_core", QRS, mu, sl * width, amp * share, sr * width)
+
+
+def _render_qrs(tpl: Template, local: np.ndarray, local_at: np.ndarray) -> np.ndarray:
+    """(12, T) QRS render at 1 kHz around the complex: the dipole's QRS plus the electrode-local sources
+    ``local`` (K, 9) centred at ``local_at[:, 0]`` of the QRS with widths ``local_at[:, 1]`` (s)."""
+    t, leads = tpl.render(1000.0, -0.02, tpl.qrs + 0.03, kinds=(QRS,))
+    bumps = np.exp(-0.5 * ((t[None] - local_at[:, :1] * tpl.qrs) / local_at[:, 1:]) ** 2)  # (K, T)
+    e = local.T @ bumps  # (9, T) electrodes RA, LA, LL, V1-V6
+    i, ii = e[1] - e[0], e[2] - e[0]
+    return leads + np.vstack([i, ii, *derive_limb_leads(i, ii), e[3:] - e[:3].mean(axis=0)])
+
+
+def local_sources(anat: Anatomy, codes: set[str]) -> np.ndarray:
+    """(K, 9) electrode-local QRS sources of a record: the patient's, weaker under bundle branch block, whose
+    QRS is dominated by the slow wavefront (the block's pattern must stay readable)."""
+    return anat.local * (0.25 if {"CLBBB", "CRBBB"} & codes else 1.0)
 
 
 def sinus_template(codes: set[str], iv: Intervals, anat: Anatomy, params: dict[str, dict]) -> Template:
@@ -199,8 +267,12 @@ def sinus_template(codes: set[str], iv: Intervals, anat: Anatomy, params: dict[s
         normal = Template(qrs=iv.qrs, qt=iv.qt)
         _add_qrs(normal, _shape(set(), iv.qrs, params), anat.jitter, anat_rot)
         heart_rot = frontal_rotation_to(normal.qrs_area(), anat.axis) @ anat_rot
-    _add_qrs(tpl, early, anat.jitter, qrs_rot)
-    _add_qrs(tpl, [c for c in shape if c[0] == "R'"], anat.jitter, anat_rot)
+    # Bundle branch block keeps its slow, broad deflections: only normally conducted QRS gets the sharpening.
+    sharp = 1.0 if {"CLBBB", "CRBBB"} & codes else anat.sharpness
+    _add_qrs(tpl, early, anat.jitter, qrs_rot, sharp)
+    _add_qrs(tpl, [c for c in shape if c[0] == "R'"], anat.jitter, anat_rot, sharp)
+    _add_notches(tpl, anat, codes, params)
+    _sharpen(tpl)
     tpl.scale(anat.qrs_gain, QRS)
 
     # Repolarisation: primary (normal T follows the heart) or secondary to abnormal conduction.
@@ -208,7 +280,7 @@ def sinus_template(codes: set[str], iv: Intervals, anat: Anatomy, params: dict[s
     t_normal = heart_rot @ (_T_NORMAL + anat.jitter[7] * 0.3 * np.linalg.norm(_T_NORMAL)) * anat.t_gain
     if "CLBBB" in codes:
         biggest = max(float(np.linalg.norm(v)) for v, k in zip(tpl.amp, tpl.kind) if k == QRS)
-        t_vec = -qrs_dir * biggest * 0.4 * anat.t_gain
+        t_vec = -qrs_dir * biggest * 0.4 * anat.t_gain / POP["t_gain"]  # secondary: sized by the QRS
     elif "CRBBB" in codes:
         t_vec = t_normal - _unit(tpl.vec("R'")) * 0.45 * anat.t_gain
     else:
@@ -227,14 +299,13 @@ def sinus_template(codes: set[str], iv: Intervals, anat: Anatomy, params: dict[s
     if "NDT" in codes:
         tpl.set_vec("T", tpl.vec("T") * params["NDT"]["t_factor"])
 
-    _voltage(tpl, codes, params)
+    _voltage(tpl, codes, params, anat)
     if "LVH" in codes and params["LVH"]["strain"]:
         q = _unit(tpl.qrs_area())
         tpl.set_vec("ST", tpl.vec("ST") - q * 0.08)
         tpl.set_vec("T", -q * np.linalg.norm(tpl.vec("T")) * 1.2)
     if not ({"AFIB", "AFLT"} & codes):
         _add_p(tpl, iv, anat, rotation(anat.tilt, anat.turn, anat.p_axis))
-    params.setdefault("_measured", {})["axis_deg"] = frontal_axis(tpl.qrs_area())
     return tpl
 
 
@@ -266,31 +337,43 @@ def _infarct(tpl: Template, site: str, p: dict) -> None:
             tpl.set_vec("ST", st + facing * p["st_mv"] * 0.4)
 
 
-def _voltage(tpl: Template, codes: set[str], params: dict[str, dict]) -> None:
+def _voltage(tpl: Template, codes: set[str], params: dict[str, dict], anat: Anatomy) -> None:
     """Make QRS voltage agree with the labels: LVH meets Sokolow-Lyon, LVOLT has low limb voltage, and records
-    without those labels meet neither criterion. Both measures scale linearly with the QRS gain."""
-    leads = _render_qrs(tpl)
+    without those labels meet neither criterion, except the documented borderline share: params['_borderline']
+    (mV, 0 for none) is then their Sokolow-Lyon voltage, criteria met without an LVH statement as in PTB-XL.
+
+    Sokolow-Lyon scales with the QRS gain; limb voltage with the QRS gain times the record's limb-lead gain
+    (I and II relative to the chest leads), which is how LVOLT lowers the limb leads without the chest leads.
+    Measured with the electrode-local sources, which are scaled with the QRS; the limb gain, the QRS scale and
+    the local sources used are written to params['_measured'] (limb_gain, qrs_scale, local).
+    """
+    local = local_sources(anat, codes)
+    leads = _render_qrs(tpl, local, anat.local_at)
+    limb_gain = anat.limb_gain
     sokolow = float(-min(leads[V1].min(), 0.0) + max(leads[V5].max(), leads[V6].max(), 0.0))
-    limb = float((leads[LIMB].max(axis=1) - leads[LIMB].min(axis=1)).max())
-    ceiling = SOKOLOW_LVH_MV - 0.3
+    limb = float((leads[LIMB].max(axis=1) - leads[LIMB].min(axis=1)).max()) * limb_gain
+    ceiling = POP["sokolow_ceiling_mv"]
     if "LVH" in codes:
         k = params["LVH"]["sokolow_mv"] / max(sokolow, 1e-6)
-    elif "LVOLT" in codes:
-        k = min(params["LVOLT"]["limb_mv"] / max(limb, 1e-6), ceiling / max(sokolow, 1e-6))
+    elif "CLBBB" not in codes and params.get("_borderline"):
+        k = params["_borderline"] / max(sokolow, 1e-6)
     elif "CLBBB" not in codes and sokolow > ceiling:
         k = ceiling / sokolow
-    elif limb < LOW_LIMB_MV + 0.15:
-        k = (LOW_LIMB_MV + 0.15) / max(limb, 1e-6)
-        if "CLBBB" not in codes:
-            k = min(k, ceiling / max(sokolow, 1e-6))
     else:
         k = 1.0
-    tpl.scale(k, QRS)
     if "LVOLT" in codes:
-        tpl.scale(float(np.sqrt(k)), REPOL)
+        limb_gain *= params["LVOLT"]["limb_mv"] / max(limb * k, 1e-6)
+    elif limb * k < LOW_LIMB_MV + 0.15:
+        limb_gain *= (LOW_LIMB_MV + 0.15) / max(limb * k, 1e-6)
+    tpl.scale(k, QRS)
     m = params.setdefault("_measured", {})
     m["sokolow_lyon_mv"] = sokolow * k
-    m["limb_qrs_max_mv"] = limb * k
+    m["limb_qrs_max_mv"] = float((leads[LIMB].max(axis=1) - leads[LIMB].min(axis=1)).max()) * k * limb_gain
+    m["limb_gain"] = limb_gain
+    m["qrs_scale"] = k
+    area = leads.sum(axis=1)  # net QRS areas (12,), dipole and local sources: the axis a reader would see
+    m["axis_deg"] = float(np.degrees(np.arctan2(area[5], area[0])))
+    m["local"] = local * k
 
 
 def pvc_template(sinus: Template, anat: Anatomy, rng: np.random.Generator) -> Template:

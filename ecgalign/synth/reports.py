@@ -1,8 +1,13 @@
-"""Free-text English reports for synthetic records, varied the way machine and clinician reports vary.
+"""Free-text reports for synthetic records, varied the way machine and clinician reports vary.
 
-Every SCP code of a record becomes one statement (several phrasings each, abbreviations, occasional hedging
-such as "possible" or "cannot exclude"); the rhythm usually comes first; measured values, a summary line
-("normal ECG", "borderline ECG", "abnormal ECG") and the patient's age and sex appear some of the time.
+Like PTB-XL (Wagner et al., Sci Data 2020) a report is a German (55 %), English (30 %) or Swedish (15 %)
+statement list (``LANGUAGE_SHARES``; German and Swedish in ecgalign.synth.device_reports); ``record.report``
+holds its English rendering and ``report_original`` the text as written. Every SCP code of a record becomes
+one statement (several phrasings each, abbreviations, occasional hedging such as "possible" or "cannot
+exclude", ST-T changes named by lead); the rhythm usually comes first; a summary line ("normal ECG",
+"borderline ECG", "abnormal ECG") and, in English, the patient's age and sex appear some of the time.
+Label-defining measurements (rate, PR, QRS, QTc, axis, Sokolow-Lyon voltage) are left out, as in real reports,
+unless ``measurements`` is set.
 A hedged statement still names a real finding, so report text and labels always agree. Label codes that are
 not clinical abbreviations (e.g. "CLBBB", "SBRAD") never appear; LBBB, RBBB, LAFB, LVH, AF, PVC do.
 """
@@ -14,6 +19,10 @@ from collections.abc import Sequence
 import numpy as np
 
 from ecgalign.synth.conditions import MINOR
+from ecgalign.synth.device_reports import MI_LEADS, ST_LEADS, T_LEADS, device_report
+
+LANGUAGE_SHARES: dict[str, float] = {"de": 0.55, "en": 0.30, "sv": 0.15}
+_MEASURED = ("{hr}", "{pr}", "{qrs}", "{qtc}", "{axis}", "{sokolow}")
 
 _HEDGES = (
     "possible {}",
@@ -128,6 +137,8 @@ _FINDING = {
         "LVH with secondary repolarization changes",
     ),
     "ISC_": (
+        "ST depression in {st_leads}, consider ischemia",
+        "ischemic ST-T changes in {st_leads}",
         "ischemic ST-T changes",
         "ST depression, consider ischemia",
         "ST-T changes suggestive of ischemia",
@@ -136,6 +147,8 @@ _FINDING = {
         "subendocardial ischemia pattern",
     ),
     "NDT": (
+        "T wave inversion in {t_leads}",
+        "nonspecific T wave flattening in {t_leads}",
         "nonspecific T wave abnormality",
         "non-specific T-wave changes",
         "T wave abnormality, nonspecific",
@@ -191,6 +204,7 @@ _MI = {
 }
 _MI_TEXT = {
     "acute": (
+        "ST elevation in {mi_leads}, acute {site} infarct",
         "acute {site} infarct",
         "acute {site} myocardial infarction",
         "{site} ST elevation, acute MI",
@@ -219,7 +233,10 @@ _SUMMARY = {
 _NOT_HEDGED = frozenset({"NORM", "PVC", "PAC"})
 
 
-def _pick(rng: np.random.Generator, options: Sequence[str]) -> str:
+def _pick(rng: np.random.Generator, options: Sequence[str], measurements: bool = True) -> str:
+    """One option; without ``measurements``, options quoting a measured value are not eligible."""
+    if not measurements:
+        options = [o for o in options if not any(m in o for m in _MEASURED)] or options[:1]
     return options[int(rng.integers(len(options)))]
 
 
@@ -239,6 +256,8 @@ def _context(extra: dict) -> dict:
         "coarse": "coarse" if afib.get("f_mv", 0) > 0.06 else "fine",
         "conduction": aflt.get("conduction", ""),
         "t_change": "inversion" if ndt.get("t_factor", 0) < 0 else "flattening",
+        "st_leads": ST_LEADS[0].upper(),
+        "t_leads": T_LEADS[0].upper(),
     }
 
 
@@ -246,19 +265,20 @@ def _int(x) -> int | None:
     return None if x is None else round(x)
 
 
-def _statement(rng: np.random.Generator, code: str, extra: dict, ctx: dict) -> str:
+def _statement(rng: np.random.Generator, code: str, extra: dict, ctx: dict, measurements: bool = True) -> str:
     conds = extra.get("conditions", {})
     if code in _RHYTHM:
-        return _pick(rng, _RHYTHM[code]).format(**ctx)
+        return _pick(rng, _RHYTHM[code], measurements).format(**ctx)
     if code in _MI:
         stage = conds.get(code, {}).get("stage", "old")
-        text = _pick(rng, _MI_TEXT[stage]).format(site=_MI[code])
+        text = _pick(rng, _MI_TEXT[stage]).format(site=_MI[code], mi_leads=MI_LEADS[code].upper())
     elif code == "LVH" and conds.get("LVH", {}).get("strain") and rng.random() < 0.6:
         text = _pick(rng, _FINDING["LVH_strain"])
     elif code in ("PVC", "PAC") and conds.get(code, {}).get("count") == 1 and rng.random() < 0.6:
         text = _pick(rng, _FINDING[f"{code}_one"])
     else:
-        text = _pick(rng, _FINDING[code]).format(**ctx)
+        lead_ctx = {"st_leads": _pick(rng, ST_LEADS).upper(), "t_leads": _pick(rng, T_LEADS).upper()}
+        text = _pick(rng, _FINDING[code], measurements).format(**{**ctx, **lead_ctx})
     if code not in _NOT_HEDGED and rng.random() < 0.15:
         text = _pick(rng, _HEDGES).format(text)
     return text
@@ -295,16 +315,36 @@ def _demographics(rng: np.random.Generator, age: float | None, sex: str | None) 
 
 
 def write_report(
-    rng: np.random.Generator, codes: Sequence[str], extra: dict, age: float | None, sex: str | None
+    rng: np.random.Generator,
+    codes: Sequence[str],
+    extra: dict,
+    age: float | None,
+    sex: str | None,
+    *,
+    measurements: bool = False,
+) -> tuple[str, str]:
+    """(report as written, English rendering) of a record with SCP ``codes`` (rhythm first) and ground truth
+    ``extra``; the language is drawn with LANGUAGE_SHARES. ``measurements`` lets English statements quote
+    measured values (rate, PR, QRS, QTc, axis, Sokolow-Lyon) and adds a measurement line to some reports."""
+    langs = list(LANGUAGE_SHARES)
+    lang = langs[int(rng.choice(len(langs), p=list(LANGUAGE_SHARES.values())))]
+    if lang != "en":
+        return device_report(rng, codes, extra.get("conditions", {}), lang)
+    text = _english(rng, codes, extra, age, sex, measurements)
+    return text, text
+
+
+def _english(
+    rng: np.random.Generator, codes: Sequence[str], extra: dict, age: float | None, sex: str | None,
+    measurements: bool,
 ) -> str:
-    """The report text of a record with SCP ``codes`` (rhythm first) and ground truth ``extra``."""
     ctx = _context(extra)
     rhythm = [c for c in codes if c in _RHYTHM]
     findings = [c for c in codes if c not in _RHYTHM and c != "NORM"]
-    statements = [_statement(rng, c, extra, ctx) for c in findings]
+    statements = [_statement(rng, c, extra, ctx, measurements) for c in findings]
     order = rng.permutation(len(statements))
     statements = [statements[i] for i in order]
-    rhythm_text = [_statement(rng, c, extra, ctx) for c in rhythm]
+    rhythm_text = [_statement(rng, c, extra, ctx, measurements) for c in rhythm]
     at = 0 if rng.random() < 0.85 else int(rng.integers(len(statements) + 1))
     statements[at:at] = rhythm_text
     if "NORM" in codes:
@@ -317,7 +357,7 @@ def write_report(
     elif rng.random() < 0.7:
         minor = all(c in MINOR or c == "SR" for c in codes)
         statements.append(_pick(rng, _SUMMARY["borderline" if minor else "abnormal"]))
-    if rng.random() < 0.35:
+    if measurements and rng.random() < 0.35:
         statements.insert(int(rng.integers(1, len(statements) + 1)), _measurements(rng, extra, ctx))
     demo = _demographics(rng, age, sex) if rng.random() < 0.5 else ""
     sep = _pick(rng, (". ", ". ", "; ", ", ", " - "))

@@ -119,15 +119,21 @@ def insert_ectopics(
 
 
 def fibrillatory_wave(rng: np.random.Generator, n: int, fs: float) -> np.ndarray:
-    """f-waves of about unit peak amplitude: frequency wandering in 4-9 Hz, amplitude varying by about
-    +-40 % over a second or two, an irregular second harmonic, so that no two waves look alike."""
+    """f-waves of about unit peak amplitude: frequency wandering in 3.5-10 Hz within a second, amplitude varying
+    by about +-50 %, irregular second and third harmonics (rounded to sawtooth-like), so that no two waves look
+    alike (coarse or fine by the caller's amplitude)."""
     t = np.arange(n) / fs
-    f0 = rng.uniform(5.0, 7.5)
-    freq = np.clip(f0 + 1.5 * _slow_noise(rng, t, 0.5, 4), 4.0, 9.0)
+    f0 = rng.uniform(4.5, 8.0)
+    freq = np.clip(f0 + 2.0 * _slow_noise(rng, t, 1.2, 6), 3.5, 10.0)
     phase = 2 * np.pi * np.cumsum(freq) / fs + rng.uniform(0, 2 * np.pi)
-    envelope = np.clip(1.0 + 0.4 * _slow_noise(rng, t, 0.8, 4), 0.3, 1.6)
-    shape = np.sin(phase) + 0.35 * np.sin(2 * phase + 2.0 * _slow_noise(rng, t, 0.6, 3))
-    return envelope * shape / 1.3
+    envelope = np.clip(1.0 + 0.5 * _slow_noise(rng, t, 1.5, 5), 0.2, 1.8)
+    a2, a3 = rng.uniform(0.2, 0.6), rng.uniform(0.0, 0.3)  # harmonics: from rounded to sawtooth-like waves
+    shape = (
+        np.sin(phase)
+        + a2 * np.sin(2 * phase + 2.0 * _slow_noise(rng, t, 0.8, 3))
+        + a3 * np.sin(3 * phase + 2.0 * _slow_noise(rng, t, 0.8, 3))
+    )
+    return envelope * shape / (1.0 + a2 + a3) * 1.4
 
 
 def flutter_wave(n: int, fs: float, atrial_rate: float, phase: float, t0: float) -> np.ndarray:

@@ -43,7 +43,8 @@ def test_bundle_branch_blocks_are_wide(ecg, norm_records):
     assert np.median(rbbb) >= 120
 
 
-@pytest.mark.parametrize("code,low,high", [("SBRAD", 30, 60), ("STACH", 100, 200), ("NORM", 60, 100)])
+# NORM (sinus rhythm) includes borderline rates just under 60 bpm, as real PTB-XL does (population.json sr_hr).
+@pytest.mark.parametrize("code,low,high", [("SBRAD", 30, 60), ("STACH", 100, 200), ("NORM", 55, 100)])
 def test_rate_statements_match_measured_rate(ecg, code, low, high):
     rates = [ecg.heart_rate(r) for r in ecg.records(code, 12, noisy=True)]
     assert all(low < hr < high for hr in rates), rates

@@ -1,4 +1,6 @@
-"""Reports name every finding of their record (and no other), vary, and agree with age and sex."""
+"""Reports name every finding of their record (and no other) in English and, through the toolkit's translator,
+in the German or Swedish text as written; they vary, carry no measurements by default, and agree with age
+and sex."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import pytest
 
 pytestmark = pytest.mark.slow
 
-_MI = r"(infarct|myocardial|ST|STEMI|injury|MI)\b"
+_MI = r"(infarct\w*|myocardial|ST|STEMI|injury|MI)\b"
 KEYWORDS = {
     "SR": r"sinus rhythm|\bNSR\b",
     "SBRAD": r"sinus brady|bradycardic sinus|slow sinus",
@@ -29,7 +31,7 @@ KEYWORDS = {
     "ASMI": r"\banteroseptal " + _MI,
     "ISC_": r"ischemi|ischaemi",
     "NDT": r"\bT[- ]wave",
-    "LNGQT": r"QT interval|QT prolongation|prolonged QTc|long QTc",
+    "LNGQT": r"QT interval|QT prolongation|prolonged QTc?|long QTc",
     "PVC": r"\bPVCs?\b|ventricular premature|premature ventricular|(?<!supra)ventricular extrasystole|ventricular ectopic",
     "PAC": r"\bPACs?\b|atrial premature|premature atrial|supraventricular extrasystole|atrial ectopic",
     "LVOLT": r"low (QRS )?voltage|low limb lead voltage|peripheral low voltage",
@@ -58,13 +60,26 @@ LEAKS = (
 
 
 def test_every_finding_is_in_the_report_and_nothing_else(population):
+    from ecgalign.data.reports import translate_report
+
     for rec in population:
-        for code, pattern in KEYWORDS.items():
-            found = re.search(pattern, rec.report, flags=re.IGNORECASE) is not None
-            if code in rec.codes:
-                assert found, (code, rec.codes, rec.report)
-            elif code != "SR":  # "sinus rhythm" also occurs inside other sinus rhythm phrasings
-                assert not found, (code, rec.codes, rec.report)
+        for text in (rec.report, translate_report(rec.report_original)):
+            for code, pattern in KEYWORDS.items():
+                found = re.search(pattern, text, flags=re.IGNORECASE) is not None
+                if code in rec.codes:
+                    assert found, (code, rec.codes, text)
+                elif code != "SR":  # "sinus rhythm" also occurs inside other sinus rhythm phrasings
+                    assert not found, (code, rec.codes, text)
+
+
+def test_languages_and_repetition_like_ptbxl(population):
+    from ecgalign.data.reports import report_language
+
+    langs = collections.Counter(report_language(r.report_original) for r in population)
+    n = len(population)
+    assert 0.45 * n < langs["de"] < 0.65 * n and 0.2 * n < langs["en"] < 0.4 * n and 0.08 * n < langs["sv"]
+    normal = collections.Counter(r.report_original for r in population if r.codes == ("SR", "NORM"))
+    assert normal["sinusrhythmus normales ekg"] > 0.15 * sum(normal.values())  # PTB-XL's commonest report
 
 
 def test_no_label_code_leaks(population):
@@ -78,12 +93,12 @@ def test_reports_vary(population):
     for rec in population:
         by_labels[rec.codes].append(rec.report)
     normal = by_labels[("SR", "NORM")]
-    assert len(normal) > 200 and len(set(normal)) > 0.8 * len(normal)
-    assert len({r.report for r in population}) > 0.95 * len(population)
+    assert len(normal) > 200 and len(set(normal)) > 20
+    assert len({r.report for r in population}) > 0.4 * len(population)
     hedged = sum(
         bool(
             re.search(
-                r"possible|probable|consider|cannot (exclude|rule out)|suspect", r.report, flags=re.IGNORECASE
+                r"possibl|probabl|consider|cannot (be )?(exclude|rule out)|suspect", r.report, flags=re.IGNORECASE
             )
         )
         for r in population
@@ -93,7 +108,7 @@ def test_reports_vary(population):
         re.search(KEYWORDS[r.codes[0]], r.report[:60], flags=re.IGNORECASE) is not None for r in population
     )
     assert 0.03 * len(population) < hedged < 0.4 * len(population)
-    assert 0.15 * len(population) < measured < 0.8 * len(population)
+    assert measured == 0  # no label-defining measurements by default
     assert first > 0.6 * len(population)  # the rhythm usually leads
 
 
@@ -112,4 +127,12 @@ def test_demographics_agree_with_the_record(population):
         if male:
             assert rec.sex == "M" and not female, rec.report
         assert m is None or age is not None
-    assert 0.3 * len(population) < mentioned < 0.7 * len(population)
+    assert 0.05 * len(population) < mentioned < 0.35 * len(population)  # English reports only
+
+
+def test_measurements_only_on_request():
+    from ecgalign.synth import SynthConfig, synthesize_record
+
+    records = [synthesize_record(i, 4, fs=100, config=SynthConfig(report_measurements=True)) for i in range(150)]
+    quoted = [r for r in records if re.search(r"\d+ ms|\d+ bpm", r.report)]
+    assert quoted and all(r.report == r.report_original for r in quoted)  # English reports quote values

@@ -1,0 +1,125 @@
+"""Per-record measurements on the mV view (250 Hz, 0.5-100 Hz) and the label criteria checked against them.
+
+QRS bounds use the summed absolute slope of all 12 leads (spatial velocity) around each R peak; amplitudes are
+medians over beats. Criteria are the textbook ones (e.g. Surawicz et al., AHA/ACCF/HRS recommendations,
+Circulation 2009): sinus bradycardia < 60 bpm, tachycardia > 100 bpm, complete bundle branch block
+QRS >= 120 ms, LVH Sokolow-Lyon (S V1 + max R V5/V6) >= 3.5 mV, low limb voltage < 0.5 mV peak-to-peak in
+every limb lead, LAFB axis < -30 deg, AF an irregular RR (CV > 0.08), infarction an initial negative QRS in
+the facing leads.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ecgalign.data.record import LEADS_12
+from ecgalign.synth.realism.features import r_peaks, rr_features
+
+FS = 250.0
+_L = {name: i for i, name in enumerate(LEADS_12)}
+LIMB = [_L[n] for n in ("I", "II", "III", "aVR", "aVL", "aVF")]
+MEASURES: tuple[str, ...] = (
+    "hr_bpm",
+    "rr_cv",
+    "qrs_ms",
+    "axis_deg",
+    "sokolow_mv",
+    "limb_ptp_mv",
+    "q_inferior",
+    "q_anterior",
+    "q_septal",
+)
+# code -> (measure, test, threshold, description)
+CRITERIA: dict[str, tuple[str, str, float, str]] = {
+    "SBRAD": ("hr_bpm", "<", 60.0, "rate < 60 bpm"),
+    "STACH": ("hr_bpm", ">", 100.0, "rate > 100 bpm"),
+    "AFIB": ("rr_cv", ">", 0.08, "RR coefficient of variation > 0.08"),
+    "CLBBB": ("qrs_ms", ">=", 120.0, "QRS >= 120 ms"),
+    "CRBBB": ("qrs_ms", ">=", 120.0, "QRS >= 120 ms"),
+    "LVH": ("sokolow_mv", ">=", 3.5, "Sokolow-Lyon >= 3.5 mV"),
+    "LVOLT": ("limb_ptp_mv", "<", 0.5, "every limb lead < 0.5 mV peak-to-peak"),
+    "LAFB": ("axis_deg", "<", -30.0, "frontal axis < -30 deg"),
+    "IMI": ("q_inferior", ">", 0.5, "initial 30 ms negative in III and aVF"),
+    "AMI": ("q_anterior", ">", 0.5, "initial 30 ms negative in V2 and V3"),
+    "ASMI": ("q_septal", ">", 0.5, "initial 30 ms negative in V1 and V2"),
+}
+
+
+def qrs_bounds(mv: np.ndarray, peaks: np.ndarray, fs: float = FS, frac: float = 0.1) -> np.ndarray:
+    """(B, 2) QRS onset/offset samples: where the spatial velocity exceeds ``frac`` of its peak above the
+    level just outside a +-160 ms window around each R peak."""
+    v = np.abs(np.diff(mv, axis=1)).sum(axis=0) * fs
+    k = max(1, int(0.008 * fs))
+    v = np.convolve(v, np.ones(k) / k, mode="same")
+    half, side = int(0.16 * fs), int(0.1 * fs)
+    out = []
+    for p in peaks:
+        lo, hi = p - half, p + half
+        if lo - side < 0 or hi + side > v.size:
+            continue
+        w = v[lo:hi]
+        base = np.median(np.r_[v[lo - side : lo], v[hi : hi + side]])
+        above = np.flatnonzero(w > base + frac * (w.max() - base))
+        if above.size:
+            out.append((lo + above[0], lo + above[-1]))
+    return np.array(out, dtype=np.int64).reshape(-1, 2)
+
+
+def measure(mv: np.ndarray, fs: float = FS) -> dict[str, float]:
+    """Measurements of one record (12, T) in mV; NaN where a beat-based value cannot be made."""
+    out = dict.fromkeys(MEASURES, float("nan"))
+    peaks = r_peaks(mv, fs)
+    rr = rr_features(peaks, fs)
+    if np.isfinite(rr[0]):
+        out["hr_bpm"], out["rr_cv"] = 60.0 / rr[0], rr[1]
+    bounds = qrs_bounds(mv, peaks, fs)
+    if len(bounds) == 0:
+        return out
+    out["qrs_ms"] = float(np.median(bounds[:, 1] - bounds[:, 0]) / fs * 1000)
+    # Baseline: the median of the 40 ms before QRS onset (PR segment), per beat.
+    seg = [
+        mv[:, a : b + 1] - np.median(mv[:, max(a - int(0.04 * fs), 0) : a + 1], axis=1, keepdims=True)
+        for a, b in bounds
+    ]
+    area = np.median([s.sum(axis=1) for s in seg], axis=0) / fs  # (12,) mV*s
+    out["axis_deg"] = float(np.degrees(np.arctan2(area[_L["aVF"]], area[_L["I"]])))
+    pos = np.median([s.max(axis=1).clip(min=0) for s in seg], axis=0)
+    neg = np.median([(-s.min(axis=1)).clip(min=0) for s in seg], axis=0)
+    out["sokolow_mv"] = float(neg[_L["V1"]] + max(pos[_L["V5"]], pos[_L["V6"]]))
+    out["limb_ptp_mv"] = float(max(np.median([np.ptp(s[j]) for s in seg]) for j in LIMB))
+    n30 = int(0.03 * fs)
+    long_enough = [s for s in seg if s.shape[1] > n30] or [np.zeros((12, n30 + 1))]
+    initial = np.median([s[:, 1 : n30 + 1].mean(axis=1) for s in long_enough], axis=0)  # (12,)
+    for name, leads in (
+        ("q_inferior", ("III", "aVF")),
+        ("q_anterior", ("V2", "V3")),
+        ("q_septal", ("V1", "V2")),
+    ):
+        out[name] = float(all(initial[_L[n]] < -0.05 for n in leads))
+    return out
+
+
+def meets(code: str, m: dict[str, float]) -> bool | None:
+    """Whether measurements ``m`` meet the criterion of ``code``; None when it cannot be judged."""
+    if code not in CRITERIA:
+        return None
+    key, op, thr, _ = CRITERIA[code]
+    v = m.get(key, float("nan"))
+    if not np.isfinite(v):
+        return None
+    return bool(v < thr if op == "<" else v > thr if op == ">" else v >= thr)
+
+
+def fidelity(codes: list[tuple[str, ...]], measures: list[dict[str, float]]) -> dict[str, dict]:
+    """Per code with a criterion: records claiming it, records judged, share meeting the criterion."""
+    out = {}
+    for code, (_, _, _, text) in CRITERIA.items():
+        judged = [meets(code, m) for c, m in zip(codes, measures) if code in c]
+        ok = [j for j in judged if j is not None]
+        out[code] = {
+            "criterion": text,
+            "records": len(judged),
+            "judged": len(ok),
+            "meets": round(float(np.mean(ok)), 4) if ok else None,
+        }
+    return out
