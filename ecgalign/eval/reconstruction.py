@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from ecgalign.data.errors import NotApplicableError
 from ecgalign.data.leads import DERIVED_LIMB_LEADS, derive_limb_leads, snr_db
 from ecgalign.data.record import LEADS_12
 
@@ -61,6 +62,8 @@ def reconstruction_quality(model, signals: np.ndarray, batch_size: int = 32) -> 
     of the reference itself)."""
     if len(model.input_spec.leads) != 12 or tuple(model.input_spec.leads) != LEADS_12:
         raise ValueError(f"reconstruction quality needs the 12 standard leads in order, got {model.input_spec.leads}")
+    if not model.can_reconstruct:
+        raise NotApplicableError("the model recovers no signal from printouts")
     est, ref = model.recover_signals(signals, batch_size)
     if est.shape != ref.shape:
         raise ValueError(f"recovered signal {est.shape} does not match the reference {ref.shape}")

@@ -33,6 +33,15 @@ def seeded_fresh_copy(task: Task, seed: int) -> Task:
         torch.random.set_rng_state(state)
 
 
+def recover_from_printouts(render, reconstruct, signals, batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    """(reconstruction of each record's printout, the record over its record-wide standard deviation): the
+    decoder's estimate and the reference in the same units (the ECG-Scan decoder's training target)."""
+    signals = np.asarray(signals, dtype=np.float32)
+    est = [reconstruct(render(signals[i:i + batch_size]), batch_size) for i in range(0, len(signals), batch_size)]
+    scale = signals.reshape(len(signals), -1).std(axis=1).clip(min=1e-3)
+    return np.concatenate(est), signals / scale[:, None, None]
+
+
 class _Loaded:
     """What both kinds share: the card, the device, the weights' path (None for a random-init model)."""
 
@@ -211,11 +220,7 @@ class ImageModel(_Loaded):
         signal over its record-wide standard deviation: the training target)."""
         if not self.can_reconstruct:
             raise NotApplicableError("the image model was trained without the signal decoder")
-        signals = np.asarray(signals, dtype=np.float32)
-        est = [self.reconstruct(self.render(signals[i:i + batch_size]), batch_size)
-               for i in range(0, len(signals), batch_size)]
-        scale = signals.reshape(len(signals), -1).std(axis=1).clip(min=1e-3)
-        return np.concatenate(est), signals / scale[:, None, None]
+        return recover_from_printouts(self.render, self.reconstruct, signals, batch_size)
 
     def random_init(self, seed: int = 0) -> ImageModel:
         card = self._random_card(self.task.recipe.image.encoder, seed)

@@ -9,10 +9,14 @@ from ecgalign.data.leads import derive_limb_leads
 from ecgalign.data.record import LEADS_12
 from ecgalign.eval.reconstruction import reconstruction_quality
 from ecgalign.data.spec import InputSpec
+from ecgalign.hub.models import recover_from_printouts
 
 
 class FakeImageModel:
-    """reconstruct() returns the training target plus noise of a chosen power (or a chosen transform)."""
+    """reconstruct() returns the training target plus noise of a chosen power (or a chosen transform); the
+    recovery (render -> reconstruct, reference in the same units) is the image models' own."""
+
+    can_reconstruct = True
 
     def __init__(self, transform):
         self.input_spec = InputSpec(normalize="none", bandpass=None)
@@ -27,6 +31,9 @@ class FakeImageModel:
         x = self._signals
         target = x / x.reshape(len(x), -1).std(axis=1)[:, None, None]
         return self.transform(target)
+
+    def recover_signals(self, signals, batch_size=32):
+        return recover_from_printouts(self.render, self.reconstruct, signals, batch_size)
 
 
 def _signals(n=6, seed=0):
@@ -69,6 +76,7 @@ def test_only_finite_samples_are_scored_and_models_without_a_signal_are_refused(
 
     class SignalModel:
         input_spec = InputSpec()
+        can_reconstruct = False
 
     with pytest.raises(ValueError, match="recovers no signal"):
         reconstruction_quality(SignalModel(), _signals(1))
