@@ -226,12 +226,12 @@ def digitize(
         mask = hysteresis(ink, ink > threshold, float(np.clip(0.25 * level, 0.1, 0.3)))
     else:  # lines a few px wide: only split pairs, never a strong line's fringe
         mask = split_lines(ink, ink > threshold, threshold)
-    mask, masked = clean_mask(mask, min(ppm_x, ppm_y))
-    notes += masked.notes
-
     grid_rows, strips = LAYOUTS[layout]
     n_rows = len(grid_rows) + len(strips)
-    baselines = tr.find_rows(mask, n_rows, ppm_y, shear)
+    first, _ = clean_mask(mask, min(ppm_x, ppm_y))  # rows from a mask without text, then the text mask again
+    baselines = tr.find_rows(first, n_rows, ppm_y, shear)  # sparing what crosses a baseline
+    mask, masked = clean_mask(mask, min(ppm_x, ppm_y), baselines, shear)
+    notes += masked.notes
     if baselines.size < n_rows:
         raise im.DigitizeError(
             f"{label}: no ECG found in layout {layout}: {baselines.size} of {n_rows} trace rows detected"

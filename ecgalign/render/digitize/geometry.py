@@ -24,12 +24,13 @@ OK_LEAD, OK_RECORD, FAILED_RECORD = 0.6, 0.8, 0.3
 
 def _extent(row, px_per_mm_v: float) -> tuple[float, float] | None:
     """(start, end) u of a row's trace without its pulse: the pulse's falling edge (or the curve's first
-    point near the baseline) and the centre of its last point near the baseline."""
+    point near the baseline) and the centre of its last point (text and frames are masked by then, and a
+    record may end far from its baseline: PTB-XL has records whose last 0.1 s jumps by millivolts)."""
     near = np.abs(row.v - row.baseline) < NEAR_BASELINE_MM * px_per_mm_v
     if not near.any():
         return None
     start = row.pulse.fall_u if row.pulse is not None else float(row.u[near][0])
-    end = float(row.u[near][-1] - (row.line_px - 1) / 2)
+    end = float(row.u[-1] - (row.line_px - 1) / 2)
     return (start, end) if end > start else None
 
 

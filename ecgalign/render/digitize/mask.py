@@ -27,6 +27,7 @@ RUN_MIN_MM, RULE_MIN_MM, RULE_MAX_THICK_MM = 30.0, 20.0, 0.6
 EDGE_FRACTION, PAGE_RULE_FRACTION = 0.04, 0.6
 SMALL_MM, NEAR_MM, GROUP_MM = 10.0, 1.0, 25.0
 LINE_MAX_MM = 1.5
+BASELINE_BAND_MM = 1.5
 
 
 @dataclass
@@ -92,8 +93,12 @@ def long_runs(mask: np.ndarray, min_len: int) -> np.ndarray:
     return np.cumsum(out, axis=1)[:, :w] > 0
 
 
-def clean_mask(mask: np.ndarray, px_per_mm: float) -> tuple[np.ndarray, MaskReport]:
-    """(H, W) bool ink mask -> the same with frames, rules, border fill and text removed, and a report."""
+def clean_mask(
+    mask: np.ndarray, px_per_mm: float, baselines: np.ndarray | None = None, shear=None
+) -> tuple[np.ndarray, MaskReport]:
+    """(H, W) bool ink mask -> the same with frames, rules, border fill and text removed, and a report.
+    ``baselines`` (v of the trace rows, in the page frame of ``shear``): a small component that crosses a
+    baseline +- 1.5 mm is trace (a stretch cut off by a gap: the end of a row after its last beat), never text."""
     from scipy import ndimage
 
     h, w = mask.shape
@@ -144,6 +149,13 @@ def clean_mask(mask: np.ndarray, px_per_mm: float) -> tuple[np.ndarray, MaskRepo
         spans = ndimage.find_objects(groups)  # a group spanning more than a line of text is trace too
         kept_groups[1:] |= np.array([o is not None and o[1].stop - o[1].start >= GROUP_MM * px_per_mm for o in spans])
         text = small & ~kept_groups[first]
+        if baselines is not None and len(baselines) and text.any():
+            xc = (x0 + x1 - 1) / 2.0
+            v_top, v_bot = shear.v_of(xc, y0.astype(float)), shear.v_of(xc, (y1 - 1).astype(float))
+            band = BASELINE_BAND_MM * px_per_mm
+            b = np.asarray(baselines, dtype=float)[None, :]
+            crosses = ((v_top[:, None] <= b + band) & (v_bot[:, None] >= b - band)).any(axis=1)
+            text &= ~crosses
     drop |= text
     report.rules, report.border, report.text = int(rule.sum()), int(border.sum()), int(text.sum())
     report.removed_px = report.line_px + int(area[drop].sum())
