@@ -36,7 +36,7 @@ from ecgalign.text.cqa.describe import (PROMPT_TEMPLATES, RecordQuery, build_pro
                                         supported_sentences, template_for)
 from ecgalign.text.cqa.index import Hit, KnowledgeIndex
 from ecgalign.text.cqa.knowledge import WAVEFORM_SECTIONS, Corpus, packaged_corpus
-from ecgalign.text.reports import normalize_report, translate_report
+from ecgalign.data.reports import normalize_report, translate_report
 
 DESCRIPTION_FIELD = "description"
 CONDITIONS_FIELD = "description_conditions"
