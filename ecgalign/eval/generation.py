@@ -16,7 +16,7 @@ import html
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -263,9 +263,10 @@ def _section(block: dict[str, Any], figures: dict[str, list[tuple[str, bytes]]])
                          "label macro F1": m.get("label_macro_f1")})
             continue
         rows.append({"decoder input": ROLES.get(role, role), "records": m["records"], "BLEU": m["bleu"],
-                     "ROUGE-L": m["rouge_l"], "METEOR": m.get("meteor"),
+                     "ROUGE-L": m["rouge_l"], "ROUGE-L 95% CI": m.get("rouge_l_ci95"), "METEOR": m.get("meteor"),
                      "METEOR (no synonyms)": m.get("meteor_no_synonyms"), "BERTScore F1": m.get("bertscore_f1"),
-                     "label F1": m.get("label_f1"), "label macro F1": m.get("label_macro_f1")})
+                     "label F1": m.get("label_f1"), "label F1 95% CI": m.get("label_f1_ci95"),
+                     "label macro F1": m.get("label_macro_f1")})
         for ex in m.get("examples", [])[:3]:
             examples.append({"decoder input": ROLES.get(role, role), "reference": ex["reference"],
                              "generated": ex["generated"]})
@@ -284,9 +285,15 @@ def _section(block: dict[str, Any], figures: dict[str, list[tuple[str, bytes]]])
 @register_protocol("generate", key="generation", title="ECG-conditioned report generation", section=_section,
                    summary="Report generation from the frozen encoder (prefix adapter + decoder): BLEU, ROUGE-L, "
                            "METEOR, BERTScore, label F1, with random-init and no-ECG rows.",
-                   options=("cv",), in_all=False)
+                   options=("cv", "decoder", "qa"), in_all=False)
 def generation_protocol(ctx: Context, config: GenerationConfig | None = None) -> dict[str, Any]:
-    config = config or getattr(ctx.config, "generation", None) or GenerationConfig()
+    if config is None:
+        settings = dict(getattr(ctx.config, "generation", {}))
+        unknown = sorted(set(settings) - {f.name for f in fields(GenerationConfig)})
+        if unknown:
+            raise InputError(f"generation settings {unknown} unknown; expected some of "
+                             f"{[f.name for f in fields(GenerationConfig)]}")
+        config = GenerationConfig(**settings)
     data = ctx.data
     if config.qa:
         pairs, bad = read_ecgqa(config.qa)

@@ -2,7 +2,8 @@
 (sacrebleu), ROUGE-L F (rouge-score, Porter stemming), METEOR (nltk; its synonym stage needs the WordNet data),
 BERTScore F1 (bert-score) with a local model, and a clinical-correctness score: the conditions the toolkit's
 report matcher (``ecgalign.text.cqa.Corpus.mentioned``, with negation) finds in the generated text against the
-conditions of the record's true labels (``Corpus.for_codes``), as micro / macro F1.
+conditions of the record's true labels (``Corpus.for_codes``), as micro / macro F1. ROUGE-L and label F1 carry
+a percentile bootstrap 95% interval over records.
 
 The text metrics come from the extra ``generate`` (sacrebleu, rouge-score, nltk, bert-score).
 """
@@ -42,11 +43,25 @@ def bleu(hyps: Sequence[str], refs: Sequence[str]) -> float:
     return float(_need("sacrebleu").corpus_bleu(list(hyps), [list(refs)]).score)
 
 
-def rouge_l(hyps: Sequence[str], refs: Sequence[str]) -> float:
-    """Mean ROUGE-L F-measure (0-1) over records."""
+def rouge_l_scores(hyps: Sequence[str], refs: Sequence[str]) -> np.ndarray:
+    """ROUGE-L F-measure (0-1) of each record."""
     _check(hyps, refs)
     scorer = _need("rouge_score.rouge_scorer").RougeScorer(["rougeL"], use_stemmer=True)
-    return float(np.mean([scorer.score(r, h)["rougeL"].fmeasure for h, r in zip(hyps, refs)]))
+    return np.array([scorer.score(r, h)["rougeL"].fmeasure for h, r in zip(hyps, refs)])
+
+
+def rouge_l(hyps: Sequence[str], refs: Sequence[str]) -> float:
+    """Mean ROUGE-L F-measure (0-1) over records."""
+    return float(rouge_l_scores(hyps, refs).mean())
+
+
+def _boot(stat, n: int, n_boot: int = 1000, seed: int = 0) -> list[float] | None:
+    """Percentile bootstrap 95% interval of ``stat(rows)`` over records resampled with replacement."""
+    if n < 2 or n_boot < 2:
+        return None
+    rng = np.random.default_rng(seed)
+    values = [stat(rng.integers(0, n, n)) for _ in range(n_boot)]
+    return [float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))]
 
 
 class _NoSynonyms:
@@ -121,30 +136,36 @@ def label_f1(texts: Sequence[str], codes: Sequence[Sequence[str]], code_system: 
     tp: dict[str, int] = {}
     fp: dict[str, int] = {}
     fn: dict[str, int] = {}
-    for text, record_codes in zip(texts, codes):
+    counts = np.zeros((len(texts), 3))  # per record: true positives, false positives, false negatives
+    for i, (text, record_codes) in enumerate(zip(texts, codes)):
         truth = set(corpus.for_codes(code_system, [str(c) for c in record_codes])[0])
         found = set(corpus.mentioned(text))
+        counts[i] = len(truth & found), len(found - truth), len(truth - found)
         for c in truth & found:
             tp[c] = tp.get(c, 0) + 1
         for c in found - truth:
             fp[c] = fp.get(c, 0) + 1
         for c in truth - found:
             fn[c] = fn.get(c, 0) + 1
-    t, p, n = sum(tp.values()), sum(fp.values()), sum(fn.values())
-    precision = t / (t + p) if t + p else 0.0
-    recall = t / (t + n) if t + n else 0.0
-    micro = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+
+    def micro(rows) -> float:
+        t, p, n = counts[rows].sum(axis=0)
+        return 2 * t / (2 * t + p + n) if t + p + n else 0.0
+
+    t, p, n = counts.sum(axis=0)
     per_class = [2 * tp.get(c, 0) / (2 * tp.get(c, 0) + fp.get(c, 0) + fn.get(c, 0))
                  for c in set(tp) | set(fn)]
-    return {"label_precision": precision, "label_recall": recall, "label_f1": micro,
+    return {"label_precision": t / (t + p) if t + p else 0.0, "label_recall": t / (t + n) if t + n else 0.0,
+            "label_f1": micro(slice(None)), "label_f1_ci95": _boot(micro, len(texts)),
             "label_macro_f1": float(np.mean(per_class)) if per_class else None, "label_conditions": len(per_class)}
 
 
 def text_metrics(hyps: Sequence[str], refs: Sequence[str], codes: Sequence[Sequence[str]] | None = None,
                  code_system: str = "", *, bertscore: bool = True, bertscore_model: str | None = None) -> dict[str, Any]:
     """Every metric of generated ``hyps`` against ``refs`` (and against ``codes`` for label F1)."""
-    out: dict[str, Any] = {"records": len(hyps), "bleu": bleu(hyps, refs), "rouge_l": rouge_l(hyps, refs),
-                           **meteor(hyps, refs)}
+    rouge = rouge_l_scores(hyps, refs)
+    out: dict[str, Any] = {"records": len(hyps), "bleu": bleu(hyps, refs), "rouge_l": float(rouge.mean()),
+                           "rouge_l_ci95": _boot(lambda rows: rouge[rows].mean(), len(rouge)), **meteor(hyps, refs)}
     if bertscore:
         out.update(bert_score_f1(hyps, refs, bertscore_model))
     if codes is not None:

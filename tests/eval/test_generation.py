@@ -4,6 +4,7 @@ model built here), text metrics, the ECG-QA reader and the protocol with its ran
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -173,3 +174,52 @@ def test_protocol_rows_and_report_section():
     section = get_protocol("generate").section(out, {})
     assert "no ECG (text prior only)" in section and "random init" in section and "BLEU" in section
     assert "generation" in build_report({"generation": out}, [])
+
+
+def test_unknown_generation_setting_is_refused_by_name():
+    x, kind = _planted(40)
+    ctx, _ = _context(x, kind, x)
+    ctx.config.generation = {"decoder": "transformer", "beam": 4}
+    with pytest.raises(InputError, match="beam"):
+        generation_protocol(ctx)
+
+
+def test_missing_hugging_face_folder_is_a_clear_error(tmp_path):
+    x, kind = _planted(40)
+    samples = report_samples([SENTENCES[k] for k in kind])
+    config = GenerationConfig(decoder=str(tmp_path), bertscore=False)
+    with pytest.raises(InputError, match="config.json"):
+        train_decoder(x, samples, np.arange(30), np.arange(30, 40), config)
+
+
+@pytest.mark.slow
+def test_eval_generate_command_on_a_0_1_0_checkpoint_writes_results_and_report(tmp_path):
+    from typer.testing import CliRunner
+
+    from ecgalign.cli.main import app
+    from ecgalign.data.preprocess import Preprocess
+    from ecgalign.synth.store import synthesize_store
+
+    fixture = Path(__file__).resolve().parents[1] / "fixtures" / "runs-0.1.0" / "esi-tiny"
+    store = tmp_path / "store"
+    synthesize_store(store, 60, seed=3, fs=100.0, preprocess=Preprocess.preset("baselines"))
+    out = tmp_path / "eval"
+    result = CliRunner().invoke(app, ["eval", "generate", "--checkpoint", str(fixture), "--data", str(store),
+                                      "--out", str(out), "--device", "cpu", "--cache-dir", str(tmp_path / "cache")])
+    assert result.exit_code == 0, result.output
+    block = json.loads((out / "results.json").read_text())["generation"]
+    assert {"model", "random_init", "no_ecg", "reference_reports"} <= set(block["rows"])
+    for role in ("model", "random_init", "no_ecg"):
+        assert 0 <= block["rows"][role]["rouge_l"] <= 1 and "label_f1" in block["rows"][role]
+    assert "ECG-conditioned report generation" in (out / "report.html").read_text()
+
+
+def test_confidence_intervals_bracket_the_estimate():
+    pytest.importorskip("rouge_score")
+    refs = ["sinus rhythm normal ecg", "atrial fibrillation", "sinus bradycardia", "sinus rhythm"] * 5
+    hyps = ["sinus rhythm normal ecg", "sinus rhythm", "sinus bradycardia", "atrial fibrillation"] * 5
+    codes = [["SR", "NORM"], ["AFIB"], ["SBRAD"], ["SR"]] * 5
+    out = tm.text_metrics(hyps, refs, codes, "scp", bertscore=False)
+    for key in ("rouge_l", "label_f1"):
+        low, high = out[f"{key}_ci95"]
+        assert low <= out[key] <= high and low < high
