@@ -202,7 +202,7 @@ def test_eval_generate_command_on_a_0_1_0_checkpoint_writes_results_and_report(t
 
     fixture = Path(__file__).resolve().parents[1] / "fixtures" / "runs-0.1.0" / "esi-tiny"
     store = tmp_path / "store"
-    synthesize_store(store, 60, seed=3, fs=100.0, preprocess=Preprocess.preset("baselines"))
+    synthesize_store(store, 40, seed=3, fs=100.0, preprocess=Preprocess.preset("baselines"))
     out = tmp_path / "eval"
     result = CliRunner().invoke(app, ["eval", "generate", "--checkpoint", str(fixture), "--data", str(store),
                                       "--out", str(out), "--device", "cpu", "--cache-dir", str(tmp_path / "cache")])
@@ -223,3 +223,19 @@ def test_confidence_intervals_bracket_the_estimate():
     for key in ("rouge_l", "label_f1"):
         low, high = out[f"{key}_ci95"]
         assert low <= out[key] <= high and low < high
+
+
+def test_protocol_on_ecgqa_answers_uses_the_question_as_prompt(tmp_path):
+    x, kind = _planted(200, seed=4)
+    ctx, _ = _context(x, kind, x[::-1].copy())
+    answers = {"NORM": "sinus rhythm", "AFIB": "atrial fibrillation", "SBRAD": "sinus bradycardia"}
+    qa = [{"question": "what is the rhythm?", "answer": [answers[k]], "ecg_id": [i]} for i, k in enumerate(kind)]
+    qa.append({"question": "compare these", "answer": ["yes"], "ecg_id": [1, 2]})
+    (tmp_path / "qa.json").write_text(json.dumps(qa))
+    config = GenerationConfig(**{**TINY.__dict__, "qa": str(tmp_path / "qa.json")})
+    out = generation_protocol(ctx, config)
+    assert out["targets"] == "ECG-QA answers" and out["samples"] == 200 and out["skipped"] == 1
+    assert set(out["rows"]) == {"model", "random_init", "no_ecg"}  # no label ceiling for free answers
+    model = out["rows"]["model"]
+    assert "label_f1" not in model and model["rouge_l"] > out["rows"]["no_ecg"]["rouge_l"] + 0.2
+    assert all(not ex["generated"].startswith("what") for ex in model["examples"])  # the prompt is not repeated
