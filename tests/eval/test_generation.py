@@ -239,3 +239,32 @@ def test_protocol_on_ecgqa_answers_uses_the_question_as_prompt(tmp_path):
     model = out["rows"]["model"]
     assert "label_f1" not in model and model["rouge_l"] > out["rows"]["no_ecg"]["rouge_l"] + 0.2
     assert all(not ex["generated"].startswith("what") for ex in model["examples"])  # the prompt is not repeated
+
+
+def _tiny_hf_folder(path, texts):
+    """A randomly initialised GPT-2 and a word-level fast tokenizer saved as a local model folder (no hub)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+    words = WordTokenizer.build(texts).words[4:]
+    vocab = {w: i for i, w in enumerate(["<pad>", "<bos>", "<eos>", "<unk>", *words])}
+    core = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    core.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok = PreTrainedTokenizerFast(tokenizer_object=core, pad_token="<pad>", bos_token="<bos>", eos_token="<eos>",
+                                  unk_token="<unk>")
+    tok.save_pretrained(path)
+    GPT2LMHeadModel(GPT2Config(vocab_size=len(vocab), n_embd=32, n_layer=1, n_head=2, n_positions=64,
+                               bos_token_id=1, eos_token_id=2)).save_pretrained(path)
+    return path
+
+
+def test_protocol_with_a_local_hugging_face_decoder_folder(tmp_path):
+    pytest.importorskip("peft")
+    x, kind = _planted(80, seed=5)
+    ctx, _ = _context(x, kind, x)
+    folder = _tiny_hf_folder(tmp_path / "lm", SENTENCES.values())
+    config = GenerationConfig(**{**TINY.__dict__, "decoder": str(folder), "epochs": 3, "patience": 3})
+    out = generation_protocol(ctx, config)
+    row = out["rows"]["model"]
+    assert out["decoder"] == str(folder) and row["records"] == 8
+    assert 0 < row["training"]["trainable_params"] and all(isinstance(e["generated"], str) for e in row["examples"])
