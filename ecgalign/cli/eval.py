@@ -62,6 +62,8 @@ OPTIONS: dict[str, tuple[Any, Any]] = {
     "augment": (str, typer.Option("none", help="Image models and --via-digitizer: render the printouts clean (none), light or heavy.")),
     "via_digitizer": (bool, typer.Option(False, "--via-digitizer", help="Signal models: show the model each ECG only through its printout, read back by the classic digitiser (3x4+II, 200 dpi).")),
     "cache_dir": (Optional[Path], typer.Option(None, "--cache-dir", help="Embedding cache (default: $ECGALIGN_CACHE or ~/.cache/ecgalign; never the checkpoint folder).")),
+    "decoder": (str, typer.Option("transformer", "--decoder", help="Report generation: 'transformer' (small decoder trained from scratch) or a local Hugging Face causal-LM folder (LoRA; extra 'generate').")),
+    "qa": (Optional[Path], typer.Option(None, "--qa", help="Report generation: an ECG-QA-style JSON file (question, answer, ecg_id); its answers become the targets.")),
     "json_out": (bool, typer.Option(False, "--json", help="Print results.json to stdout too.")),
 }
 COMMON = ("checkpoint", "data", "task", "out", "baselines", "n_boot", "device", "augment", "via_digitizer", "cache_dir",
@@ -72,7 +74,7 @@ def _run(protocols: tuple[str, ...], checkpoint: Path, data: Path, task: Optiona
          fractions: str = "0.01,0.1,1", seeds: str = "0,1,2", cv: int = 0, out: Optional[Path] = None,
          baselines: bool = True, supervised: bool = True, n_boot: int = 1000, device: Optional[str] = None,
          augment: str = "none", json_out: bool = False, via_digitizer: bool = False,
-         cache_dir: Optional[Path] = None) -> None:
+         cache_dir: Optional[Path] = None, decoder: str = "transformer", qa: Optional[Path] = None) -> None:
     import ecgalign
     from ecgalign.eval.report import build_report, write_outputs
     from ecgalign.eval.run import EvalConfig, evaluate
@@ -81,7 +83,8 @@ def _run(protocols: tuple[str, ...], checkpoint: Path, data: Path, task: Optiona
     with user_errors():
         labels = [t for item in (task or []) for t in item.split(",") if t] or None
         config = EvalConfig(protocols=protocols, label_sets=labels, fractions=_floats(fractions), seeds=_ints(seeds),
-                            cv=cv, n_boot=n_boot, baselines=baselines, supervised=supervised)
+                            cv=cv, n_boot=n_boot, baselines=baselines, supervised=supervised,
+                            generation={"decoder": decoder, "qa": str(qa) if qa else None})
         model = ecgalign.load(checkpoint, device=device)
         if via_digitizer:  # printouts -> classic digitiser -> this signal model
             model = DigitizedSignalModel(model, augment=augment)

@@ -45,6 +45,7 @@ class EvalConfig:
     supervised_label_sets: Sequence[str] | None = None  # None: the first evaluated label set only
     plots: bool = True
     batch_size: int = 256
+    generation: dict[str, Any] = field(default_factory=dict)  # GenerationConfig fields for "generate"
     notes: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
