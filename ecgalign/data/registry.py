@@ -9,6 +9,8 @@ import difflib
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
+from ecgalign.data.errors import UnknownNameError
+
 T = TypeVar("T")
 
 
@@ -39,7 +41,7 @@ class Registry(Generic[T]):
         if name not in self._builders:
             close = difflib.get_close_matches(name, self._builders, n=3)
             hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
-            raise KeyError(f"unknown {self.kind} {name!r}{hint} (known: {', '.join(sorted(self._builders))})")
+            raise UnknownNameError(f"unknown {self.kind} {name!r}{hint} (known: {', '.join(sorted(self._builders))})")
         return self._builders[name]
 
     def create(self, name: str, **overrides: Any) -> T:

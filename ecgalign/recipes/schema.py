@@ -130,6 +130,13 @@ class Recipe:
         self.validate()
 
     def validate(self) -> None:
+        """Raise ``InputError`` naming the first setting that is out of range or of the wrong type."""
+        try:
+            self._validate()
+        except TypeError as exc:  # e.g. a number compared with a string or None set through --set / YAML
+            raise InputError(f"recipe {self.name!r}: a setting has the wrong type ({exc})") from exc
+
+    def _validate(self) -> None:
         o, d, t, p = self.objective, self.data, self.train, self.optim
         if not isinstance(self.task, str) or not self.task:
             raise InputError(f"recipe {self.name!r}: task must name a registered task, got {self.task!r}")
@@ -250,7 +257,10 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     if "=" not in text:
         raise InputError(f"override {text!r}: expected KEY.PATH=VALUE, e.g. optim.lr=1e-3")
     key, raw = text.split("=", 1)
-    return key.strip().split("."), yaml.safe_load(raw)
+    try:
+        return key.strip().split("."), yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        raise InputError(f"override {text!r}: the value is not valid YAML ({str(exc).splitlines()[0]})") from exc
 
 
 def load_recipe(name_or_path: str, overrides: dict[str, Any] | None = None, sets: list[str] | None = None) -> Recipe:
