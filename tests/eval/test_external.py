@@ -113,6 +113,8 @@ def test_linear_probe_trained_on_one_ptbxl_half_tested_on_the_other(ptbxl_halves
         ci = probe[role]["fractions"][-1]["seed_averaged"]["macro_auroc_ci95"]
         assert 0 <= ci["low"] <= ci["high"] <= 1
     assert 0 <= probe["supervised"]["test"]["macro_auroc"] <= 1
+    cached = json.loads(runner.invoke(app, ["cache", "ls", "--cache-dir", str(tmp_path / "cache"), "--json"]).stdout)
+    assert {e["data"] for e in cached["entries"]} == {str(a.resolve()), str(b.resolve())}  # what each entry holds
     # the guard: the test set inside the training set
     leak = runner.invoke(app, [*args[:5], str(b), *args[6:]])
     assert leak.exit_code != 0 and "shares" in leak.output and "record(s)" in leak.output
