@@ -14,7 +14,7 @@ from typing import Optional
 
 import typer
 
-from ecgalign.cli._common import err, print_json, user_errors
+from ecgalign.cli._common import err, print_json, set_threads, user_errors
 from ecgalign.hub.io import CARD, WEIGHTS
 
 DEMO_MODEL = {"encoder_kwargs": {"embed_dim": 64, "depth": 2, "num_heads": 2},
@@ -45,6 +45,7 @@ def demo(
     steps: int = typer.Option(300, "--steps", min=1, help="Pretraining steps."),
     ptbxl: Optional[Path] = typer.Option(None, help="A PTB-XL folder to evaluate on (default: ../shared/data/ptbxl-500 when present)."),
     workers: int = typer.Option(2, min=1, help="Worker processes for synthesis."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads for torch and BLAS (default: the cores this process may use)."),
     json_out: bool = typer.Option(False, "--json", help="Print the results as JSON."),
 ) -> None:
     """Synthesize, pretrain a small MERIT model on CPU, evaluate everything, write OUT/report.html + results.json."""
@@ -58,6 +59,7 @@ def demo(
 
     started = time.time()
     with user_errors():
+        set_threads(threads)
         pre = Preprocess.preset("baselines")
         err.print(f"[bold]1.[/] synthesizing {n} training and {n // 4} held-out records (100 Hz, baselines preset)")
         synthesize_store(out / "synthetic-train", n, seed=0, fs=100.0, preprocess=pre, workers=workers, overwrite=True)

@@ -34,6 +34,10 @@ def default_out(checkpoint: Path, name: str) -> Path:
     return out
 
 
+def _say(line: str) -> None:
+    err.print(line, soft_wrap=True, highlight=False, markup=False)
+
+
 def _floats(text: str) -> list[float]:
     return [float(x) for x in text.split(",") if x.strip()]
 
@@ -68,7 +72,7 @@ OPTIONS: dict[str, tuple[Any, Any]] = {
     "val_fold": (Optional[int], typer.Option(None, "--val-fold", help="With --train-data: select on this fold of it, train on the others.")),
     "threads": (Optional[int], typer.Option(None, "--threads", min=1, help="CPU threads for torch, BLAS and loaders (default: the cores this process may use).")),
 }
-EXTERNAL = ("train_data", "val_data", "val_fold")  # options of the commands that run the linear probe
+EXTERNAL = ("train_data", "val_data", "val_fold")  # options of the commands that run an EXTERNAL_PROTOCOLS one
 COMMON = ("checkpoint", "data", "task", "out", "baselines", "n_boot", "device", "augment", "via_digitizer", "cache_dir",
           "json_out", "threads")
 
@@ -105,7 +109,7 @@ def _run(protocols: tuple[str, ...], checkpoint: Path, data: Path, task: Optiona
         out = out or default_out(checkpoint, f"{Path(data).name}{suffix}")
         with progress_bar("embed", enabled=not json_out) as update:
             results, figures = evaluate(model, data, config, cache_dir=cache_dir or default_cache_dir(),
-                                        progress=update)
+                                        progress=update, log=None if json_out else _say)
         paths = write_outputs(out, results, build_report(results, figures))
     if json_out:
         print_json(results)
@@ -114,7 +118,9 @@ def _run(protocols: tuple[str, ...], checkpoint: Path, data: Path, task: Optiona
 
 
 def _command(name: str, protocols: tuple[str, ...], options: tuple[str, ...], doc: str) -> None:
-    extra = EXTERNAL if "linear-probe" in protocols else ()
+    from ecgalign.eval.run import EXTERNAL_PROTOCOLS
+
+    extra = EXTERNAL if set(protocols) & set(EXTERNAL_PROTOCOLS) else ()
     wanted = [o for o in OPTIONS if o in set(COMMON) | set(options) | set(extra)]
 
     def command(**kwargs: Any) -> None:

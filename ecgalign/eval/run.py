@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,9 +31,28 @@ from ecgalign.eval.data import EvalData, attach_embeddings, check_disjoint, conc
 from ecgalign.eval.protocols import Context, get_protocol, list_protocols
 
 
+class _Eta:
+    """'(k/n, 12 s so far, about 30 s left)': the time left estimated from the mean of the steps done."""
+
+    def __init__(self, total: int):
+        self.total, self.finished, self.t0 = total, 0, time.time()
+
+    def before(self) -> str:
+        spent = time.time() - self.t0
+        left = "" if not self.finished else f", about {spent / self.finished * (self.total - self.finished):.0f} s left"
+        return f"({self.finished + 1}/{self.total}, {spent:.0f} s so far{left})"
+
+    def done(self) -> None:
+        self.finished += 1
+
+
 def default_protocols() -> tuple[str, ...]:
     """Every registered protocol that ``eval all`` runs, in registration order."""
     return tuple(name for name in list_protocols() if get_protocol(name).in_all)
+
+
+# the protocols that train on the split, and so on --train-data under external validation
+EXTERNAL_PROTOCOLS = ("linear-probe",)
 
 
 @dataclass
@@ -125,11 +144,14 @@ def _usable_label_sets(data: EvalData, wanted: Sequence[str] | None) -> list[str
 
 
 def evaluate(model, data_path: str | Path, config: EvalConfig | None = None, *, cache_dir: str | Path | None = None,
-             fmt: str | None = None, progress=None) -> tuple[dict[str, Any], list[tuple[str, str, bytes]]]:
+             fmt: str | None = None, progress=None, log: Callable[[str], None] | None = None
+             ) -> tuple[dict[str, Any], list[tuple[str, str, bytes]]]:
     """Results (JSON-ready, no NaN) and figures ``(section, caption, png)`` for ``model`` (any
-    ``ecgalign.hub.Embedder``) on ``data_path``."""
+    ``ecgalign.hub.Embedder``) on ``data_path``. ``log`` receives one line per embedding and protocol step,
+    with the time spent and an estimate of what is left."""
     config = config or EvalConfig()
     started = time.time()
+    log = log or (lambda line: None)
     base = load_eval_data(data_path, fmt)
     sets = _usable_label_sets(base, config.label_sets)
     results: dict[str, Any] = {
@@ -149,35 +171,43 @@ def evaluate(model, data_path: str | Path, config: EvalConfig | None = None, *, 
         check_disjoint(base, *sources)  # metadata only: fails before any embedding
     embedded: dict[str, EvalData] = {}
     extra: dict[str, list[EvalData]] = {}
+    steps = [(role, d) for role in encoders for d in (*sources, base)]
+    eta = _Eta(len(steps))
     for role, encoder in encoders.items():
         cache = cache_dir if role == "model" else None
-        extra[role] = [attach_embeddings(dataclasses.replace(s, meta=s.meta.copy()), encoder, cache,
-                                         config.batch_size, progress) for s in sources]
-        data = dataclasses.replace(base, meta=base.meta.copy())
-        attach_embeddings(data, encoder, cache, config.batch_size, progress)
-        embedded[role] = data
+        parts = []
+        for source in (*sources, base):
+            log(f"embedding {source.name} with the {role.replace('_', '-')} encoder {eta.before()}")
+            parts.append(attach_embeddings(dataclasses.replace(source, meta=source.meta.copy()), encoder, cache,
+                                           config.batch_size, progress))
+            eta.done()
+        *extra[role], embedded[role] = parts
     data = embedded["model"]
     results.update(model.eval_extras())
     results["dataset"].update(embedded_records=int(len(data.meta)), skipped=len(data.skipped),
                               skipped_records=data.skipped[:20])
-    if sources:
+    split, split_rule = split_of(data)
+    lp.check_splits(split.train, split.val, split.test, data.patient_ids)
+    ctx = probe_ctx = Context(model, encoders, embedded, sets, split, split_rule, config)
+    if sources:  # the probe trains on the other datasets; every other protocol sees the test dataset alone
         results["training_data"] = [{"name": s.name, "path": s.path, "records": int(len(s.meta)),
                                      "skipped": len(s.skipped)} for s in extra["model"]]
-        embedded, split, split_rule = _external(embedded, extra, config)
-        data = embedded["model"]
-    else:
-        split, split_rule = split_of(data)
-    lp.check_splits(split.train, split.val, split.test, data.patient_ids)
-    ctx = Context(model, encoders, embedded, sets, split, split_rule, config)
+        joined, split, split_rule = _external(embedded, extra, config)
+        lp.check_splits(split.train, split.val, split.test, joined["model"].patient_ids)
+        probe_ctx = Context(model, encoders, joined, sets, split, split_rule, config, ctx.figures)
+    runnable = [name for name in config.protocols if get_protocol(name).unmet_need(model) is None]
+    eta = _Eta(len(runnable))
     for name in config.protocols:
         protocol = get_protocol(name)
         why = protocol.unmet_need(model)
         if why is not None:
             results[protocol.key] = {"skipped": why}
             continue
+        log(f"protocol {name} {eta.before()}")
         try:
-            results[protocol.key] = protocol.run(ctx)
+            results[protocol.key] = protocol.run(probe_ctx if name in EXTERNAL_PROTOCOLS else ctx)
         except NotApplicableError as exc:
             results[protocol.key] = {"skipped": str(exc)}
+        eta.done()
     results["seconds"] = round(time.time() - started, 1)
     return results, ctx.figures

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -104,6 +105,9 @@ def test_linear_probe_trained_on_one_ptbxl_half_tested_on_the_other(ptbxl_halves
             "--cache-dir", str(tmp_path / "cache"), "--threads", "1", "--out", str(tmp_path / "out")]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
+    assert "protocol linear-probe (1/1, " in result.output  # eval says where it is and what is left
+    assert re.search(r"embedding \S+ with the random-init encoder \(4/4, \d+ s so far, about \d+ s left\)",
+                     result.output), result.output
     results = json.loads((tmp_path / "out" / "results.json").read_text())
     probe = results["linear_probe"]["superdiagnostic"]
     n_test = len(pd.read_csv(b / "ptbxl_database.csv"))
@@ -131,3 +135,20 @@ def test_shift_ptbxl_to_ptbxl(ptbxl_halves, synthetic_pair, tmp_path):
     shift = json.loads((tmp_path / "shift" / "results.json").read_text())["shift"]
     assert shift["shared_classes"] == ["CD", "HYP", "MI", "NORM", "STTC"]
     assert shift["in_domain_test"] is None and 0 <= shift["transfer_test"]["macro_auroc"] <= 1
+
+
+@pytest.mark.slow
+def test_eval_all_external_probe_on_train_store_others_on_the_test_store(synthetic_pair, tmp_path):
+    train, heldout, run = synthetic_pair
+    result = runner.invoke(app, ["eval", "all", "--checkpoint", str(run), "--train-data", str(train), "--data",
+                                 str(heldout), "--task", "superdiagnostic", "--fractions", "1", "--seeds", "0",
+                                 "--n-boot", "20", "--no-supervised", "--cache-dir", str(tmp_path / "cache"),
+                                 "--out", str(tmp_path / "out"), "--json"])
+    assert result.exit_code == 0, result.output
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    n_test = results["dataset"]["embedded_records"]
+    assert results["linear_probe"]["sizes"]["test"] == n_test
+    assert results["linear_probe"]["sizes"]["train"] + results["linear_probe"]["sizes"]["val"] == \
+        results["training_data"][0]["records"]
+    zs = results["zero_shot"]["superdiagnostic"]["model"]
+    assert zs["records"] == n_test  # zero-shot scored the test store alone
