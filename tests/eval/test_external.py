@@ -89,6 +89,12 @@ def _half(source: Path, out: Path, patients: set) -> Path:
 
 
 @pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    """One embedding cache for the real-data tests of this module: each half is embedded once per encoder."""
+    return tmp_path_factory.mktemp("external") / "cache"
+
+
+@pytest.fixture(scope="module")
 def ptbxl_halves(shared_data, tmp_path_factory):
     source = shared_data / "ptbxl-500"
     patients = sorted(pd.read_csv(source / "ptbxl_database.csv")["patient_id"].unique())
@@ -97,12 +103,12 @@ def ptbxl_halves(shared_data, tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_linear_probe_trained_on_one_ptbxl_half_tested_on_the_other(ptbxl_halves, synthetic_pair, tmp_path):
+def test_linear_probe_trained_on_one_ptbxl_half_tested_on_the_other(ptbxl_halves, synthetic_pair, cache, tmp_path):
     a, b = ptbxl_halves
     _, _, run = synthetic_pair
     args = ["eval", "linear-probe", "--checkpoint", str(run), "--train-data", str(a), "--val-fold", "10",
             "--data", str(b), "--task", "superdiagnostic", "--fractions", "1", "--seeds", "0", "--n-boot", "50",
-            "--cache-dir", str(tmp_path / "cache"), "--threads", "1", "--out", str(tmp_path / "out")]
+            "--cache-dir", str(cache), "--threads", "1", "--out", str(tmp_path / "out")]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "protocol linear-probe (1/1, " in result.output  # eval says where it is and what is left
@@ -117,7 +123,7 @@ def test_linear_probe_trained_on_one_ptbxl_half_tested_on_the_other(ptbxl_halves
         ci = probe[role]["fractions"][-1]["seed_averaged"]["macro_auroc_ci95"]
         assert 0 <= ci["low"] <= ci["high"] <= 1
     assert 0 <= probe["supervised"]["test"]["macro_auroc"] <= 1
-    cached = json.loads(runner.invoke(app, ["cache", "ls", "--cache-dir", str(tmp_path / "cache"), "--json"]).stdout)
+    cached = json.loads(runner.invoke(app, ["cache", "ls", "--cache-dir", str(cache), "--json"]).stdout)
     assert {e["data"] for e in cached["entries"]} == {str(a.resolve()), str(b.resolve())}  # what each entry holds
     # the guard: the test set inside the training set
     leak = runner.invoke(app, [*args[:5], str(b), *args[6:]])
@@ -125,12 +131,12 @@ def test_linear_probe_trained_on_one_ptbxl_half_tested_on_the_other(ptbxl_halves
 
 
 @pytest.mark.slow
-def test_shift_ptbxl_to_ptbxl(ptbxl_halves, synthetic_pair, tmp_path):
+def test_shift_ptbxl_to_ptbxl(ptbxl_halves, synthetic_pair, cache, tmp_path):
     a, b = ptbxl_halves
     _, _, run = synthetic_pair
     result = runner.invoke(app, ["eval", "shift", "--checkpoint", str(run), "--source", str(a), "--target", str(b),
                                  "--val-fold", "10", "--seeds", "0", "--n-boot", "50", "--threads", "1",
-                                 "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "shift")])
+                                 "--cache-dir", str(cache), "--out", str(tmp_path / "shift")])
     assert result.exit_code == 0, result.output
     shift = json.loads((tmp_path / "shift" / "results.json").read_text())["shift"]
     assert shift["shared_classes"] == ["CD", "HYP", "MI", "NORM", "STTC"]
@@ -138,17 +144,17 @@ def test_shift_ptbxl_to_ptbxl(ptbxl_halves, synthetic_pair, tmp_path):
 
 
 @pytest.mark.slow
-def test_eval_all_external_probe_on_train_store_others_on_the_test_store(synthetic_pair, tmp_path):
-    train, heldout, run = synthetic_pair
-    result = runner.invoke(app, ["eval", "all", "--checkpoint", str(run), "--train-data", str(train), "--data",
-                                 str(heldout), "--task", "superdiagnostic", "--fractions", "1", "--seeds", "0",
-                                 "--n-boot", "20", "--no-supervised", "--cache-dir", str(tmp_path / "cache"),
-                                 "--out", str(tmp_path / "out"), "--json"])
+def test_eval_all_external_probe_on_one_half_other_protocols_on_the_other(ptbxl_halves, synthetic_pair, cache):
+    a, b = ptbxl_halves
+    _, _, run = synthetic_pair
+    out = cache.parent / "all"
+    result = runner.invoke(app, ["eval", "all", "--checkpoint", str(run), "--train-data", str(a), "--val-fold", "10",
+                                 "--data", str(b), "--task", "superdiagnostic", "--fractions", "1", "--seeds", "0",
+                                 "--n-boot", "20", "--no-supervised", "--threads", "1", "--cache-dir", str(cache),
+                                 "--out", str(out), "--json"])
     assert result.exit_code == 0, result.output
-    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    results = json.loads((out / "results.json").read_text())
     n_test = results["dataset"]["embedded_records"]
-    assert results["linear_probe"]["sizes"]["test"] == n_test
-    assert results["linear_probe"]["sizes"]["train"] + results["linear_probe"]["sizes"]["val"] == \
-        results["training_data"][0]["records"]
-    zs = results["zero_shot"]["superdiagnostic"]["model"]
-    assert zs["records"] == n_test  # zero-shot scored the test store alone
+    sizes = results["linear_probe"]["sizes"]
+    assert sizes["test"] == n_test and sizes["train"] + sizes["val"] == results["training_data"][0]["records"]
+    assert results["zero_shot"]["superdiagnostic"]["model"]["records"] == n_test  # the test half alone
