@@ -103,7 +103,7 @@ def external_split(train: EvalData, val: EvalData | None, val_fold: int | None) 
     n = len(train.meta)
     if val is not None:
         return (Split(np.arange(n), np.arange(n, n + len(val.meta)), np.array([], dtype=np.int64)),
-                f"trained on {train.name}, selected on {val.name}")
+                f"trained on {train.path}, selected on {val.path}")
     if val_fold is not None:
         folds = train.folds
         if folds is None:
@@ -111,10 +111,10 @@ def external_split(train: EvalData, val: EvalData | None, val_fold: int | None) 
         if val_fold not in set(folds.tolist()):
             raise InputError(f"{train.path}: no fold {val_fold}; its folds are {sorted(set(folds.tolist()))}")
         return (Split(np.flatnonzero(folds != val_fold), np.flatnonzero(folds == val_fold), np.array([], dtype=np.int64)),
-                f"trained on {train.name} folds other than {val_fold}, selected on fold {val_fold}")
+                f"trained on {train.path} folds other than {val_fold}, selected on fold {val_fold}")
     own, rule = split_of(train)
     return (Split(np.sort(np.concatenate([own.train, own.test])), own.val, np.array([], dtype=np.int64)),
-            f"trained and selected on {train.name} ({rule}; its test part also trains)")
+            f"trained and selected on {train.path} ({rule}; its test part also trains)")
 
 
 def _external(embedded: dict[str, EvalData], extra: dict[str, list[EvalData]], config: EvalConfig
@@ -127,7 +127,7 @@ def _external(embedded: dict[str, EvalData], extra: dict[str, list[EvalData]], c
     first = sum(len(p.meta) for p in extra["model"])
     split = Split(split.train, split.val, np.arange(first, first + len(test.meta)))
     joined = {role: concat_eval_data([*extra[role], data]) for role, data in embedded.items()}
-    return joined, split, f"{rule}; tested on all of {test.name} (external validation)"
+    return joined, split, f"{rule}; tested on all of {test.path} (external validation)"
 
 
 def _usable_label_sets(data: EvalData, wanted: Sequence[str] | None) -> list[str]:
