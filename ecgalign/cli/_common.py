@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import traceback
 from collections.abc import Callable, Iterator
@@ -97,3 +98,26 @@ def progress_bar(description: str, enabled: bool = True) -> Iterator[Callable[[i
             bar.update(task, completed=done, total=total, rate=rate)
 
         yield update
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity, e.g. a container's or taskset's share)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS and Windows have no affinity call
+        return os.cpu_count() or 1
+
+
+def set_threads(threads: int | None) -> int:
+    """``--threads``: cap torch's intra-op threads, BLAS/OpenMP pools (threadpoolctl) and the environment that
+    loader workers and child processes inherit to ``threads`` (default: the cores this process may use)."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    n = threads or available_cores()
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = str(n)
+    torch.set_num_threads(n)
+    threadpool_limits(limits=n)
+    return n
+

@@ -10,7 +10,7 @@ from typing import Any, Optional
 
 import typer
 
-from ecgalign.cli._common import err, print_json, progress_bar, user_errors
+from ecgalign.cli._common import err, print_json, progress_bar, set_threads, user_errors
 
 app = typer.Typer(help="Evaluate a checkpoint: linear probing, zero-shot, distribution shift, identification, retrieval.",
                   no_args_is_help=True)
@@ -32,6 +32,10 @@ def default_out(checkpoint: Path, name: str) -> Path:
     out = Path("ecgalign-eval") / checkpoint.resolve().name / name
     err.print(f"{checkpoint} is read-only: writing the evaluation to {out}", soft_wrap=True)
     return out
+
+
+def _say(line: str) -> None:
+    err.print(line, soft_wrap=True, highlight=False, markup=False)
 
 
 def _floats(text: str) -> list[float]:
@@ -65,16 +69,23 @@ OPTIONS: dict[str, tuple[Any, Any]] = {
     "decoder": (str, typer.Option("transformer", "--decoder", help="Report generation: 'transformer' (small decoder trained from scratch) or a local Hugging Face causal-LM folder (LoRA; extra 'generate').")),
     "qa": (Optional[Path], typer.Option(None, "--qa", help="Report generation: an ECG-QA-style JSON file (question, answer, ecg_id); its answers become the targets.")),
     "json_out": (bool, typer.Option(False, "--json", help="Print results.json to stdout too.")),
+    "train_data": (Optional[Path], typer.Option(None, "--train-data", help="External validation: train and select the probe on this dataset, test on all of --data.")),
+    "val_data": (Optional[Path], typer.Option(None, "--val-data", help="With --train-data: select on this dataset.")),
+    "val_fold": (Optional[int], typer.Option(None, "--val-fold", help="With --train-data: select on this fold of it, train on the others.")),
+    "threads": (Optional[int], typer.Option(None, "--threads", min=1, help="CPU threads for torch, BLAS and loaders (default: the cores this process may use).")),
 }
+EXTERNAL = ("train_data", "val_data", "val_fold")  # options of the commands that run an EXTERNAL_PROTOCOLS one
 COMMON = ("checkpoint", "data", "task", "out", "baselines", "n_boot", "device", "augment", "via_digitizer", "cache_dir",
-          "json_out")
+          "json_out", "threads")
 
 
 def _run(protocols: tuple[str, ...], checkpoint: Path, data: Path, task: Optional[list[str]] = None,
          fractions: str = "0.01,0.1,1", seeds: str = "0,1,2", cv: int = 0, out: Optional[Path] = None,
          baselines: bool = True, supervised: bool = True, n_boot: int = 1000, device: Optional[str] = None,
          augment: str = "none", json_out: bool = False, via_digitizer: bool = False,
-         cache_dir: Optional[Path] = None, decoder: str = "transformer", qa: Optional[Path] = None) -> None:
+         cache_dir: Optional[Path] = None, decoder: str = "transformer", qa: Optional[Path] = None,
+         train_data: Optional[Path] = None, val_data: Optional[Path] = None,
+         val_fold: Optional[int] = None, threads: Optional[int] = None) -> None:
     import ecgalign
     from ecgalign.eval.report import build_report, write_outputs
     from ecgalign.eval.run import EvalConfig, evaluate
@@ -82,9 +93,12 @@ def _run(protocols: tuple[str, ...], checkpoint: Path, data: Path, task: Optiona
 
     with user_errors():
         labels = [t for item in (task or []) for t in item.split(",") if t] or None
+        set_threads(threads)
         config = EvalConfig(protocols=protocols, label_sets=labels, fractions=_floats(fractions), seeds=_ints(seeds),
                             cv=cv, n_boot=n_boot, baselines=baselines, supervised=supervised,
-                            generation={"decoder": decoder, "qa": str(qa) if qa else None})
+                            generation={"decoder": decoder, "qa": str(qa) if qa else None},
+                            train_data=None if train_data is None else str(train_data),
+                            val_data=None if val_data is None else str(val_data), val_fold=val_fold)
         model = ecgalign.load(checkpoint, device=device)
         if via_digitizer:  # printouts -> classic digitiser -> this signal model
             model = DigitizedSignalModel(model, augment=augment)
@@ -94,10 +108,12 @@ def _run(protocols: tuple[str, ...], checkpoint: Path, data: Path, task: Optiona
             raise ValueError("--augment applies to image models (ecg-scan) and to --via-digitizer; this checkpoint "
                              "encodes signals")
         suffix = ("-digitized" if via_digitizer else "") + ("" if augment == "none" else f"-{augment}")
+        if train_data is not None:
+            suffix = f"-from-{Path(train_data).name}{suffix}"
         out = out or default_out(checkpoint, f"{Path(data).name}{suffix}")
         with progress_bar("embed", enabled=not json_out) as update:
             results, figures = evaluate(model, data, config, cache_dir=cache_dir or default_cache_dir(),
-                                        progress=update)
+                                        progress=update, log=None if json_out else _say)
         paths = write_outputs(out, results, build_report(results, figures))
     if json_out:
         print_json(results)
@@ -106,7 +122,10 @@ def _run(protocols: tuple[str, ...], checkpoint: Path, data: Path, task: Optiona
 
 
 def _command(name: str, protocols: tuple[str, ...], options: tuple[str, ...], doc: str) -> None:
-    wanted = [o for o in OPTIONS if o in set(COMMON) | set(options)]
+    from ecgalign.eval.run import EXTERNAL_PROTOCOLS
+
+    extra = EXTERNAL if set(protocols) & set(EXTERNAL_PROTOCOLS) else ()
+    wanted = [o for o in OPTIONS if o in set(COMMON) | set(options) | set(extra)]
 
     def command(**kwargs: Any) -> None:
         _run(protocols, **kwargs)
@@ -137,6 +156,8 @@ def shift_cmd(
     checkpoint: Path = OPTIONS["checkpoint"][1],
     source: Path = typer.Option(..., "--source", help="Source dataset (store or folder): PTB-XL, CPSC2018 or Chapman-Shaoxing-Ningbo."),
     target: Path = typer.Option(..., "--target", help="Target dataset, tested whole."),
+    val_fold: Optional[int] = typer.Option(None, "--val-fold", help="Select the probe on this fold of SOURCE and train on all its others (default: SOURCE's own split)."),
+    threads: Optional[int] = OPTIONS["threads"][1],
     seeds: str = typer.Option("0,1,2", help="Probe seeds."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder."),
     n_boot: int = typer.Option(1000, help="Bootstrap resamples."),
@@ -146,17 +167,21 @@ def shift_cmd(
 ) -> None:
     """Distribution shift: probe trained on SOURCE, tested on TARGET over MERIT's shared label space."""
     import ecgalign
-    from ecgalign.eval.data import attach_embeddings, load_eval_data
+    from ecgalign.eval.data import attach_embeddings, check_disjoint, load_eval_data
     from ecgalign.eval.report import build_report, write_outputs
-    from ecgalign.eval.run import split_of
+    from ecgalign.eval.run import external_split, split_of
     from ecgalign.eval.shift import shift
 
     with user_errors():
+        set_threads(threads)
         model = ecgalign.load(checkpoint, device=device)
         cache = cache_dir or default_cache_dir()
-        src = attach_embeddings(load_eval_data(source), model, cache)
-        tgt = attach_embeddings(load_eval_data(target), model, cache)
-        split, rule = split_of(src)
+        src_meta, tgt_meta = load_eval_data(source), load_eval_data(target)
+        check_disjoint(tgt_meta, src_meta)  # metadata only: fails before any embedding
+        with progress_bar("embed", enabled=not json_out) as update:
+            src = attach_embeddings(src_meta, model, cache, progress=update)
+            tgt = attach_embeddings(tgt_meta, model, cache, progress=update)
+        split, rule = split_of(src) if val_fold is None else external_split(src, None, val_fold)
         result = shift(src, tgt, split, seeds=_ints(seeds), n_boot=n_boot)
         result["split"] = rule
         results = {"checkpoint": {k: model.card.get(k) for k in ("recipe", "step", "encoder")},

@@ -6,6 +6,7 @@ import typer
 
 from ecgalign import __version__
 from ecgalign.cli._common import set_debug
+from ecgalign.cli.cache import app as cache_app
 from ecgalign.cli.data import app as data_app
 from ecgalign.cli.demo import demo
 from ecgalign.cli.digitize import digitize
@@ -26,6 +27,7 @@ app.add_typer(data_app, name="data")
 app.add_typer(eval_app, name="eval")
 app.add_typer(echo_app, name="echo")
 app.add_typer(text_app, name="text")
+app.add_typer(cache_app, name="cache")
 app.command("pretrain")(pretrain)
 app.command("embed")(embed)
 app.command("render")(render)

@@ -7,12 +7,14 @@ from typing import Optional
 
 import typer
 
-from ecgalign.cli._common import err, fail, print_json, progress_bar, user_errors
+from ecgalign.cli._common import err, fail, print_json, progress_bar, set_threads, user_errors
+
+THREADS_HELP = "CPU threads for torch, BLAS and data loading (default: the cores this process may use)."
 
 
 def pretrain(
     recipe: str = typer.Option(..., "--recipe", "-r", help="Recipe name (merit, merit-ib, esi, clip, mae) or a YAML file."),
-    data: Path = typer.Option(..., "--data", help="A store holding the encoder's input (see `ecgalign data convert --preset baselines`)."),
+    data: Path = typer.Option(..., "--data", help="A store; records are preprocessed on the fly to the encoder's input when the store holds another (see --strict-input)."),
     unpaired: Optional[Path] = typer.Option(None, "--unpaired", help="A store of signal-only records for the masked-reconstruction term (merit, mae)."),
     teacher: Optional[Path] = typer.Option(None, "--teacher", help="A trained ECG-text run (merit, clip, esi ...) that an ecg-scan recipe learns from."),
     out: Path = typer.Option(Path("runs/pretrain"), "--out", "-o", help="Run folder: config, checkpoints, logs, final model."),
@@ -22,7 +24,10 @@ def pretrain(
     sets: Optional[list[str]] = typer.Option(None, "--set", help="Override any recipe key, e.g. --set optim.lr=1e-4 (repeatable)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run in --out."),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress: a bar on a terminal, a line every --log-seconds otherwise."),
+    log_seconds: float = typer.Option(30.0, "--log-seconds", min=0.01, help="Seconds between progress lines when stderr is not a terminal."),
+    strict_input: bool = typer.Option(False, "--strict-input", help="Refuse a store that does not already hold the encoder's input instead of preprocessing on the fly."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help=THREADS_HELP),
     show: bool = typer.Option(False, "--print-recipe", help="Print the resolved recipe and exit."),
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
@@ -47,8 +52,10 @@ def pretrain(
 
     try:
         with user_errors():
+            n = set_threads(threads)
             result = run(resolved, data, out, unpaired=unpaired, teacher=teacher, resume=resume, overwrite=overwrite,
-                         progress=progress and not json_out)
+                         progress=progress and not json_out, strict_input=strict_input,
+                         max_workers=None if threads is None else n - 1, log_seconds=log_seconds)
     except NonFiniteLossError as exc:
         fail(str(exc), code=3)
     summary = {"run": str(result.run_dir), "recipe": resolved.name, "steps": result.steps,
@@ -71,6 +78,7 @@ def embed(
     batch_size: int = typer.Option(256, min=1, help="Records per forward pass."),
     fmt: Optional[str] = typer.Option(None, "--format", "-f", help="Layout of a raw dataset folder (default: detected)."),
     device: Optional[str] = typer.Option(None, help="cpu, cuda, cuda:1 ... (default: cuda when available)."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help=THREADS_HELP),
     json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Write one row per record (or image): record_id, patient_id, fold, ``features`` (encoder) and ``embedding``
@@ -80,6 +88,7 @@ def embed(
     from ecgalign.hub.embed import is_image_table
 
     with user_errors():
+        set_threads(threads)
         if (data is None) == (images is None):
             raise ValueError("give exactly one of --data (signals) or --images (printout images)")
         if images is not None and not is_image_table(images):

@@ -2,7 +2,8 @@
 
 A batch is a dict with documented keys (DESIGN.md convention 6):
 
-- ``ecg``: float32 (B, leads, samples) — the stored signal after ``transform``;
+- ``ecg``: float32 (B, leads, samples) — the stored signal after ``preprocess`` (a record-level pipeline such as
+  ``InputSpec.preprocess()``, for stores that do not hold the encoder's input) and ``transform``;
 - ``index``: int64 (B,) — record positions in the store;
 - ``report``: list[str] of length B — report text (when ``with_report``);
 - ``labels``: float32 (B, C) multi-hot of ``label_set`` (when given); class names in ``dataset.classes``;
@@ -20,6 +21,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ecgalign.data.errors import InputError
+from ecgalign.data.record import ECGRecord
 from ecgalign.data.store import ECGStore
 
 Transform = Callable[[np.ndarray, np.random.Generator], np.ndarray]
@@ -38,6 +40,7 @@ class ECGDataset(Dataset):
         transform: Transform | None = None,
         seed: int = 0,
         extra: dict[str, np.ndarray] | None = None,
+        preprocess: Callable[[ECGRecord], ECGRecord] | None = None,
     ):
         self.store = store if isinstance(store, ECGStore) else ECGStore(store)
         n = len(self.store)
@@ -45,6 +48,7 @@ class ECGDataset(Dataset):
         if self.indices.size and (self.indices.min() < 0 or self.indices.max() >= n):
             raise IndexError(f"{self.store.path}: indices out of range for {n} records")
         self.transform = transform
+        self.preprocess = preprocess
         self.seed = seed
         self.epoch = 0
         self.reports: list[str] | None = None
@@ -68,7 +72,7 @@ class ECGDataset(Dataset):
 
     def __getitem__(self, i: int) -> dict[str, Any]:
         index = int(self.indices[i])
-        signal = self.store.signal(index)  # (leads, samples)
+        signal = self._signal(index)  # (leads, samples)
         if self.transform is not None:
             rng = np.random.default_rng([self.seed, self.epoch, index])
             signal = self.transform(signal, rng)
@@ -81,12 +85,17 @@ class ECGDataset(Dataset):
             item[key] = torch.from_numpy(np.asarray(values[index], dtype=np.float32))
         return item
 
+    def _signal(self, index: int) -> np.ndarray:
+        if self.preprocess is None:
+            return self.store.signal(index)
+        return np.asarray(self.preprocess(self.store.record(index)).signal, dtype=np.float32)
+
     def batch(self, positions: Sequence[int] | np.ndarray) -> dict[str, Any]:
         """The collated batch of dataset positions ``positions`` in one store read (``store.signals``);
         equal to collating ``[self[i] for i in positions]``."""
         positions = np.asarray(positions, dtype=np.int64)
         index = self.indices[positions]
-        if self.transform is None:
+        if self.transform is None and self.preprocess is None:
             signals = self.store.signals(index)
         else:
             signals = np.stack([self[int(i)]["ecg"].numpy() for i in positions])

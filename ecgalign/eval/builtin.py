@@ -244,7 +244,8 @@ def reconstruction_protocol(ctx: Context) -> dict[str, Any]:
 def _shift_section(block: dict[str, Any], figures: dict[str, list[tuple[str, bytes]]]) -> str:
     rows = [{"test": label, "records": block[key]["records"], "macro AUROC": block[key]["macro_auroc"],
              "95% CI": ci_text(block[key].get("macro_auroc_ci95")), "macro F1": block[key].get("macro_f1")}
-            for key, label in (("in_domain_test", "source test split"), ("transfer_test", "target dataset"))]
+            for key, label in (("in_domain_test", "source test split"), ("transfer_test", "target dataset"))
+            if block.get(key)]  # no in-domain test when the probe was selected on a chosen fold (--val-fold)
     return (f'<p class="note">{fmt(block["source_dataset"]["domain"])} → {fmt(block["target_dataset"]["domain"])}, '
             f'shared classes {fmt(", ".join(block["shared_classes"]))}</p>' + table(rows))
 

@@ -3,6 +3,8 @@ with the model's embeddings (``ecgalign.hub.embed``: computed once per model and
 
 A dataset is a store or a raw dataset folder in any layout ecgalign reads. Records that cannot be read are
 skipped, counted and reported, and dropped from both the metadata and the embeddings, so rows always align.
+External validation (train on one dataset, test on another) joins several embedded datasets into one
+(``concat_eval_data``) after ``check_disjoint`` made sure no record or patient of the test set is in the others.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ecgalign.data.errors import NotApplicableError
+from ecgalign.data.errors import InputError, NotApplicableError
 from ecgalign.data.readers import open_dataset
 from ecgalign.data.spec import store_input_mismatch
 from ecgalign.data.store import ECGStore, is_store
@@ -122,9 +124,60 @@ def attach_embeddings(data: EvalData, model, cache_dir: str | Path | None = None
     return data
 
 
+def _ids(data: EvalData, column: str) -> set[str]:
+    values = data.meta.get(column)
+    if values is None:
+        return set()
+    return {str(v) for v in values if v is not None and v == v and str(v) not in ("", "nan", "None")}
+
+
+def check_disjoint(test: EvalData, *others: EvalData) -> None:
+    """External validation's guard: no record and no patient of ``test`` may be in a dataset the probe is
+    trained or selected on. Ids are compared within one code system (ids of unrelated sources, e.g. PTB-XL
+    and CPSC2018 record numbers, never name the same ECG)."""
+    for other in others:
+        if other.code_system != test.code_system:
+            continue
+        for column, what in (("record_id", "record"), ("patient_id", "patient")):
+            shared = sorted(_ids(test, column) & _ids(other, column))
+            if shared:
+                raise InputError(f"{test.path} shares {len(shared)} {what}(s) with {other.path} (e.g. {shared[:5]}): "
+                                 f"a test {what} must not be in the data the probe is trained or selected on")
+
+
+def concat_eval_data(parts: list[EvalData]) -> EvalData:
+    """One dataset of the embedded ``parts`` (rows in order; column ``source_path`` says where each came from).
+    Keeps the label sets all parts have; their class lists are joined in first-seen order."""
+    if len({p.code_system for p in parts}) > 1:
+        raise InputError(f"{' and '.join(p.path for p in parts)} have different label systems "
+                         f"({', '.join(sorted({p.code_system for p in parts}))}); a probe trained on one cannot be "
+                         "scored on the other's labels: use `ecgalign eval shift`, which maps them onto shared classes")
+    if any(p.features is None for p in parts):
+        raise ValueError("concat_eval_data needs embedded datasets (run attach_embeddings first)")
+    names = [n for n in parts[0].label_sets if all(n in p.label_sets for p in parts)]
+    if not names:
+        raise InputError(f"{' and '.join(p.path for p in parts)} share no label set")
+    sets = {n: list(dict.fromkeys(c for p in parts for c in p.label_sets[n])) for n in names}
+    meta = pd.concat([p.meta.assign(source_path=p.path) for p in parts], ignore_index=True)
+    joint = None if any(p.joint is None for p in parts) else np.concatenate([p.joint for p in parts])
+    return EvalData(" + ".join(p.name for p in parts), " + ".join(p.path for p in parts), parts[0].code_system,
+                    meta, sets, np.concatenate([p.features for p in parts]), joint,
+                    [s for p in parts for s in p.skipped])
+
+
 def load_signals(data: EvalData, spec) -> np.ndarray:
     """(N, leads, samples) float32 of ``data``'s rows in the encoder input ``spec`` (for the supervised
     reference, which trains on signals). Held in memory: meant for evaluation-sized datasets."""
+    if "source_path" in data.meta:  # a joined dataset (external validation): read each part from its source
+        out = np.empty((len(data.meta), spec.num_leads, spec.samples), dtype=np.float32)
+        for source, rows in data.meta.groupby("source_path", sort=False).indices.items():
+            part = EvalData(data.name, str(source), data.code_system, data.meta.iloc[rows], data.label_sets)
+            out[rows] = _load_signals(part, spec)
+        return out
+    return _load_signals(data, spec)
+
+
+def _load_signals(data: EvalData, spec) -> np.ndarray:
     positions = data.meta["position"].to_numpy()
     path = Path(data.path)
     if is_image_table(path):

@@ -5,13 +5,18 @@ into one results dict and the figures of its HTML report.
 Splits: ``cv`` > 0 runs k-fold cross-validation on the dataset's folds (PTB-XL ``strat_fold``; test k,
 validation k-1), otherwise the official split (folds 1-8 / 9 / 10) when the dataset has folds, else a
 seeded patient-level 80/10/10 split. Model selection uses the validation part only.
+
+External validation (``train_data``): the probe (and the supervised reference) is trained and selected on
+another dataset and tested on the whole of ``data_path``: validation is ``val_data``, or fold ``val_fold`` of the
+training dataset, or its own validation part (``split_of``), whose other parts all train. No record or patient
+of the test dataset may be in the others (``check_disjoint``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,13 +27,32 @@ from ecgalign._version import __version__
 from ecgalign.data.errors import InputError, NotApplicableError
 from ecgalign.data.splits import Split, fold_split, patient_split
 from ecgalign.eval import linear_probe as lp
-from ecgalign.eval.data import EvalData, attach_embeddings, load_eval_data
+from ecgalign.eval.data import EvalData, attach_embeddings, check_disjoint, concat_eval_data, load_eval_data
 from ecgalign.eval.protocols import Context, get_protocol, list_protocols
+
+
+class _Eta:
+    """'(k/n, 12 s so far, about 30 s left)': the time left estimated from the mean of the steps done."""
+
+    def __init__(self, total: int):
+        self.total, self.finished, self.t0 = total, 0, time.time()
+
+    def before(self) -> str:
+        spent = time.time() - self.t0
+        left = "" if not self.finished else f", about {spent / self.finished * (self.total - self.finished):.0f} s left"
+        return f"({self.finished + 1}/{self.total}, {spent:.0f} s so far{left})"
+
+    def done(self) -> None:
+        self.finished += 1
 
 
 def default_protocols() -> tuple[str, ...]:
     """Every registered protocol that ``eval all`` runs, in registration order."""
     return tuple(name for name in list_protocols() if get_protocol(name).in_all)
+
+
+# the protocols that train on the split, and so on --train-data under external validation
+EXTERNAL_PROTOCOLS = ("linear-probe",)
 
 
 @dataclass
@@ -46,6 +70,9 @@ class EvalConfig:
     plots: bool = True
     batch_size: int = 256
     generation: dict[str, Any] = field(default_factory=dict)  # GenerationConfig fields for "generate"
+    train_data: str | None = None  # external validation: train and select the probe here, test on the dataset
+    val_data: str | None = None  # ... selecting on this dataset
+    val_fold: int | None = None  # ... or on this fold of train_data
     notes: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -55,6 +82,12 @@ class EvalConfig:
             raise InputError(f"unknown protocol(s) {unknown}; expected some of {runnable}")
         if any(not 0 < f <= 1 for f in self.fractions):
             raise InputError(f"label fractions must lie in (0, 1], got {list(self.fractions)}")
+        if (self.val_data or self.val_fold is not None) and not self.train_data:
+            raise InputError("--val-data / --val-fold choose the validation part of --train-data; pass --train-data")
+        if self.val_data and self.val_fold is not None:
+            raise InputError("pass either --val-data or --val-fold, not both")
+        if self.train_data and self.cv:
+            raise InputError("--cv cross-validates within one dataset; it does not combine with --train-data")
 
 
 def split_of(data: EvalData) -> tuple[Split, str]:
@@ -64,6 +97,38 @@ def split_of(data: EvalData) -> tuple[Split, str]:
         return fold_split(folds), "official folds: 1-8 train, 9 validation, 10 test"
     ids = data.patient_ids if data.patient_ids is not None else [None] * len(data.meta)
     return patient_split(ids, seed=0), "seeded patient-level split 80/10/10 (the dataset has no official folds)"
+
+
+def external_split(train: EvalData, val: EvalData | None, val_fold: int | None) -> tuple[Split, str]:
+    """Train / validation rows of ``train`` (and ``val``), as positions in ``concat([train, val?])``; test empty."""
+    n = len(train.meta)
+    if val is not None:
+        return (Split(np.arange(n), np.arange(n, n + len(val.meta)), np.array([], dtype=np.int64)),
+                f"trained on {train.path}, selected on {val.path}")
+    if val_fold is not None:
+        folds = train.folds
+        if folds is None:
+            raise InputError(f"{train.path}: --val-fold needs a dataset with folds for every record; pass --val-data")
+        if val_fold not in set(folds.tolist()):
+            raise InputError(f"{train.path}: no fold {val_fold}; its folds are {sorted(set(folds.tolist()))}")
+        return (Split(np.flatnonzero(folds != val_fold), np.flatnonzero(folds == val_fold), np.array([], dtype=np.int64)),
+                f"trained on {train.path} folds other than {val_fold}, selected on fold {val_fold}")
+    own, rule = split_of(train)
+    return (Split(np.sort(np.concatenate([own.train, own.test])), own.val, np.array([], dtype=np.int64)),
+            f"trained and selected on {train.path} ({rule}; its test part also trains)")
+
+
+def _external(embedded: dict[str, EvalData], extra: dict[str, list[EvalData]], config: EvalConfig
+              ) -> tuple[dict[str, EvalData], Split, str]:
+    """Join each role's training (+ validation) data with the test data; the split that trains on the former."""
+    test = embedded["model"]
+    train, *val = extra["model"]
+    check_disjoint(test, *extra["model"])
+    split, rule = external_split(train, val[0] if val else None, config.val_fold)
+    first = sum(len(p.meta) for p in extra["model"])
+    split = Split(split.train, split.val, np.arange(first, first + len(test.meta)))
+    joined = {role: concat_eval_data([*extra[role], data]) for role, data in embedded.items()}
+    return joined, split, f"{rule}; tested on all of {test.path} (external validation)"
 
 
 def _usable_label_sets(data: EvalData, wanted: Sequence[str] | None) -> list[str]:
@@ -80,11 +145,14 @@ def _usable_label_sets(data: EvalData, wanted: Sequence[str] | None) -> list[str
 
 
 def evaluate(model, data_path: str | Path, config: EvalConfig | None = None, *, cache_dir: str | Path | None = None,
-             fmt: str | None = None, progress=None) -> tuple[dict[str, Any], list[tuple[str, str, bytes]]]:
+             fmt: str | None = None, progress=None, log: Callable[[str], None] | None = None
+             ) -> tuple[dict[str, Any], list[tuple[str, str, bytes]]]:
     """Results (JSON-ready, no NaN) and figures ``(section, caption, png)`` for ``model`` (any
-    ``ecgalign.hub.Embedder``) on ``data_path``."""
+    ``ecgalign.hub.Embedder``) on ``data_path``. ``log`` receives one line per embedding and protocol step,
+    with the time spent and an estimate of what is left."""
     config = config or EvalConfig()
     started = time.time()
+    log = log or (lambda line: None)
     base = load_eval_data(data_path, fmt)
     sets = _usable_label_sets(base, config.label_sets)
     results: dict[str, Any] = {
@@ -99,27 +167,48 @@ def evaluate(model, data_path: str | Path, config: EvalConfig | None = None, *, 
     encoders = {"model": model}
     if config.baselines:
         encoders["random_init"] = model.random_init(seed=0)
+    sources = [load_eval_data(p, fmt) for p in (config.train_data, config.val_data) if p]
+    if sources:
+        check_disjoint(base, *sources)  # metadata only: fails before any embedding
     embedded: dict[str, EvalData] = {}
+    extra: dict[str, list[EvalData]] = {}
+    steps = [(role, d) for role in encoders for d in (*sources, base)]
+    eta = _Eta(len(steps))
     for role, encoder in encoders.items():
-        data = dataclasses.replace(base, meta=base.meta.copy())
-        attach_embeddings(data, encoder, cache_dir if role == "model" else None, config.batch_size, progress)
-        embedded[role] = data
+        cache = cache_dir if role == "model" else None
+        parts = []
+        for source in (*sources, base):
+            log(f"embedding {source.name} with the {role.replace('_', '-')} encoder {eta.before()}")
+            parts.append(attach_embeddings(dataclasses.replace(source, meta=source.meta.copy()), encoder, cache,
+                                           config.batch_size, progress))
+            eta.done()
+        *extra[role], embedded[role] = parts
     data = embedded["model"]
     results.update(model.eval_extras())
     results["dataset"].update(embedded_records=int(len(data.meta)), skipped=len(data.skipped),
                               skipped_records=data.skipped[:20])
     split, split_rule = split_of(data)
     lp.check_splits(split.train, split.val, split.test, data.patient_ids)
-    ctx = Context(model, encoders, embedded, sets, split, split_rule, config)
+    ctx = probe_ctx = Context(model, encoders, embedded, sets, split, split_rule, config)
+    if sources:  # the probe trains on the other datasets; every other protocol sees the test dataset alone
+        results["training_data"] = [{"name": s.name, "path": s.path, "records": int(len(s.meta)),
+                                     "skipped": len(s.skipped)} for s in extra["model"]]
+        joined, split, split_rule = _external(embedded, extra, config)
+        lp.check_splits(split.train, split.val, split.test, joined["model"].patient_ids)
+        probe_ctx = Context(model, encoders, joined, sets, split, split_rule, config, ctx.figures)
+    runnable = [name for name in config.protocols if get_protocol(name).unmet_need(model) is None]
+    eta = _Eta(len(runnable))
     for name in config.protocols:
         protocol = get_protocol(name)
         why = protocol.unmet_need(model)
         if why is not None:
             results[protocol.key] = {"skipped": why}
             continue
+        log(f"protocol {name} {eta.before()}")
         try:
-            results[protocol.key] = protocol.run(ctx)
+            results[protocol.key] = protocol.run(probe_ctx if name in EXTERNAL_PROTOCOLS else ctx)
         except NotApplicableError as exc:
             results[protocol.key] = {"skipped": str(exc)}
+        eta.done()
     results["seconds"] = round(time.time() - started, 1)
     return results, ctx.figures

@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -268,7 +269,10 @@ def cached_embeddings(model, data_path: str | Path, cache_dir: str | Path | None
             if cache is not None:
                 sidecar = cache.with_suffix(".json")
                 tmp = sidecar.with_name(f".{sidecar.name}.tmp{os.getpid()}")
-                tmp.write_text(json.dumps({"skipped": skipped}))
+                about = {"model": str(model.weights_path or "random-init"), "recipe": model.card.get("recipe"),
+                         "data": str(Path(data_path).resolve()), "records": summary["records"],
+                         "created": time.strftime("%Y-%m-%dT%H:%M:%S")}  # what `ecgalign cache ls` shows
+                tmp.write_text(json.dumps({"skipped": skipped, **about}))
                 os.replace(tmp, sidecar)
         else:
             target = cache

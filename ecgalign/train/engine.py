@@ -14,9 +14,11 @@ from __future__ import annotations
 import math
 import os
 import random
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from signal import SIGKILL
 from typing import Any
 
 import numpy as np
@@ -28,7 +30,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ecgalign.data.datasets import ECGDataset
 from ecgalign.data.errors import ECGAlignError, InputError
-from ecgalign.data.spec import check_store_matches
+from ecgalign.data.spec import InputSpec, check_store_matches, store_input_mismatch
 from ecgalign.data.store import ECGStore
 from ecgalign.hub.card import write_model
 from ecgalign.hub.io import CHECKPOINTS, CONFIG, latest_checkpoint, read_run_config
@@ -108,6 +110,29 @@ def mask_generator(seed: int, step: int, rank: int, micro: int, device: torch.de
     return g
 
 
+def _input_pipeline(store: ECGStore, spec: InputSpec, strict: bool):
+    """None when ``store`` holds the encoder's input; else ``spec.preprocess()`` (said once on stderr), or the
+    refusal of ``check_store_matches`` with ``strict`` or when the difference cannot be made up."""
+    diff = store_input_mismatch(store, spec)
+    if not diff:
+        return None
+    if strict or _irreversible(diff):
+        check_store_matches(store, spec)
+    detail = "; ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in diff.items())
+    print(f"{store.path}: the store does not hold this encoder's input ({detail}); preprocessing each record on the "
+          "fly (resample, band-pass, normalise, as evaluation does). --strict-input refuses instead; a converted "
+          "store (`ecgalign data convert ... --preset baselines`) trains faster", file=sys.stderr, flush=True)
+    return spec.preprocess()
+
+
+def _irreversible(diff: dict[str, tuple[Any, Any]]) -> bool:
+    """Differences preprocessing cannot make up: a lower sampling rate than the encoder's, or a normalisation
+    or band-pass the store already applied (the raw amplitudes are gone)."""
+    fs = diff.get("fs")
+    return bool((fs and fs[0] < fs[1]) or ("normalize" in diff and diff["normalize"][0] != "none")
+                or ("bandpass" in diff and diff["bandpass"][0] is not None))
+
+
 def _check_run_dir(run_dir: Path, recipe: Recipe, resume: bool, overwrite: bool) -> Path | None:
     """Read-only checks of the run folder; the checkpoint to resume from (or None). Nothing is written, so a
     run that fails to start leaves no folder behind that a retry would trip over."""
@@ -153,19 +178,24 @@ def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def pretrain(recipe: Recipe, data: str | Path, run_dir: str | Path, *, unpaired: str | Path | None = None,
              teacher: str | Path | None = None, resume: bool = False, overwrite: bool = False,
-             progress: bool = True) -> TrainResult:
+             progress: bool = True, strict_input: bool = False, max_workers: int | None = None,
+             log_seconds: float = 30.0) -> TrainResult:
     """Train ``recipe`` on the store at ``data``, writing checkpoints, logs and the final model into ``run_dir``.
 
     ``unpaired``: a store of signal-only records (no report needed) that join the masked-reconstruction term
     every step, ``data.unpaired_batch_size`` of them (MERIT / MAE recipes). ``teacher``: the frozen ECG-text
-    run an ``ecg-scan`` recipe learns from (or ``image.teacher`` in the recipe).
+    run an ``ecg-scan`` recipe learns from (or ``image.teacher`` in the recipe). A store that does not hold the
+    encoder's input is preprocessed on the fly (``InputSpec.preprocess()``, evaluation's path) unless
+    ``strict_input``. ``max_workers`` caps ``data.num_workers`` (``--threads``). Progress is a bar on a terminal,
+    else one line every ``log_seconds`` (step, loss, current samples/s, ETA).
     """
     t, o = recipe.train, recipe.optim
     run_dir, data = Path(run_dir), Path(data)
     task_cls = get_task(recipe.task)
     task_cls.validate_recipe(recipe)
     store = ECGStore(data)
-    check_store_matches(store, recipe.input_spec())
+    spec = recipe.input_spec()
+    store_pre = _input_pipeline(store, spec, strict_input)
     if task_cls.needs_teacher:
         teacher = teacher or recipe.image.teacher
         if teacher is None:
@@ -186,7 +216,7 @@ def pretrain(recipe: Recipe, data: str | Path, run_dir: str | Path, *, unpaired:
             raise InputError(f"recipe {recipe.name!r}: {problem}")
         unpaired = Path(unpaired)
         extra = ECGStore(unpaired)
-        check_store_matches(extra, recipe.input_spec())
+        extra_pre = _input_pipeline(extra, spec, strict_input)
     fabric = Fabric(accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes, strategy=t.strategy,
                     precision=t.precision)
     fabric.launch()
@@ -224,23 +254,26 @@ def pretrain(recipe: Recipe, data: str | Path, run_dir: str | Path, *, unpaired:
     model, optimizer = fabric.setup(task, optimizer)
 
     arrays = {k: v for k, v in context.items() if isinstance(v, np.ndarray)}  # read with each batch
-    dataset = ECGDataset(store, with_report=task_cls.reads_reports(recipe), seed=t.seed, extra=arrays or None)
+    dataset = ECGDataset(store, with_report=task_cls.reads_reports(recipe), seed=t.seed, extra=arrays or None,
+                         preprocess=store_pre)
     sampler = ResumableBatchSampler(len(dataset), recipe.data.batch_size, seed=t.seed, rank=rank, world=world,
                                     start=consumed)
-    loader = make_loader(dataset, sampler, recipe.data.num_workers, pin_memory=fabric.device.type == "cuda")
+    workers = recipe.data.num_workers if max_workers is None else min(recipe.data.num_workers, max_workers)
+    loader = make_loader(dataset, sampler, workers, pin_memory=fabric.device.type == "cuda")
     batches = iter(loader)
     extra_batches = None
     if extra is not None:
         extra_sampler = ResumableBatchSampler(len(extra), recipe.data.unpaired_batch_size or recipe.data.batch_size,
                                               seed=t.seed + 1, rank=rank, world=world, start=consumed)
-        extra_batches = iter(make_loader(ECGDataset(extra, with_report=False, seed=t.seed + 1), extra_sampler,
-                                         recipe.data.num_workers, pin_memory=fabric.device.type == "cuda"))
+        extra_batches = iter(make_loader(ECGDataset(extra, with_report=False, seed=t.seed + 1, preprocess=extra_pre),
+                                         extra_sampler, workers, pin_memory=fabric.device.type == "cuda"))
     logger = RunLogger(run_dir, resume_step=step, enabled=rank == 0)
     fault_step = int(os.environ.get(FAULT_ENV, "0") or 0)
     resumed_from = step
     samples_seen, clock = 0, time.perf_counter()
+    logged_samples, logged_clock = 0, clock  # metrics.csv's samples_per_s is the rate since the last logged row
     last_loss: float | None = None
-    bar = _progress(progress and rank == 0, recipe.name, step, o.max_steps)
+    bar = _progress(progress and rank == 0, recipe.name, step, o.max_steps, log_seconds)
     try:
         while step < o.max_steps:
             model.train()
@@ -272,17 +305,21 @@ def pretrain(recipe: Recipe, data: str | Path, run_dir: str | Path, *, unpaired:
             scheduler.step()
             step += 1
             last_loss = terms_sum["loss"]
+            now = time.perf_counter()
             if step == resumed_from + 1:  # throughput from the end of the first step: no start-up, no warm-up
-                samples_seen, clock = 0, time.perf_counter()
-            rate = samples_seen / max(time.perf_counter() - clock, 1e-9)
+                samples_seen, clock, logged_samples, logged_clock = 0, now, 0, now
             if step % t.log_every == 0 or step == o.max_steps:
-                logger.log(step, {**terms_sum, "lr": scheduler.get_last_lr()[0], "samples_per_s": rate})
+                row = {**terms_sum, "lr": scheduler.get_last_lr()[0]}
+                if samples_seen > logged_samples:  # none yet in the row of the first step
+                    row["samples_per_s"] = (samples_seen - logged_samples) / max(now - logged_clock, 1e-9)
+                logger.log(step, row)
+                logged_samples, logged_clock = samples_seen, now
             if bar is not None:
-                bar.update(step, last_loss, rate)
+                bar.update(step, last_loss, samples_seen)
             if step % t.checkpoint_every == 0 or step == o.max_steps:
                 _save(fabric, run_dir, task, optimizer, scheduler, step, consumed, recipe)
             if fault_step and step == fault_step:
-                os.kill(os.getpid(), signal.SIGKILL)
+                os.kill(os.getpid(), SIGKILL)
     finally:
         if bar is not None:
             bar.close()
@@ -315,23 +352,68 @@ def _export(run_dir: Path, task, recipe: Recipe, step: int) -> None:
     write_model(run_dir, task, recipe, step)
 
 
+class _Rate:
+    """Samples per second over the current window (restarted every ``window`` seconds), not since the start."""
+
+    def __init__(self, window: float):
+        self.window, self.t0, self.n0, self.value = window, time.perf_counter(), 0, 0.0
+
+    def __call__(self, samples: int) -> float:
+        now = time.perf_counter()
+        if samples < self.n0:  # the counter restarted (after the first step)
+            self.t0, self.n0 = now, samples
+        elif now - self.t0 >= min(self.window, 2.0) and samples > self.n0:
+            self.value = (samples - self.n0) / (now - self.t0)
+            if now - self.t0 >= self.window:
+                self.t0, self.n0 = now, samples
+        return self.value
+
+
 class _Bar:
-    def __init__(self, name: str, start: int, total: int):
+    """A rich bar on a terminal."""
+
+    def __init__(self, name: str, start: int, total: int, every: float):
         self.progress = Progress(TextColumn(f"[bold]pretrain {name}"), BarColumn(), MofNCompleteColumn(),
                                  TextColumn("loss {task.fields[loss]}"), TextColumn("{task.fields[rate]}"),
                                  TimeElapsedColumn(), TimeRemainingColumn(), console=Console(stderr=True))
         self.progress.start()
         self.task = self.progress.add_task("train", total=total, completed=start, loss="-", rate="")
+        self.rate = _Rate(10.0)
 
-    def update(self, step: int, loss: float, rate: float) -> None:
-        self.progress.update(self.task, completed=step, loss=f"{loss:.4f}", rate=f"{rate:,.0f} samples/s")
+    def update(self, step: int, loss: float, samples: int) -> None:
+        self.progress.update(self.task, completed=step, loss=f"{loss:.4f}", rate=f"{self.rate(samples):,.0f} samples/s")
 
     def close(self) -> None:
         self.progress.stop()
 
 
-def _progress(enabled: bool, name: str, start: int, total: int) -> _Bar | None:
-    return _Bar(name, start, total) if enabled else None
+class _Lines:
+    """Progress for logs (stderr is not a terminal): one line every ``every`` seconds and at the last step, with
+    step, loss, the samples/s of that interval and the ETA at that rate."""
+
+    def __init__(self, name: str, start: int, total: int, every: float):
+        self.name, self.total, self.every = name, total, every
+        self.t0, self.step0 = time.perf_counter(), start
+        self.rate = _Rate(every)
+
+    def update(self, step: int, loss: float, samples: int) -> None:
+        rate, now = self.rate(samples), time.perf_counter()
+        if now - self.t0 < self.every and step < self.total:
+            return
+        per_step = (now - self.t0) / max(step - self.step0, 1)
+        eta = time.strftime("%H:%M:%S", time.gmtime((self.total - step) * per_step))
+        print(f"pretrain {self.name}: step {step}/{self.total} loss {loss:.4f} {rate:,.1f} samples/s ETA {eta}",
+              file=sys.stderr, flush=True)
+        self.t0, self.step0 = now, step
+
+    def close(self) -> None:
+        return None
+
+
+def _progress(enabled: bool, name: str, start: int, total: int, every: float) -> _Bar | _Lines | None:
+    if not enabled:
+        return None
+    return _Bar(name, start, total, every) if sys.stderr.isatty() else _Lines(name, start, total, every)
 
 
 def load_run_recipe(run_dir: str | Path) -> tuple[Recipe, str]:

@@ -184,13 +184,18 @@ class SharedLabelSpace(NamedTuple):
 
 
 def shared_label_space(source: str, target: str) -> SharedLabelSpace:
-    """The shared classes of a transfer ``source -> target`` and both sides' class-to-shared maps.
+    """The shared classes of a transfer ``source -> target`` and both sides' class-to-shared maps; a domain
+    against itself shares all its classes (the identity map).
 
     Unpacks as ``shared, source_to_shared, target_to_shared``; ``ValueError`` for a pair Table 5 lacks.
     """
     for domain in (source, target):
         if domain not in SHIFT_DOMAINS:
             raise InputError(f"unknown shift domain {domain!r}; expected one of {list(SHIFT_DOMAINS)}")
+    if source == target:  # the identity map: same label set on both sides (e.g. PTB-XL -> another PTB-XL)
+        classes = domain_classes(source)
+        identity = {c: [c] for c in classes}
+        return SharedLabelSpace(classes, identity, dict(identity))
     if (source, target) in SHIFT_MAPS:
         group, member, forward = source, target, True
     elif (target, source) in SHIFT_MAPS:
