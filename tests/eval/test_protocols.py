@@ -105,7 +105,7 @@ def test_eval_all_writes_strict_json_and_a_self_contained_report(synthetic_pair,
     _, heldout, run = synthetic_pair
     result = runner.invoke(app, ["eval", "all", "--checkpoint", str(run), "--data", str(heldout), "--out", str(tmp_path),
                                  "--task", "superdiagnostic", "--fractions", "0.1,1", "--seeds", "0,1", "--n-boot", "100",
-                                 "--device", "cpu"])
+                                 "--device", "cpu", "--cache-dir", str(tmp_path / "cache")])
     assert result.exit_code == 0, result.output
     results = json.loads((tmp_path / "results.json").read_text())  # strict: a NaN would not parse back as written
     lp = results["linear_probe"]["superdiagnostic"]
@@ -117,8 +117,8 @@ def test_eval_all_writes_strict_json_and_a_self_contained_report(synthetic_pair,
     assert html.startswith("<!DOCTYPE html>") and "data:image/png;base64," in html
     assert "http://" not in html and "https://" not in html  # no external asset
     assert "supervised from scratch" in html and "random init" in html
-    # the cache makes a second run reuse the embeddings
-    assert list((run / "embeddings").glob("*.parquet"))
+    # the cache (never the checkpoint folder since issue 16) makes a second run reuse the embeddings
+    assert list((tmp_path / "cache").glob("*.parquet")) and not (run / "embeddings").exists()
 
 
 def test_bad_input_is_named(synthetic_pair, tmp_path):
