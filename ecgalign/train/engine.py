@@ -164,8 +164,7 @@ def pretrain(recipe: Recipe, data: str | Path, run_dir: str | Path, *, unpaired:
     run_dir, data = Path(run_dir), Path(data)
     task_cls = get_task(recipe.task)
     task_cls.validate_recipe(recipe)
-    store = ECGStore(data)
-    check_store_matches(store, recipe.input_spec())
+    store = task_cls.open_store(recipe, data)
     if task_cls.needs_teacher:
         teacher = teacher or recipe.image.teacher
         if teacher is None:
@@ -224,7 +223,7 @@ def pretrain(recipe: Recipe, data: str | Path, run_dir: str | Path, *, unpaired:
     model, optimizer = fabric.setup(task, optimizer)
 
     arrays = {k: v for k, v in context.items() if isinstance(v, np.ndarray)}  # read with each batch
-    dataset = ECGDataset(store, with_report=task_cls.reads_reports(recipe), seed=t.seed, extra=arrays or None)
+    dataset = task_cls.training_dataset(recipe, store, t.seed, arrays or None)
     sampler = ResumableBatchSampler(len(dataset), recipe.data.batch_size, seed=t.seed, rank=rank, world=world,
                                     start=consumed)
     loader = make_loader(dataset, sampler, recipe.data.num_workers, pin_memory=fabric.device.type == "cuda")
