@@ -112,3 +112,17 @@ def test_evaluate_eee_12lead_on_echo_labels(tmp_path_factory):
     assert any(section == "echo_labels" for section, _, _ in figures)
     html = build_report(results, figures)
     assert "Echo-derived labels from the ECG alone" in html and "Full fine-tuning" in html
+
+
+def test_folds_that_mix_patients_give_way_to_a_patient_split():
+    from ecgalign.eval.run import split_of
+
+    n = 40
+    meta = pd.DataFrame({"position": range(n), "record_id": [f"r{i}" for i in range(n)],
+                         "patient_id": [f"p{i // 2}" for i in range(n)], "fold": [1 + i % 10 for i in range(n)]})
+    split, rule = split_of(EvalData("toy", "toy", "scp", meta, {}))
+    assert "patient-level" in rule and "several parts" in rule
+    owners = [{meta.patient_id[i] for i in part} for part in (split.train, split.val, split.test)]
+    assert not (owners[0] & owners[1] or owners[0] & owners[2] or owners[1] & owners[2])
+    meta["fold"] = [1 + (i // 2) % 10 for i in range(n)]  # patient-grouped folds stay official
+    assert split_of(EvalData("toy", "toy", "scp", meta, {}))[1].startswith("official folds")
