@@ -93,10 +93,19 @@ class EvalConfig:
 def split_of(data: EvalData) -> tuple[Split, str]:
     """The official folds (1-8 / 9 / 10) when the dataset has them, else a seeded patient-level 80/10/10 split."""
     folds = data.folds
-    if folds is not None and set(np.unique(folds)) >= set(range(1, 11)):
-        return fold_split(folds), "official folds: 1-8 train, 9 validation, 10 test"
     ids = data.patient_ids if data.patient_ids is not None else [None] * len(data.meta)
-    return patient_split(ids, seed=0), "seeded patient-level split 80/10/10 (the dataset has no official folds)"
+    why = "the dataset has no official folds"
+    if folds is not None and set(np.unique(folds)) >= set(range(1, 11)):
+        split = fold_split(folds)
+        if _patient_disjoint(split, ids):
+            return split, "official folds: 1-8 train, 9 validation, 10 test"
+        why = "the dataset's folds put records of one patient in several parts"
+    return patient_split(ids, seed=0), f"seeded patient-level split 80/10/10 ({why})"
+
+
+def _patient_disjoint(split: Split, ids) -> bool:
+    parts = [{ids[int(i)] for i in part if ids[int(i)] is not None} for part in (split.train, split.val, split.test)]
+    return not (parts[0] & parts[1] or parts[0] & parts[2] or parts[1] & parts[2])
 
 
 def external_split(train: EvalData, val: EvalData | None, val_fold: int | None) -> tuple[Split, str]:

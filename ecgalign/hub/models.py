@@ -4,6 +4,7 @@ task's ``input_kind`` to the class that wraps it, so loading never branches on a
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +106,10 @@ class SignalModel(_Loaded):
         self.task.ecg.check_input(x)
         with torch.inference_mode():
             return torch.cat([fn(x[i:i + batch_size]).float().cpu() for i in range(0, len(x), batch_size)]).numpy()
+
+    def trainable_encoder(self) -> torch.nn.Module:
+        """A trainable CPU copy of the signal encoder (pooled output (B, embed_dim)): what fine-tuning trains."""
+        return copy.deepcopy(self.task.ecg).cpu().train().requires_grad_(True)
 
     def random_init(self, seed: int = 0) -> SignalModel:
         name = self.card.get("encoder", {}).get("name", self.task.recipe.model.encoder)

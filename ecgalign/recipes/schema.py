@@ -59,6 +59,20 @@ class ImageConfig:
 
 
 @dataclass
+class EchoConfig:
+    """The ``eee`` task (seed 003, Sec. 3.3-3.4): the echo encoder, how many clips (= ECG tokens) a sequence
+    holds, and the ECG side: ``strip`` (the strip burned into the echo screen, tokenised by an ``ecg_token_*``
+    encoder, time-aligned with the clips) or ``paired`` (the study's 12-lead ECG from ``ecg_store``, any
+    registered 12-lead encoder, aligned at study / patient level only)."""
+
+    encoder: str = "echo_tiny"
+    encoder_kwargs: dict[str, Any] = field(default_factory=dict)
+    clips: int = 4  # clips per sequence; with ``strip`` also the ECG tokens per sequence
+    ecg_side: str = "strip"
+    ecg_store: str | None = None  # ``paired``: the 12-lead store (None: <echo source>/ecg)
+
+
+@dataclass
 class ObjectiveConfig:
     """Loss weights (0 switches a term off) and their settings. For ``ecg-scan``: ``contrastive`` is the
     image-text loss, ``reconstruction`` the signal MSE, ``gram`` the three-way volume loss and
@@ -77,8 +91,16 @@ class ObjectiveConfig:
     learnable_temperature: bool = True
     label_smoothing: float = 0.0
     normalize_patches: bool = False
+    token: float = 0.0  # eee: token-level dual-margin InfoNCE (study ids)
+    sid: float = 0.0  # eee: sequence-level, study ids
+    pid: float = 0.0  # eee: sequence-level, patient ids
+    align: float = 0.0  # eee: BCE of the alignment head against shifted pairs
+    shift_fraction: float = 0.25  # eee: share of each batch whose ECG is shifted (no contrastive term on them)
+    margin_same: float = 0.1  # eee dual-margin mining, cosine units
+    margin_other: float = 0.3
 
-    TERMS: ClassVar[tuple[str, ...]] = ("contrastive", "reconstruction", "ib", "caption", "gram", "lead_consistency")
+    TERMS: ClassVar[tuple[str, ...]] = ("contrastive", "reconstruction", "ib", "caption", "gram", "lead_consistency",
+                                        "token", "sid", "pid", "align")
 
     def weights(self) -> dict[str, float]:
         """Every loss term's weight (0 = off)."""
@@ -122,6 +144,7 @@ class Recipe:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     image: ImageConfig = field(default_factory=ImageConfig)
+    echo: EchoConfig = field(default_factory=EchoConfig)
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -151,6 +174,12 @@ class Recipe:
             raise InputError(f"recipe {self.name!r}: objective.label_smoothing must lie in [0, 1), got {o.label_smoothing}")
         if not 0 < o.mask_ratio < 1:
             raise InputError(f"recipe {self.name!r}: objective.mask_ratio must lie in (0, 1), got {o.mask_ratio}")
+        if not 0 <= o.shift_fraction < 1 or o.margin_same < 0 or o.margin_other < 0:
+            raise InputError(f"recipe {self.name!r}: objective.shift_fraction must lie in [0, 1) and the margins be "
+                             f">= 0, got {o.shift_fraction}, {o.margin_same}, {o.margin_other}")
+        if self.echo.ecg_side not in ("strip", "paired") or int(self.echo.clips) < 1:
+            raise InputError(f"recipe {self.name!r}: echo.ecg_side must be 'strip' or 'paired' and echo.clips >= 1, "
+                             f"got {self.echo.ecg_side!r}, {self.echo.clips}")
         if self.model.caption_vocab not in ("corpus", "full"):
             raise InputError(f"recipe {self.name!r}: model.caption_vocab must be 'corpus' or 'full', got {self.model.caption_vocab!r}")
         if t.precision not in PRECISIONS:

@@ -12,8 +12,9 @@ from ecgalign.recipes.schema import Recipe
 from ecgalign.tasks.base import TASKS, Task, get_task, list_tasks, register_task
 from ecgalign.tasks.ecg_scan import ECGScanTask
 from ecgalign.tasks.ecg_text import ECGTextTask
+from ecgalign.tasks.eee import EEETask
 
-__all__ = ["TASKS", "ECGScanTask", "ECGTextTask", "Task", "get_task", "list_tasks", "load_recipe",
+__all__ = ["TASKS", "ECGScanTask", "ECGTextTask", "EEETask", "Task", "get_task", "list_tasks", "load_recipe",
            "recipe_from_dict", "register_task"]
 
 

@@ -7,13 +7,16 @@ name. A new task is one module with one ``@register_task("name")`` class (and a 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
+from ecgalign.data.datasets import ECGDataset
 from ecgalign.data.errors import InputError
 from ecgalign.data.registry import Registry
+from ecgalign.data.store import ECGStore
 from ecgalign.recipes.schema import Recipe
 
 TASKS: Registry[type[Task]] = Registry("task")
@@ -38,6 +41,7 @@ class Task(nn.Module):
     input_kind: ClassVar[str]  # what a loaded model reads: "signal" or "image" (ecgalign.hub picks its wrapper)
     loss_terms: ClassVar[tuple[str, ...]]  # the objective.* weights this task computes
     needs_teacher: ClassVar[bool] = False  # learns from a frozen trained model's embeddings (``--teacher``)
+    data_kind: ClassVar[str] = "ecg"  # what ``pretrain --data`` names: an ECG store ("ecg") or an echo store ("echo")
 
     def __init__(self, recipe: Recipe) -> None:
         super().__init__()
@@ -63,6 +67,21 @@ class Task(nn.Module):
     def unpaired_problem(cls, recipe: Recipe) -> str | None:
         """Why ``--unpaired`` signal-only records cannot be used with ``recipe`` (None: they can)."""
         return f"task {cls.name!r} takes no --unpaired signals"
+
+    # ------------------------------------------------------------------------------------ training data
+    @classmethod
+    def open_store(cls, recipe: Recipe, data: Path):
+        """The training data at ``data`` (``pretrain --data``). Default: an ``ECGStore``; the engine checks it
+        against the recipe's input spec and preprocesses on the fly where it can (``data_kind == "ecg"``)."""
+        return ECGStore(data)
+
+    @classmethod
+    def training_dataset(cls, recipe: Recipe, store, seed: int, extra: dict[str, Any] | None = None,
+                         preprocess=None):
+        """What the engine draws batches from: ``len()`` and ``batch(positions) -> dict`` with an ``ecg``
+        tensor (B, ...) among the keys. Default: the store's records (+ reports when the task reads them),
+        through ``preprocess`` when the store does not hold the encoder's input."""
+        return ECGDataset(store, with_report=cls.reads_reports(recipe), seed=seed, extra=extra, preprocess=preprocess)
 
     # ------------------------------------------------------------------------------------ building
     @classmethod

@@ -193,9 +193,9 @@ def pretrain(recipe: Recipe, data: str | Path, run_dir: str | Path, *, unpaired:
     run_dir, data = Path(run_dir), Path(data)
     task_cls = get_task(recipe.task)
     task_cls.validate_recipe(recipe)
-    store = ECGStore(data)
+    store = task_cls.open_store(recipe, data)
     spec = recipe.input_spec()
-    store_pre = _input_pipeline(store, spec, strict_input)
+    store_pre = _input_pipeline(store, spec, strict_input) if task_cls.data_kind == "ecg" else None
     if task_cls.needs_teacher:
         teacher = teacher or recipe.image.teacher
         if teacher is None:
@@ -254,8 +254,7 @@ def pretrain(recipe: Recipe, data: str | Path, run_dir: str | Path, *, unpaired:
     model, optimizer = fabric.setup(task, optimizer)
 
     arrays = {k: v for k, v in context.items() if isinstance(v, np.ndarray)}  # read with each batch
-    dataset = ECGDataset(store, with_report=task_cls.reads_reports(recipe), seed=t.seed, extra=arrays or None,
-                         preprocess=store_pre)
+    dataset = task_cls.training_dataset(recipe, store, t.seed, arrays or None, preprocess=store_pre)
     sampler = ResumableBatchSampler(len(dataset), recipe.data.batch_size, seed=t.seed, rank=rank, world=world,
                                     start=consumed)
     workers = recipe.data.num_workers if max_workers is None else min(recipe.data.num_workers, max_workers)
