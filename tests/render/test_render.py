@@ -96,7 +96,9 @@ def test_float_output_matches_uint8(ecg):
     assert torch.allclose(f * 255, u8.float(), atol=0.51)
     fl = r.render(signal, fs, output="float", augment="light", seed=1).images
     ul = r.render(signal, fs, augment="light", seed=1).images
-    assert (fl * 255 - ul.float()).abs().max() <= 1.0
+    # the uint8 path rounds the page before the light augmentation's contrast gain (about 1 +- a few %) and rounds
+    # again at the end: at most 0.5 x gain + 0.5 levels apart (1.0069 seen on a synthetic record)
+    assert (fl * 255 - ul.float()).abs().max() <= 1.1
 
 
 def test_out_buffer_is_filled_and_checked(ecg):

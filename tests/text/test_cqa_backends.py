@@ -86,8 +86,25 @@ def kb(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def synth(tmp_path_factory):
-    out = tmp_path_factory.mktemp("synth") / "store"
-    synthesize_store(out, 30, seed=5, fs=100.0, seconds=2.0)
+    """30 records: 10 synthetic records, each three times (same labels and demographics, new ids), so the
+    prompt cache has repeated (conditions, demographics) combinations to find."""
+    import dataclasses
+
+    from ecgalign.data.labels import scp_scheme
+    from ecgalign.data.record import LEADS_12
+    from ecgalign.data.store import ECGStore, StoreSpec, StoreWriter
+
+    base = tmp_path_factory.mktemp("synth") / "base"
+    synthesize_store(base, 10, seed=5, fs=100.0, seconds=2.0)
+    source = ECGStore(base)
+    out = base.parent / "store"
+    writer = StoreWriter(out, StoreSpec(100.0, 200, LEADS_12, encoding="float16"), scp_scheme(),
+                         info={"dataset": "synthetic"})
+    for copy in range(3):
+        for i in range(10):
+            rec = source.record(i)
+            writer.add(dataclasses.replace(rec, record_id=f"{rec.record_id}-{copy}"), copy * 10 + i)
+    writer.close()
     return out
 
 
