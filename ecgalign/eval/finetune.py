@@ -31,7 +31,7 @@ from ecgalign.eval.metrics import bootstrap_ci, choose_thresholds, classificatio
 from ecgalign.eval.plots import embedding_plot
 from ecgalign.eval.protocols import Context, register_protocol
 from ecgalign.eval.report import ROLE, ci_text, figure_block, table
-from ecgalign.eval.supervised import predict
+from ecgalign.eval.supervised import predict, train_end_to_end
 
 ECHO_LABELS = {"ef_lt_40": "EF<40%", "lvh": "LVH (echo)", "dilated_lv": "dilated LV"}  # csv column -> class
 FINETUNED = {"model": "pretrained, fine-tuned", "random_init": "random init, fine-tuned (= supervised from scratch)"}
@@ -47,31 +47,8 @@ def fine_tune(encoder: nn.Module, x_train: np.ndarray, y_train: np.ndarray, x_va
     model = nn.Sequential()
     model.add_module("encoder", encoder)
     model.add_module("head", nn.Linear(encoder.embed_dim, y_train.shape[1]))
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    loss_fn = nn.BCEWithLogitsLoss()
-    xt, yt = torch.from_numpy(np.ascontiguousarray(x_train)), torch.from_numpy(y_train)
-    best, best_auroc, best_epoch, waited, epoch = copy.deepcopy(model.state_dict()), -1.0, 0, 0, 0
-    for epoch in range(1, epochs + 1):
-        model.train()
-        order = torch.randperm(len(xt), generator=generator)
-        for start in range(0, len(order), batch_size):
-            idx = order[start:start + batch_size]
-            if len(idx) < 2:
-                continue
-            loss = loss_fn(model(xt[idx]), yt[idx])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-        val = macro_auroc(y_val, predict(model, x_val))
-        if val is not None and val > best_auroc:
-            best, best_auroc, best_epoch, waited = copy.deepcopy(model.state_dict()), val, epoch, 0
-        else:
-            waited += 1
-            if waited >= patience:
-                break
-    model.load_state_dict(best)
-    return model, {"best_epoch": best_epoch, "val_macro_auroc": best_auroc if best_auroc >= 0 else None,
-                   "epochs_run": epoch}
+    return train_end_to_end(model, x_train, y_train, x_val, y_val, epochs=epochs, patience=patience, lr=lr,
+                            weight_decay=weight_decay, batch_size=batch_size, generator=generator)
 
 
 def _trainable(encoder) -> nn.Module:

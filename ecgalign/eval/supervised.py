@@ -13,24 +13,33 @@ import torch
 from torch import nn
 
 from ecgalign.eval.metrics import macro_auroc
+from ecgalign.models.encoders.ecg.base import create_encoder
 
 
 def train_supervised(encoder_name: str, encoder_kwargs: dict[str, Any], spec, x_train: np.ndarray, y_train: np.ndarray,
                      x_val: np.ndarray, y_val: np.ndarray, *, epochs: int = 30, patience: int = 5, lr: float = 1e-3,
                      weight_decay: float = 1e-2, batch_size: int = 32, seed: int = 0) -> tuple[nn.Module, dict[str, Any]]:
     """Encoder + linear head trained on (x_train, y_train); the returned model is the best validation epoch's."""
-    from ecgalign.models.encoders.ecg.base import create_encoder
-
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     encoder = create_encoder(encoder_name, input_spec=spec, **encoder_kwargs)
     model = nn.Sequential()
     model.add_module("encoder", encoder)
     model.add_module("head", nn.Linear(encoder.embed_dim, y_train.shape[1]))
+    model, info = train_end_to_end(model, x_train, y_train, x_val, y_val, epochs=epochs, patience=patience, lr=lr,
+                                   weight_decay=weight_decay, batch_size=batch_size, generator=generator)
+    return model, {**info, "encoder": encoder_name, "params": sum(p.numel() for p in encoder.parameters())}
+
+
+def train_end_to_end(model: nn.Module, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,
+                     *, epochs: int, patience: int, lr: float, weight_decay: float, batch_size: int,
+                     generator: torch.Generator) -> tuple[nn.Module, dict[str, Any]]:
+    """AdamW + BCE on every parameter of ``model`` (encoder + linear head), shuffled by ``generator``; the
+    returned model holds the weights of the best validation epoch (macro AUROC), with early stopping."""
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     loss_fn = nn.BCEWithLogitsLoss()
-    xt, yt = torch.from_numpy(x_train), torch.from_numpy(y_train)
-    best, best_auroc, best_epoch, waited = copy.deepcopy(model.state_dict()), -1.0, 0, 0
+    xt, yt = torch.from_numpy(np.ascontiguousarray(x_train)), torch.from_numpy(y_train)
+    best, best_auroc, best_epoch, waited, epoch = copy.deepcopy(model.state_dict()), -1.0, 0, 0, 0
     for epoch in range(1, epochs + 1):
         model.train()
         order = torch.randperm(len(xt), generator=generator)
@@ -51,7 +60,7 @@ def train_supervised(encoder_name: str, encoder_kwargs: dict[str, Any], spec, x_
                 break
     model.load_state_dict(best)
     return model, {"best_epoch": best_epoch, "val_macro_auroc": best_auroc if best_auroc >= 0 else None,
-                   "epochs_run": epoch, "encoder": encoder_name, "params": sum(p.numel() for p in encoder.parameters())}
+                   "epochs_run": epoch}
 
 
 @torch.no_grad()
