@@ -225,15 +225,17 @@ def _digest(path: Path) -> str:
 
 
 def data_fingerprint(path: str | Path) -> str:
-    """A cheap fingerprint of a dataset's content: every file's relative path, size and modification time,
-    and the full content of its small text/metadata files (a CSV reordered in place changes it)."""
+    """A cheap fingerprint of a dataset's content: every file's relative path, size and modification time, and
+    the full content of the small tables at its top level (a CSV reordered in place changes it); per-record files
+    (headers, signals, shards) count by size and time only, so a million-record folder costs one stat each."""
     root = Path(path).resolve()
     h = hashlib.sha256()
     files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
     for f in files:
         stat = f.stat()
         h.update(f"{f.relative_to(root) if f != root else f.name}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
-        if f.suffix.lower() in {".csv", ".json", ".parquet", ".hea", ".txt", ".yaml"} and stat.st_size <= _SMALL:
+        top = f == root or f.parent == root  # the dataset's tables (ptbxl_database.csv, store.json, metadata)
+        if top and f.suffix.lower() in {".csv", ".json", ".parquet", ".txt", ".yaml"} and stat.st_size <= _SMALL:
             h.update(_digest(f).encode())
     return h.hexdigest()
 
