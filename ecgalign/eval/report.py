@@ -6,11 +6,11 @@ from __future__ import annotations
 import base64
 import html
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from ecgalign.eval.protocols import get_protocol, list_protocols
+from ecgalign.hub.io import atomic_write_text
 
 _CSS = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em auto;max-width:1100px;color:#222}
@@ -67,9 +67,7 @@ def write_outputs(out_dir: str | Path, results: dict[str, Any], report_html: str
     out.mkdir(parents=True, exist_ok=True)
     paths = {"results": out / "results.json", "report": out / "report.html"}
     for key, text in (("results", json.dumps(results, indent=2, allow_nan=False)), ("report", report_html)):
-        tmp = paths[key].with_name(f".{paths[key].name}.tmp{os.getpid()}")
-        tmp.write_text(text)
-        os.replace(tmp, paths[key])
+        atomic_write_text(paths[key], text)
     return {k: str(v) for k, v in paths.items()}
 
 

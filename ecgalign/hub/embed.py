@@ -30,6 +30,7 @@ from ecgalign.data.readers import open_dataset
 from ecgalign.data.record import RecordError
 from ecgalign.data.spec import check_store_matches
 from ecgalign.data.store import ECGStore, is_store
+from ecgalign.hub.io import atomic_write_text
 
 ProgressFn = Callable[[int, int], None]
 
@@ -269,13 +270,10 @@ def cached_embeddings(model, data_path: str | Path, cache_dir: str | Path | None
             summary = embed_to_parquet(model, data_path, target, batch_size=batch_size, progress=progress)
             skipped = summary["skipped_records"]
             if cache is not None:
-                sidecar = cache.with_suffix(".json")
-                tmp = sidecar.with_name(f".{sidecar.name}.tmp{os.getpid()}")
                 about = {"model": str(model.weights_path or "random-init"), "recipe": model.card.get("recipe"),
                          "data": str(Path(data_path).resolve()), "records": summary["records"],
                          "created": time.strftime("%Y-%m-%dT%H:%M:%S")}  # what `ecgalign cache ls` shows
-                tmp.write_text(json.dumps({"skipped": skipped, **about}))
-                os.replace(tmp, sidecar)
+                atomic_write_text(cache.with_suffix(".json"), json.dumps({"skipped": skipped, **about}))
         else:
             target = cache
             sidecar = cache.with_suffix(".json")

@@ -413,9 +413,3 @@ def _progress(enabled: bool, name: str, start: int, total: int, every: float) ->
     if not enabled:
         return None
     return _Bar(name, start, total, every) if sys.stderr.isatty() else _Lines(name, start, total, every)
-
-
-def load_run_recipe(run_dir: str | Path) -> tuple[Recipe, str]:
-    """The resolved recipe and data path a run was trained with."""
-    saved = read_run_config(run_dir)
-    return recipe_from_dict(saved["recipe"]), str(saved.get("data", ""))

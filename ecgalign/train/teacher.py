@@ -6,7 +6,6 @@ and its frozen text encoder's embedding of every report."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +13,7 @@ import numpy as np
 from ecgalign.data.errors import InputError
 from ecgalign.data.store import ECGStore
 from ecgalign.hub import cache_key, embed_to_parquet, load, read_embeddings
+from ecgalign.hub.io import atomic_write_text
 
 
 def teacher_arrays(teacher_run: str | Path, store_path: str | Path, cache_dir: str | Path,
@@ -49,7 +49,5 @@ def teacher_arrays(teacher_run: str | Path, store_path: str | Path, cache_dir: s
         tmp = path.with_name(path.name + ".tmp.npy")
         np.save(tmp, array.astype(np.float32))
         tmp.replace(path)
-    tmp = info_path.with_name(f".{info_path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(info, indent=2))
-    os.replace(tmp, info_path)
+    atomic_write_text(info_path, json.dumps(info, indent=2))
     return signal, text, info
