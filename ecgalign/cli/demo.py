@@ -15,7 +15,6 @@ from typing import Optional
 import typer
 
 from ecgalign.cli._common import err, print_json, set_threads, user_errors
-from ecgalign.hub.io import CARD, WEIGHTS
 
 DEMO_MODEL = {"encoder_kwargs": {"embed_dim": 64, "depth": 2, "num_heads": 2},
               "decoder": {"decoder_dim": 32, "depth": 1, "num_heads": 2}}
@@ -24,6 +23,8 @@ DEMO_MODEL = {"encoder_kwargs": {"embed_dim": 64, "depth": 2, "num_heads": 2},
 def publish_model(run: Path, out: Path) -> None:
     """Copy the final model (model.json + model.safetensors) of ``run`` into ``out`` (atomically, each file), so
     that ``--checkpoint OUT`` loads it."""
+    from ecgalign.hub.io import CARD, WEIGHTS  # the hub imports torch: only when the demo runs
+
     for name in (WEIGHTS, CARD):
         tmp = out / f".{name}.tmp"
         shutil.copyfile(run / name, tmp)

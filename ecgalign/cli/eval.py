@@ -9,11 +9,33 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
+from typer.core import TyperGroup
 
 from ecgalign.cli._common import err, print_json, progress_bar, set_threads, user_errors
 
+
+class _ProtocolCommands(TyperGroup):
+    """The ``eval`` group: its protocol commands come from the protocol registry, which imports torch and the
+    protocols, so they are built the first time the group is asked for a command (``ecgalign eval ...``), not
+    when any other command (``ecgalign --version``, ``ecgalign data ...``) starts."""
+
+    def _load(self) -> None:
+        if "all" not in self.commands:
+            _register_commands()
+            for name, command in typer.main.get_group(app).commands.items():
+                self.commands.setdefault(name, command)
+
+    def list_commands(self, ctx):  # type: ignore[no-untyped-def]
+        self._load()
+        return super().list_commands(ctx)
+
+    def get_command(self, ctx, cmd_name):  # type: ignore[no-untyped-def]
+        self._load()
+        return super().get_command(ctx, cmd_name)
+
+
 app = typer.Typer(help="Evaluate a checkpoint: linear probing, zero-shot, distribution shift, identification, retrieval.",
-                  no_args_is_help=True)
+                  no_args_is_help=True, cls=_ProtocolCommands)
 
 
 def default_cache_dir() -> Path:
@@ -135,8 +157,15 @@ def _command(name: str, protocols: tuple[str, ...], options: tuple[str, ...], do
     app.command(name)(command)
 
 
+_registered: list[bool] = []
+
+
 def _register_commands() -> None:
-    from ecgalign.eval.protocols import get_protocol, list_protocols
+    """Add one command per registered protocol and ``all`` to ``app`` (once)."""
+    if _registered:
+        return
+    _registered.append(True)
+    from ecgalign.eval.protocols import get_protocol, list_protocols  # torch + every protocol: only for eval
     from ecgalign.eval.run import default_protocols
 
     for name in list_protocols():
@@ -147,8 +176,6 @@ def _register_commands() -> None:
     options = tuple(dict.fromkeys(o for p in everything for o in get_protocol(p).options))
     _command("all", everything, options, "Every protocol on one dataset, one report.")
 
-
-_register_commands()
 
 
 @app.command("shift")
