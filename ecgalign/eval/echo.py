@@ -14,6 +14,7 @@ Both read the echo store from ``--echo`` (``EvalConfig.echo``), or ``--data`` wh
 protocols then run on its paired 12-lead store, ``<DICOM root>/ecg``). The held-out part is the test part of
 ``evaluate``'s seeded patient-level split of the ECG dataset (the split ``echo-labels`` uses), so no patient is
 in two parts; when no echo patient is in that dataset, a seeded patient-level split of the echo store itself.
+``--echo-part all`` evaluates every file instead, for an echo store whose patients the run never trained on.
 """
 
 from __future__ import annotations
@@ -60,7 +61,9 @@ def _patient_key(patient) -> str:
 
 
 def held_out_rows(ctx: Context, store: EchoStore) -> tuple[np.ndarray, str]:
-    """Echo-store rows of the held-out patients and how they were chosen."""
+    """Echo-store rows of the held-out patients (every row with ``echo_part="all"``) and how they were chosen."""
+    if getattr(ctx.config, "echo_part", "test") == "all":
+        return np.arange(len(store)), "every file of the echo store (--echo-part all: a store the run never saw)"
     subjects = np.array([_patient_key(s) for s in store.items.subject_id], dtype=object)
     ids = ctx.data.patient_ids
     if ids is not None:
@@ -188,7 +191,7 @@ def _retrieval_section(block: dict[str, Any], figures: dict[str, list[tuple[str,
 
 
 @register_protocol("echo-retrieval", key="echo_retrieval", title="ECG ↔ echo retrieval", section=_retrieval_section,
-                   options=("echo",),
+                   options=("echo", "echo_part"),
                    summary="ECG <-> echo retrieval (recall@1/5/10, median rank) at study and patient level on the "
                            "held-out patients of an echo store (EEE runs).")
 def echo_retrieval_protocol(ctx: Context) -> dict[str, Any]:
@@ -277,7 +280,7 @@ def _shift_section(block: dict[str, Any], figures: dict[str, list[tuple[str, byt
 
 
 @register_protocol("echo-shift", key="echo_shift", title="ECG-echo shift detection", section=_shift_section,
-                   options=("echo",),
+                   options=("echo", "echo_part"),
                    summary="Alignment-head accuracy and AUROC on aligned vs shifted ECG-echo pairs per shift size "
                            "(EEE strip runs).")
 def echo_shift_protocol(ctx: Context) -> dict[str, Any]:

@@ -75,6 +75,7 @@ class EvalConfig:
     val_data: str | None = None  # ... selecting on this dataset
     val_fold: int | None = None  # ... or on this fold of train_data
     echo: str | None = None  # an echo store for echo-retrieval / echo-shift (default: --data when it is one)
+    echo_part: str = "test"  # ... its held-out (test) patients, or "all" of it (a store the run never saw)
     notes: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -88,6 +89,8 @@ class EvalConfig:
             raise InputError("--val-data / --val-fold choose the validation part of --train-data; pass --train-data")
         if self.val_data and self.val_fold is not None:
             raise InputError("pass either --val-data or --val-fold, not both")
+        if self.echo_part not in ("test", "all"):
+            raise InputError(f"--echo-part must be 'test' or 'all', got {self.echo_part!r}")
         if self.train_data and self.cv:
             raise InputError("--cv cross-validates within one dataset; it does not combine with --train-data")
 

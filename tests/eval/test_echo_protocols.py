@@ -174,6 +174,16 @@ def test_paired_variant_retrieves_and_skips_shift_with_the_reason(echo_runs):
     assert results["echo_retrieval"]["model"]["ecg_side"] == "paired"
     assert "patient" in results["echo_retrieval"]["model"]
     assert "not recorded during the echo" in results["echo_shift"]["skipped"]
+    held_out = results["echo_retrieval"]["model"]["files"]
+    # --echo-part all: every file of the store (each has its paired ECG here)
+    every = EvalConfig(protocols=("echo-retrieval",), echo=str(echo_runs["S"]), echo_part="all", **FAST)
+    results, _ = evaluate(ecgalign.load(echo_runs["paired"], device="cpu"), echo_runs["D"] / "ecg", every)
+    store = EchoStore(echo_runs["S"])
+    assert results["echo_retrieval"]["model"]["files"] == len(store) > held_out
+    assert results["echo_retrieval"]["model"]["study"]["ecg_to_echo"]["candidates"] == store.items.study_id.nunique()
+    assert results["echo_retrieval"]["split"].startswith("every file")
+    with pytest.raises(InputError, match="echo-part"):
+        EvalConfig(echo_part="train")
 
 
 def test_non_eee_runs_and_missing_echo_store_are_skipped_or_named(echo_runs, tmp_path):
