@@ -73,7 +73,8 @@ def held_out_rows(ctx: Context, store: EchoStore) -> tuple[np.ndarray, str]:
             rows = np.flatnonzero([s in test for s in subjects])
             return rows, f"echo files of the test patients of the evaluation split ({ctx.split_rule})"
     split = patient_split(list(subjects), seed=0)
-    return split.test, "test part of a seeded patient-level 80/10/10 split of the echo store (its patients are not in --data)"
+    return split.test, ("test part of a seeded patient-level 80/10/10 split of the echo store (its patients are not "
+                        "in --data)")
 
 
 def _echo(ctx: Context) -> tuple[EchoStore, np.ndarray, str]:
@@ -120,7 +121,8 @@ def rank_metrics(ranks: np.ndarray, n_candidates: int, ks: tuple[int, ...] = KS,
         out[f"recall@{k}_ci95"] = bootstrap_ci(ones, ranks, recall, n_boot=n_boot).to_dict()
         out[f"chance_recall@{k}"] = min(k, n_candidates) / n_candidates
     out["median_rank"] = float(np.median(ranks))
-    out["median_rank_ci95"] = bootstrap_ci(ones, ranks, lambda _y, s: float(np.median(s[:, 0])), n_boot=n_boot).to_dict()
+    median = bootstrap_ci(ones, ranks, lambda _y, s: float(np.median(s[:, 0])), n_boot=n_boot)
+    out["median_rank_ci95"] = median.to_dict()
     out["chance_median_rank"] = (n_candidates + 1) / 2
     return out
 
@@ -173,7 +175,8 @@ def _retrieval_rows(block: dict[str, Any]) -> list[dict[str, Any]]:
                 if m is None:
                     rows.append({"encoder": ROLE.get(role, role), "level": level, "note": res[level].get("skipped")})
                     continue
-                row = {"encoder": ROLE.get(role, role), "level": level, "direction": label, "candidates": m["candidates"]}
+                row = {"encoder": ROLE.get(role, role), "level": level, "direction": label,
+                       "candidates": m["candidates"]}
                 for k in KS:
                     row[f"R@{k}"] = m[f"recall@{k}"]
                     row[f"R@{k} 95% CI"] = ci_text(m[f"recall@{k}_ci95"])
@@ -185,7 +188,8 @@ def _retrieval_rows(block: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _retrieval_section(block: dict[str, Any], figures: dict[str, list[tuple[str, bytes]]]) -> str:
-    return (f'<p class="note">{html.escape(str(block.get("split")))}; echo store {html.escape(str(block.get("echo")))}. '
+    where = f'{html.escape(str(block.get("split")))}; echo store {html.escape(str(block.get("echo")))}'
+    return (f'<p class="note">{where}. '
             "Per study (patient), the mean of its files' joint-space embeddings on each side; rank 1 = best, ties "
             "count against the true match; bootstrap 95% CI over queries.</p>" + table(_retrieval_rows(block)))
 
@@ -234,15 +238,18 @@ def shift_detection(pair: EchoPairModel, store: EchoStore, rows: np.ndarray, n_b
     seq = pair.sequences(store)
     position = {int(r): k for k, r in enumerate(seq.rows)}
     positions = np.array([position[int(r)] for r in rows if int(r) in position], dtype=np.int64)
+    sizes = range(1, pair.clips)
+    logits: dict[int, dict[str, list[np.ndarray]]] = {k: {"aligned": [], "shifted": []} for k in sizes}
+    for batch in pair.batches(seq, positions, batch_size):
+        aligned = pair.align_logits(batch)  # (B,) the pairs as they are, once for every shift size
+        for k in sizes:
+            moved, rotated = pair.shift_tokens(batch, k)
+            logits[k]["aligned"].append(aligned[rotated])
+            logits[k]["shifted"].append(pair.align_logits(batch, moved)[rotated])
     out: dict[str, Any] = {"token_seconds": float(seq.token_s), "by_shift": {}}
     pooled: dict[str, list[np.ndarray]] = {"aligned": [], "shifted": []}
-    for k in range(1, pair.clips):
-        logits: dict[str, list[np.ndarray]] = {"aligned": [], "shifted": []}
-        for batch in pair.batches(seq, positions, batch_size):
-            got = pair.align_logits(batch, k)
-            for key in logits:
-                logits[key].append(got[key])
-        aligned, shifted = (np.concatenate(logits[key]) for key in ("aligned", "shifted"))
+    for k in sizes:
+        aligned, shifted = (np.concatenate(logits[k][key]) for key in ("aligned", "shifted"))
         if len(aligned) == 0:
             out["by_shift"][str(k)] = {"skipped": f"no held-out file holds more than {k} tokens"}
             continue

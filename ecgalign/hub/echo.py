@@ -31,8 +31,8 @@ def has_echo_side(task: Task) -> bool:
 
 class EchoPairModel:
     """ECG <-> echo model of a run. ``embed(batch)`` gives L2-normalised ``z_ecg``, ``z_echo`` (B, D) in the joint
-    space; ``align_logits(batch, steps)`` the alignment head's logits on the aligned pairs and on the same pairs
-    with the ECG rotated by ``steps`` tokens (positive = "shifted"). Batches come from ``sequences(store)``:
+    space; ``align_logits(batch, ecg)`` the alignment head's logits (positive = "shifted"), ``shift_tokens(batch,
+    k)`` the batch's ECG rotated by k tokens. Batches come from ``sequences(store)``:
     every file from its first frame, as the task builds them (ECG side per the run's ``echo.ecg_side``)."""
 
     def __init__(self, task: Task, card: dict[str, Any], device: torch.device, weights_path: Path | None = None):
@@ -75,23 +75,21 @@ class EchoPairModel:
         return {k: F.normalize(z[k].float(), dim=-1).cpu().numpy() for k in ("z_ecg", "z_echo")}
 
     @torch.inference_mode()
-    def align_logits(self, batch: dict[str, torch.Tensor], steps: int) -> dict[str, np.ndarray]:
-        """Head logits (positive = shifted) on the pairs whose valid part holds more than ``steps`` tokens:
-        ``aligned`` (E,) on the pairs as they are, ``shifted`` (E,) with each ECG rotated by exactly ``steps``
-        tokens inside its valid part (``shift_signals``, the training's helper), ``rows`` (E,) their batch rows."""
+    def align_logits(self, batch: dict[str, torch.Tensor], ecg: torch.Tensor | None = None) -> np.ndarray:
+        """Alignment-head logits (B,) of a batch's pairs (positive = "shifted"), with ``ecg`` in place of the
+        batch's ECG when given."""
         if not self.has_alignment_head:
             raise NotApplicableError(self.no_head_reason())
+        z = self.task.embed_pair(batch, batch["ecg"].float() if ecg is None else ecg)
+        return self.task.head(z["z_ecg"], z["z_echo"]).float().cpu().numpy()
+
+    def shift_tokens(self, batch: dict[str, torch.Tensor], steps: int) -> tuple[torch.Tensor, np.ndarray]:
+        """The batch's ECG with every row whose valid part holds more than ``steps`` tokens rotated by exactly
+        ``steps`` tokens inside it (``shift_signals``, the training's helper), and (B,) bool: which rows moved."""
         size = int(self.task.ecg.token_size)
-        x = batch["ecg"].float()
         lengths = (~batch["echo_mask"]).sum(1) * size
-        moved, shifted = shift_signals(x, 1.0, lengths, step=size, steps=steps)
-        rows = shifted.nonzero().squeeze(1)
-        out = {"rows": rows.cpu().numpy()}
-        for key, signal in (("aligned", x), ("shifted", moved)):
-            part = {k: v[rows] for k, v in batch.items()}
-            z = self.task.embed_pair(part, signal[rows])
-            out[key] = self.task.head(z["z_ecg"], z["z_echo"]).float().cpu().numpy()
-        return out
+        moved, shifted = shift_signals(batch["ecg"].float(), 1.0, lengths, step=size, steps=steps)
+        return moved, shifted.cpu().numpy()
 
     def no_head_reason(self) -> str:
         if self.ecg_side != "strip":

@@ -121,28 +121,30 @@ def test_load_echo_exposes_both_towers_and_the_head(echo_runs):
     z = pair.embed(batch)
     assert z["z_ecg"].shape == z["z_echo"].shape == (3, 32)
     np.testing.assert_allclose(np.linalg.norm(z["z_ecg"], axis=1), 1.0, rtol=1e-5)
-    logits = pair.align_logits(batch, 1)
-    assert logits["aligned"].shape == logits["shifted"].shape == (len(logits["rows"]),) and len(logits["rows"]) == 3
-    assert not np.allclose(logits["aligned"], logits["shifted"])  # the head sees the rotation
+    moved, rows = pair.shift_tokens(batch, 1)
+    assert rows.tolist() == [True, True, True] and not torch.equal(moved, batch["ecg"])
+    aligned, shifted = pair.align_logits(batch), pair.align_logits(batch, moved)
+    assert aligned.shape == shifted.shape == (3,)
+    assert not np.allclose(aligned, shifted)  # the head sees the rotation
     twin = pair.random_init(seed=0)
     assert not np.allclose(twin.embed(batch)["z_ecg"], z["z_ecg"])
     # the twin is the same one the ECG-only protocols use (SignalModel.random_init(0))
-    np.testing.assert_allclose(echo_pair(ecgalign.load(echo_runs["strip"], device="cpu").random_init(0)).embed(batch)["z_ecg"],
-                               twin.embed(batch)["z_ecg"], rtol=1e-5, atol=1e-6)
+    same = echo_pair(ecgalign.load(echo_runs["strip"], device="cpu").random_init(0))
+    np.testing.assert_allclose(same.embed(batch)["z_ecg"], twin.embed(batch)["z_ecg"], rtol=1e-5, atol=1e-6)
     paired = load_echo(echo_runs["paired"], device="cpu")
     assert paired.ecg_side == "paired" and not paired.has_alignment_head
     with pytest.raises(NotApplicableError, match="not recorded during the echo"):
         shift_detection(paired, EchoStore(echo_runs["S"]), np.arange(4))
 
 
-def test_eval_all_on_an_echo_store_reports_both_protocols(echo_runs, tmp_path):
+def test_eval_all_on_an_echo_store_reports_both_protocols(echo_runs):
     config = EvalConfig(protocols=("echo-labels", "echo-retrieval", "echo-shift"), **FAST)
     results, figures = evaluate(ecgalign.load(echo_runs["strip"], device="cpu"), echo_runs["S"], config)
     assert results["dataset"]["path"] == str(echo_runs["D"] / "ecg")  # ECG protocols on the paired store
     assert "linear_probe" in results["echo_labels"]
     retrieval = results["echo_retrieval"]
     store = EchoStore(echo_runs["S"])
-    held_out = store.items.subject_id.isin([int(p[1:]) for p in _test_patients(results, echo_runs)])
+    held_out = store.items.subject_id.isin([int(p[1:]) for p in _test_patients(echo_runs)])
     for role in ("model", "random_init"):
         entry = retrieval[role]
         assert entry["files"] == int(held_out.sum()) and entry["ecg_side"] == "strip"
@@ -158,7 +160,7 @@ def test_eval_all_on_an_echo_store_reports_both_protocols(echo_runs, tmp_path):
     json.dumps(results, allow_nan=False)
 
 
-def _test_patients(results, runs) -> list[str]:
+def _test_patients(runs) -> list[str]:
     """The test patients of evaluate's seeded split of the paired ECG store (recomputed from its metadata)."""
     from ecgalign.eval.data import load_eval_data
     from ecgalign.eval.run import split_of
