@@ -94,6 +94,8 @@ OPTIONS: dict[str, tuple[Any, Any]] = {
     "train_data": (Optional[Path], typer.Option(None, "--train-data", help="External validation: train and select the probe on this dataset, test on all of --data.")),
     "val_data": (Optional[Path], typer.Option(None, "--val-data", help="With --train-data: select on this dataset.")),
     "val_fold": (Optional[int], typer.Option(None, "--val-fold", help="With --train-data: select on this fold of it, train on the others.")),
+    "echo": (Optional[Path], typer.Option(None, "--echo", help="An echo store (ecgalign echo extract) for echo-retrieval / echo-shift (default: --data when it is one; the other protocols then read its paired ECG store).")),
+    "echo_part": (str, typer.Option("test", "--echo-part", help="Echo files evaluated: 'test' (the held-out patients of the evaluation split) or 'all' (for an echo store the run never saw).")),
     "threads": (Optional[int], typer.Option(None, "--threads", min=1, help="CPU threads for torch, BLAS and loaders (default: the cores this process may use).")),
 }
 EXTERNAL = ("train_data", "val_data", "val_fold")  # options of the commands that run an EXTERNAL_PROTOCOLS one
@@ -107,7 +109,8 @@ def _run(protocols: tuple[str, ...], checkpoint: Path, data: Path, task: Optiona
          augment: str = "none", json_out: bool = False, via_digitizer: bool = False,
          cache_dir: Optional[Path] = None, decoder: str = "transformer", qa: Optional[Path] = None,
          train_data: Optional[Path] = None, val_data: Optional[Path] = None,
-         val_fold: Optional[int] = None, threads: Optional[int] = None) -> None:
+         val_fold: Optional[int] = None, threads: Optional[int] = None, echo: Optional[Path] = None,
+         echo_part: str = "test") -> None:
     import ecgalign
     from ecgalign.eval.report import build_report, write_outputs
     from ecgalign.eval.run import EvalConfig, evaluate
@@ -120,7 +123,8 @@ def _run(protocols: tuple[str, ...], checkpoint: Path, data: Path, task: Optiona
                             cv=cv, n_boot=n_boot, baselines=baselines, supervised=supervised,
                             generation={"decoder": decoder, "qa": str(qa) if qa else None},
                             train_data=None if train_data is None else str(train_data),
-                            val_data=None if val_data is None else str(val_data), val_fold=val_fold)
+                            val_data=None if val_data is None else str(val_data), val_fold=val_fold,
+                            echo=None if echo is None else str(echo), echo_part=echo_part)
         model = ecgalign.load(checkpoint, device=device)
         if via_digitizer:  # printouts -> classic digitiser -> this signal model
             model = DigitizedSignalModel(model, augment=augment)

@@ -28,6 +28,7 @@ from ecgalign.data.errors import InputError, NotApplicableError
 from ecgalign.data.splits import Split, fold_split, patient_split
 from ecgalign.eval import linear_probe as lp
 from ecgalign.eval.data import EvalData, attach_embeddings, check_disjoint, concat_eval_data, load_eval_data
+from ecgalign.eval.echo import is_echo_store, paired_ecg_store
 from ecgalign.eval.protocols import Context, get_protocol, list_protocols
 
 
@@ -73,6 +74,8 @@ class EvalConfig:
     train_data: str | None = None  # external validation: train and select the probe here, test on the dataset
     val_data: str | None = None  # ... selecting on this dataset
     val_fold: int | None = None  # ... or on this fold of train_data
+    echo: str | None = None  # an echo store for echo-retrieval / echo-shift (default: --data when it is one)
+    echo_part: str = "test"  # ... its held-out (test) patients, or "all" of it (a store the run never saw)
     notes: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -86,6 +89,8 @@ class EvalConfig:
             raise InputError("--val-data / --val-fold choose the validation part of --train-data; pass --train-data")
         if self.val_data and self.val_fold is not None:
             raise InputError("pass either --val-data or --val-fold, not both")
+        if self.echo_part not in ("test", "all"):
+            raise InputError(f"--echo-part must be 'test' or 'all', got {self.echo_part!r}")
         if self.train_data and self.cv:
             raise InputError("--cv cross-validates within one dataset; it does not combine with --train-data")
 
@@ -162,6 +167,11 @@ def evaluate(model, data_path: str | Path, config: EvalConfig | None = None, *, 
     config = config or EvalConfig()
     started = time.time()
     log = log or (lambda line: None)
+    if config.echo and not is_echo_store(config.echo):
+        raise InputError(f"{config.echo}: not an echo store (make one with `ecgalign echo extract`)")
+    if is_echo_store(data_path):  # the ECG protocols read its paired 12-lead store, the echo ones the store
+        config = dataclasses.replace(config, echo=config.echo or str(data_path))
+        data_path = paired_ecg_store(data_path)
     base = load_eval_data(data_path, fmt)
     sets = _usable_label_sets(base, config.label_sets)
     results: dict[str, Any] = {

@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 
 from ecgalign.data.errors import InputError
+from ecgalign.hub.echo import EchoPairModel, echo_pair
 from ecgalign.hub.io import CARD, CHECKPOINTS, WEIGHTS, latest_checkpoint, load_weights, read_run_config
 from ecgalign.hub.models import MODEL_KINDS
 from ecgalign.tasks import TASKS, get_task, recipe_from_dict
@@ -51,3 +52,9 @@ def load(path: str | Path, device: str | torch.device | None = None):
     task_cls = get_task(recipe.task)
     task = task_cls.from_saved(recipe, load_weights(weights_path), card)
     return MODEL_KINDS.get(task_cls.input_kind)(task, card, _device(device), weights_path)
+
+
+def load_echo(path: str | Path, device: str | torch.device | None = None) -> EchoPairModel:
+    """Both towers of an echo-aligned run (``eee``, ``eee-12lead``): an ``EchoPairModel``; ``NotApplicableError``
+    for a run of another task."""
+    return echo_pair(load(path, device))

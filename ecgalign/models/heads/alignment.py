@@ -30,7 +30,8 @@ class AlignmentHead(nn.Module):
 
 
 def shift_signals(signal: torch.Tensor, fraction: float, lengths: torch.Tensor | None = None, step: int = 1,
-                  generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                  generator: torch.Generator | None = None, steps: int | None = None
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
     """Misalign a fraction of an aligned batch (EEE 3.4, ``M_shift``): rotate the chosen rows' signals in
     time, within each row's valid length, by a random non-zero multiple of ``step`` samples.
 
@@ -38,15 +39,17 @@ def shift_signals(signal: torch.Tensor, fraction: float, lengths: torch.Tensor |
     length are left as they are. A row can be shifted only if ``lengths[b] >= 2 * step``; of those eligible
     rows, ``round(fraction * eligible)`` are picked at random. Pass ``step = token_size`` to move whole ECG
     tokens against the echo clips. ``generator`` (a CPU generator) makes the choice reproducible.
+    ``steps`` (evaluation, per shift size): rotate every chosen row by exactly ``steps * step`` samples; only
+    rows whose valid part holds at least ``steps + 1`` steps are eligible.
 
     Returns ``(shifted signal (B, leads, S), shifted (B,) bool)``; pairs whose ``shifted`` is False are
     the aligned pairs the contrastive terms use.
     """
     if signal.ndim != 3:
         raise ValueError(f"shift_signals expects signal (batch, leads, samples); got {tuple(signal.shape)}")
-    if not 0.0 <= fraction <= 1.0 or step < 1:
-        raise ValueError(f"shift_signals: fraction must be in [0, 1] and step >= 1; got fraction={fraction}, "
-                         f"step={step}")
+    if not 0.0 <= fraction <= 1.0 or step < 1 or (steps is not None and steps < 1):
+        raise ValueError(f"shift_signals: fraction must be in [0, 1], step >= 1 and steps >= 1; got "
+                         f"fraction={fraction}, step={step}, steps={steps}")
     b, _, s = signal.shape
     if lengths is None:
         lengths = torch.full((b,), s, dtype=torch.long)
@@ -54,14 +57,16 @@ def shift_signals(signal: torch.Tensor, fraction: float, lengths: torch.Tensor |
     if lengths.shape != (b,) or bool((lengths < 1).any()) or bool((lengths > s).any()):
         raise ValueError(f"shift_signals: lengths must be ({b},) with values in [1, {s}]; "
                          f"got {lengths.tolist()}")
-    steps = lengths // step  # (B,) whole steps in each valid part
-    eligible = (steps >= 2).nonzero().squeeze(1)
+    whole = lengths // step  # (B,) whole steps in each valid part
+    eligible = (whole >= (2 if steps is None else steps + 1)).nonzero().squeeze(1)
     count = math.floor(fraction * len(eligible) + 0.5)
     chosen = eligible[torch.randperm(len(eligible), generator=generator)[:count]]
     offset = torch.zeros(b, dtype=torch.long)
-    if count:
-        draws = torch.rand(count, generator=generator)  # one uniform per shifted row -> k in [1, steps - 1]
-        offset[chosen] = step * (1 + (draws * (steps[chosen] - 1)).long().clamp(max=steps[chosen] - 2))
+    if count and steps is not None:
+        offset[chosen] = step * steps
+    elif count:
+        draws = torch.rand(count, generator=generator)  # one uniform per shifted row -> k in [1, whole - 1]
+        offset[chosen] = step * (1 + (draws * (whole[chosen] - 1)).long().clamp(max=whole[chosen] - 2))
     shifted = offset > 0
     idx = torch.arange(s)[None, :]  # (1, S)
     source = torch.where(idx < lengths[:, None], (idx - offset[:, None]) % lengths[:, None], idx)  # (B, S)
