@@ -104,6 +104,11 @@ def synth_echo_cmd(
     cols: int = typer.Option(320, help="Frame width (pixels)."),
     compression: str = typer.Option("none", help="Pixel data: none (RGB) or jpeg (JPEG baseline, YBR_FULL_422)."),
     defect_fraction: float = typer.Option(0.2, help="Share of cine files with one planted strip defect."),
+    ecg_link: Optional[float] = typer.Option(None, help="Share of patients whose ECG shows their echo phenotype's "
+                                             "findings (0: ECG independent of it, 1: tied to it; default 0.5, "
+                                             "docs/echo.md)."),
+    views: int = typer.Option(2, min=1, help="Cine views per study."),
+    max_frames: int = typer.Option(120, min=32, max=120, help="Longest cine loop (frames; the shortest is 32)."),
     workers: int = typer.Option(1, min=1, help="Worker processes (output does not depend on it)."),
     overwrite: bool = typer.Option(False, help="Write into a non-empty OUT."),
     json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
@@ -112,7 +117,9 @@ def synth_echo_cmd(
     from ecgalign.synth.echo import EchoSynthConfig, synthesize_echo
 
     with user_errors(), progress_bar("synth-echo", enabled=not json_out) as update:
-        config = EchoSynthConfig(rows=rows, cols=cols, compression=compression, defect_fraction=defect_fraction)
+        config = EchoSynthConfig(rows=rows, cols=cols, compression=compression, defect_fraction=defect_fraction,
+                                 views_per_study=views, frames=(32, max_frames),
+                                 **({} if ecg_link is None else {"ecg_link": ecg_link}))
         summary = synthesize_echo(out, n_patients, seed=seed, config=config, overwrite=overwrite, workers=workers,
                                   progress=update)
     if json_out:

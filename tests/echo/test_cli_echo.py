@@ -39,3 +39,19 @@ def test_synth_info_extract_score(tmp_path: Path) -> None:
 def test_info_on_missing_path_is_one_line_error(tmp_path: Path) -> None:
     result = runner.invoke(app, ["echo", "info", str(tmp_path / "nope")])
     assert result.exit_code != 0 and "no such file" in result.output
+
+
+def test_synth_echo_link_views_and_frames_options(tmp_path: Path) -> None:
+    import pandas as pd
+
+    d = tmp_path / "d"
+    synth = _json(["data", "synth-echo", "--n-patients", "3", "--out", str(d), "--rows", "120", "--cols", "160",
+                   "--ecg-link", "1", "--views", "1", "--max-frames", "33", "--json"])
+    assert synth["config"]["ecg_link"] == 1.0 and synth["config"]["views_per_study"] == 1
+    truth = pd.read_csv(d / "synth-truth.csv").query("kind == 'cine'")
+    assert len(truth) == synth["studies"] and truth.n_frames.between(32, 33).all()
+    labels = pd.read_csv(d / "echo-labels.csv")
+    assert (labels.ecg_shows == labels.phenotype).all()
+    bad = runner.invoke(app, ["data", "synth-echo", "--n-patients", "1", "--out", str(tmp_path / "b"),
+                              "--ecg-link", "1.5"])
+    assert bad.exit_code != 0 and "ecg_link must be in [0, 1]" in bad.output

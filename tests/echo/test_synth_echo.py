@@ -106,7 +106,62 @@ def test_labels_follow_phenotype_and_pair_with_ecg(echo_root: Path) -> None:
     for row in labels.itertuples(index=False):
         codes = set(ecg.record(ids.index(f"s{row.study_id}")).codes)
         assert ("AFIB" in codes) == bool(row.afib)
-        assert set(hm.ECG_CODES[row.phenotype]) <= codes
+        findings = {c for shown in hm.ECG_CODES.values() for c in shown}
+        assert codes & findings == set(hm.ECG_CODES[row.ecg_shows])
+
+
+def _shows(n: int, link: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Phenotype, shown ECG phenotype and AF of ``n`` patients drawn as the generator draws them."""
+    pheno, shows, afib = [], [], []
+    for i in range(n):
+        ph, af, _ = hm.draw_patient(np.random.default_rng([seed, i]), link)
+        pheno.append(ph)
+        shows.append(hm.ecg_phenotype(np.random.default_rng([seed, i, 1]), ph, link))
+        afib.append(af)
+    return np.array(pheno), np.array(shows), np.array(afib)
+
+
+def _chi2_p(a: np.ndarray, b: np.ndarray) -> float:
+    from scipy.stats import chi2_contingency
+
+    table = pd.crosstab(a, b).to_numpy()
+    return float(chi2_contingency(table).pvalue)
+
+
+def test_ecg_link_zero_makes_the_ecg_independent_of_the_echo_phenotype() -> None:
+    pheno, shows, afib = _shows(6000, 0.0)
+    assert _chi2_p(pheno, shows) > 0.01 and _chi2_p(pheno, afib) > 0.01
+    for ph in hm.PHENOTYPES:  # every phenotype's ECG shows the population mix
+        share = np.mean(shows[pheno == ph] == "normal")
+        assert share == pytest.approx(hm.PHENOTYPE_PROBS[0], abs=0.04)
+    linked, _, _ = _shows(6000, 1.0)
+    assert (linked == pheno).all()  # same draws: the phenotypes do not depend on the link
+
+
+def test_ecg_link_one_ties_the_ecg_to_the_phenotype_and_default_lies_between() -> None:
+    pheno, shows, afib = _shows(6000, 1.0)
+    assert (shows == pheno).all() and _chi2_p(pheno, afib) < 1e-6
+    link = hm.ECG_LINK_DEFAULT
+    pheno, shows, _ = _shows(6000, link)
+    probs = dict(zip(hm.PHENOTYPES, hm.PHENOTYPE_PROBS))
+    for ph in hm.PHENOTYPES:  # own findings with probability link + (1 - link) * prevalence
+        assert np.mean(shows[pheno == ph] == ph) == pytest.approx(link + (1 - link) * probs[ph], abs=0.04)
+    lvh_sign = shows == "lvh"
+    sensitivity, false_pos = lvh_sign[pheno == "lvh"].mean(), lvh_sign[pheno != "lvh"].mean()
+    assert 0.5 < sensitivity < 0.7 and 0.05 < false_pos < 0.2
+
+
+def test_ecg_link_changes_the_ecg_not_the_echo_phenotype(tmp_path: Path) -> None:
+    conf = dict(rows=120, cols=160, frames=(32, 32), studies_per_patient=(1, 1), views_per_study=1,
+                defect_fraction=0.0, still_fraction=0.0)
+    tables = {}
+    for link in (0.0, 1.0):
+        synthesize_echo(tmp_path / str(link), 12, seed=3, config=EchoSynthConfig(ecg_link=link, **conf))
+        tables[link] = pd.read_csv(tmp_path / str(link) / "echo-labels.csv")
+    echo_cols = ["study_id", "phenotype", "edv_ml", "ef_pct", "wall_mm", "ef_lt_40", "lvh", "dilated_lv"]
+    pd.testing.assert_frame_equal(tables[0.0][echo_cols], tables[1.0][echo_cols])
+    assert (tables[1.0].ecg_shows == tables[1.0].phenotype).all()
+    assert (tables[0.0].ecg_shows != tables[0.0].phenotype).any()
 
 
 def test_lv_contracts_after_each_qrs() -> None:
@@ -148,7 +203,8 @@ def test_jpeg_option_decodes_with_trace(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("bad", [dict(frames=(20, 40)), dict(frames=(32, 130)), dict(compression="png"),
-                                 dict(rows=60), dict(studies_per_patient=(0, 2)), dict(defect_fraction=1.5)])
+                                 dict(rows=60), dict(studies_per_patient=(0, 2)), dict(defect_fraction=1.5),
+                                 dict(ecg_link=-0.1), dict(ecg_link=1.2)])
 def test_config_validation(bad: dict) -> None:
     with pytest.raises(ValueError, match="EchoSynthConfig"):
         EchoSynthConfig(**bad)

@@ -6,13 +6,14 @@ Layout written under ``out`` (the MIMIC-IV-ECHO one, Gow et al., PhysioNet 2023,
     echo-record-list.csv     subject_id, study_id, acquisition_datetime, dicom_filepath
     echo-study-list.csv      subject_id, study_id, study_datetime
     echo-labels.csv          per study: phenotype, edv_ml, ef_pct, wall_mm, ef_lt_40, lvh, dilated_lv, afib,
-                             icd10 and cir (space separated; CIR codes of the EEE paper's Table 2)
+                             icd10 and cir (space separated; CIR codes of the EEE paper's Table 2), and
+                             ecg_shows (ground truth: the phenotype whose findings the paired ECG shows)
     ecg/                     the paired 12-lead ECG store (record_id ``s<study_id>``, ecgalign.synth, 500 Hz, 10 s)
     synth-truth.csv          per DICOM: planted defect, strip window (t0_s, duration_s), trace columns, gain
     synth-truth-strips.npz   per DICOM (key = row of synth-truth.csv): displayed lead II value (mV) per column
 
-Each study's ECG comes from ``ecgalign.synth.synthesize_record`` with the ECG findings its structural phenotype
-implies; the echo loop shows a window of that ECG's lead II and the LV contracts ``emd_s`` after each QRS onset.
+Each study's ECG comes from ``ecgalign.synth.synthesize_record`` with the ECG findings of the phenotype the
+patient's ECG shows (its own with probability ``ecg_link``, see ``heart``); the echo loop shows a window of that ECG's lead II and the LV contracts ``emd_s`` after each QRS onset.
 Everything is a deterministic function of (seed, patient number, options).
 """
 
@@ -58,6 +59,7 @@ class EchoSynthConfig:
     defect_fraction: float = 0.2
     still_fraction: float = 0.25
     compression: str = "none"
+    ecg_link: float = hm.ECG_LINK_DEFAULT
 
     def __post_init__(self) -> None:
         if self.compression not in COMPRESSIONS:
@@ -73,6 +75,9 @@ class EchoSynthConfig:
                              f"got {self.studies_per_patient}, {self.views_per_study}")
         if not 0.0 <= self.defect_fraction <= 1.0 or not 0.0 <= self.still_fraction <= 1.0:
             raise ValueError("EchoSynthConfig.defect_fraction and still_fraction must be in [0, 1]")
+        if not 0.0 <= self.ecg_link <= 1.0:
+            raise ValueError(f"EchoSynthConfig.ecg_link must be in [0, 1] (0: ECG independent of the echo "
+                             f"phenotype, 1: tied to it), got {self.ecg_link}")
 
 
 def _ids(seed: int, patient: int, study: int) -> tuple[int, int]:
@@ -125,12 +130,14 @@ def _make_patient(seed: int, patient: int, *, config: EchoSynthConfig, out: Path
     """All files of one patient; returns the rows of the CSV tables, truths and ECG records it produced."""
     rng = np.random.default_rng([seed, _TAG, patient])
     cir_table = paper_table2()
-    phenotype, afib, centre = hm.draw_patient(rng)
+    phenotype, afib, centre = hm.draw_patient(rng, config.ecg_link)
+    # A stream of its own, so the echo side draws the same numbers for every ecg_link.
+    ecg_shows = hm.ecg_phenotype(np.random.default_rng([seed, _TAG, patient, 1]), phenotype, config.ecg_link)
     rows: dict[str, list] = {"records": [], "studies": [], "labels": [], "truth": [], "strips": [], "ecgs": []}
     lo, hi = config.studies_per_patient
     for study in range(int(rng.integers(lo, hi + 1))):
         subject_id, study_id = _ids(seed, patient, study)
-        heart = hm.study_heart(rng, phenotype, afib, centre)
+        heart = hm.study_heart(rng, phenotype, afib, centre, ecg_shows)
         ecg_index = patient * 8 + study
         ecg_conf = SynthConfig(conditions=heart.ecg_codes, exclusive=True)
         ecg = synthesize_record(ecg_index, seed, fs=ECG_FS, seconds=ECG_SECONDS, config=ecg_conf)
@@ -146,7 +153,8 @@ def _make_patient(seed: int, patient: int, *, config: EchoSynthConfig, out: Path
         rows["labels"].append({"subject_id": subject_id, "study_id": study_id, "phenotype": phenotype,
                                "edv_ml": round(heart.edv_ml, 1), "ef_pct": round(heart.ef_pct, 1),
                                "wall_mm": round(heart.wall_mm, 1), **labels, "icd10": " ".join(heart.icd10),
-                               "cir": " ".join(sorted({c for icd in heart.icd10 for c in cir_table.get(icd, ())}))})
+                               "cir": " ".join(sorted({c for icd in heart.icd10 for c in cir_table.get(icd, ())})),
+                               "ecg_shows": heart.ecg_phenotype})
         study_uid = uid("study", seed, subject_id, study_id)
         ids_base = dict(patient_id=str(subject_id), study_uid=study_uid, study_date=date, study_time=time)
         rel_dir = Path("files") / f"p{str(subject_id)[:2]}" / f"p{subject_id}" / f"s{study_id}"
