@@ -76,6 +76,8 @@ def enrich(
     seed: int = typer.Option(0, help="Seed of the extractive composer's choices and of --template vary."),
     template: str = typer.Option("0", help="Question template index (0 = ESI's prompt) or 'vary' (one per condition combo)."),
     max_sentences: int = typer.Option(2, min=1, help="Extractive: waveform sentences per condition."),
+    retrieval: bool = typer.Option(True, "--retrieval/--no-retrieval", help="--no-retrieval: knowledge base off "
+                                   "(ESI A.2's 'no textbook'): demographics + condition names, no passages."),
     model: Optional[str] = typer.Option(None, help="hf: model folder; openai: model name."),
     endpoint: Optional[str] = typer.Option(None, help="openai: base URL, e.g. http://127.0.0.1:8000/v1."),
     timeout: float = typer.Option(60.0, help="openai: seconds per request."),
@@ -94,6 +96,7 @@ def enrich(
         fail(f"--backend {backend!r}: expected extractive, hf or openai")
     with user_errors():
         config = EnrichConfig(backend=backend, top_k=top_k, seed=seed, max_sentences=max_sentences,
+                              retrieval=retrieval,
                               template=None if template == "vary" else _int(template, "--template"))
         gen = _backend(backend, model, endpoint, timeout, retries, max_new_tokens)
         if kb is None:

@@ -5,7 +5,8 @@ A batch is a dict with documented keys (DESIGN.md convention 6):
 - ``ecg``: float32 (B, leads, samples) — the stored signal after ``preprocess`` (a record-level pipeline such as
   ``InputSpec.preprocess()``, for stores that do not hold the encoder's input) and ``transform``;
 - ``index``: int64 (B,) — record positions in the store;
-- ``report``: list[str] of length B — report text (when ``with_report``);
+- ``report``: list[str] of length B — the record's training text (when ``with_report``): the ``text_field``
+  column (``ecgalign.data.texts``: the report by default, or the CQA description, or the label names);
 - ``labels``: float32 (B, C) multi-hot of ``label_set`` (when given); class names in ``dataset.classes``;
 - one key per ``extra`` array (per-record rows, e.g. precomputed teacher embeddings).
 """
@@ -23,6 +24,7 @@ from torch.utils.data import Dataset
 from ecgalign.data.errors import InputError
 from ecgalign.data.record import ECGRecord
 from ecgalign.data.store import ECGStore
+from ecgalign.data.texts import record_texts
 
 Transform = Callable[[np.ndarray, np.random.Generator], np.ndarray]
 
@@ -41,6 +43,7 @@ class ECGDataset(Dataset):
         seed: int = 0,
         extra: dict[str, np.ndarray] | None = None,
         preprocess: Callable[[ECGRecord], ECGRecord] | None = None,
+        text_field: str = "report",
     ):
         self.store = store if isinstance(store, ECGStore) else ECGStore(store)
         n = len(self.store)
@@ -53,7 +56,7 @@ class ECGDataset(Dataset):
         self.epoch = 0
         self.reports: list[str] | None = None
         if with_report:
-            self.reports = [str(r or "") for r in self.store.column("report")]
+            self.reports = record_texts(self.store, text_field)
         self.extra = dict(extra or {})
         for key, values in self.extra.items():
             if len(values) != n:

@@ -14,6 +14,7 @@ import yaml
 
 from ecgalign.data.errors import InputError, UnknownNameError
 from ecgalign.data.spec import InputFields, InputSpec
+from ecgalign.data.texts import TEXT_FIELDS
 
 PRECISIONS = ("32-true", "bf16-mixed", "16-mixed", "bf16-true")
 
@@ -26,6 +27,7 @@ class DataConfig(InputFields):
     batch_size: int = 64
     unpaired_batch_size: int = 0  # signal-only records per step with --unpaired (0: same as batch_size)
     num_workers: int = 2
+    text_field: str = "report"  # the text paired with each ECG: report | description (CQA) | label_names
 
 
 @dataclass
@@ -180,6 +182,9 @@ class Recipe:
         if self.echo.ecg_side not in ("strip", "paired") or int(self.echo.clips) < 1:
             raise InputError(f"recipe {self.name!r}: echo.ecg_side must be 'strip' or 'paired' and echo.clips >= 1, "
                              f"got {self.echo.ecg_side!r}, {self.echo.clips}")
+        if d.text_field not in TEXT_FIELDS:
+            raise InputError(f"recipe {self.name!r}: data.text_field must be one of {', '.join(TEXT_FIELDS)}, "
+                             f"got {d.text_field!r}")
         if self.model.caption_vocab not in ("corpus", "full"):
             raise InputError(f"recipe {self.name!r}: model.caption_vocab must be 'corpus' or 'full', got {self.model.caption_vocab!r}")
         if t.precision not in PRECISIONS:

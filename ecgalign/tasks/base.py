@@ -81,7 +81,8 @@ class Task(nn.Module):
         """What the engine draws batches from: ``len()`` and ``batch(positions) -> dict`` with an ``ecg``
         tensor (B, ...) among the keys. Default: the store's records (+ reports when the task reads them),
         through ``preprocess`` when the store does not hold the encoder's input."""
-        return ECGDataset(store, with_report=cls.reads_reports(recipe), seed=seed, extra=extra, preprocess=preprocess)
+        return ECGDataset(store, with_report=cls.reads_reports(recipe), seed=seed, extra=extra, preprocess=preprocess,
+                          text_field=recipe.data.text_field)
 
     # ------------------------------------------------------------------------------------ building
     @classmethod

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from ecgalign.data.errors import InputError
+from ecgalign.data.texts import record_texts
 from ecgalign.losses import ClipLoss, caption_loss, ib_cosine_penalty, masked_mse
 from ecgalign.models.decoders import CaptionDecoder
 from ecgalign.models.encoders.ecg.base import ECGEncoder, create_encoder
@@ -147,7 +148,7 @@ class ECGTextTask(Task):
     def for_training(cls, recipe: Recipe, store, context: dict[str, Any]) -> ECGTextTask:
         corpus = None
         if recipe.objective.caption > 0 and recipe.model.caption_vocab == "corpus":
-            corpus = [str(r) for r in store.column("report").fillna("")]
+            corpus = record_texts(store, recipe.data.text_field)
         return cls(recipe, caption_vocab=corpus)
 
     @classmethod

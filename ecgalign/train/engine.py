@@ -32,6 +32,7 @@ from ecgalign.data.datasets import ECGDataset
 from ecgalign.data.errors import ECGAlignError, InputError
 from ecgalign.data.spec import InputSpec, check_store_matches, store_input_mismatch
 from ecgalign.data.store import ECGStore
+from ecgalign.data.texts import empty_texts, record_texts
 from ecgalign.hub.card import write_model
 from ecgalign.hub.io import CHECKPOINTS, CONFIG, latest_checkpoint, read_run_config
 from ecgalign.recipes.schema import Recipe
@@ -205,9 +206,11 @@ def pretrain(recipe: Recipe, data: str | Path, run_dir: str | Path, *, unpaired:
         raise InputError(f"--teacher applies to tasks that learn from a trained model; recipe {recipe.name!r} is "
                          f"{recipe.task!r}")
     if task_cls.reads_reports(recipe):
-        empty = int((store.column("report").fillna("").astype(str).str.strip() == "").sum())
+        text_field = recipe.data.text_field
+        empty = empty_texts(record_texts(store, text_field))  # InputError naming the store if the column is missing
         if empty:
-            raise InputError(f"{data}: {empty} of {len(store)} records have no report, and recipe {recipe.name!r} "
+            what = "no report" if text_field == "report" else f"an empty {text_field!r} text (data.text_field)"
+            raise InputError(f"{data}: {empty} of {len(store)} records have {what}, and recipe {recipe.name!r} "
                              "needs one for every record; give signal-only records with --unpaired instead")
     extra = None
     if unpaired is not None:

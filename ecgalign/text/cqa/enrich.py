@@ -47,13 +47,16 @@ _PROMPT_KEY = "prompt_key"  # kept in the work batches only, to count unique pro
 
 @dataclass
 class EnrichConfig:
-    """How descriptions are made. ``template`` None = a template per condition combo (appendix A.3)."""
+    """How descriptions are made. ``template`` None = a template per condition combo (appendix A.3).
+    ``retrieval`` False = the knowledge base off (appendix A.2's "no textbook" row): no passage is retrieved, so
+    the extractive composer writes the demographics and the condition names only, and an LLM gets no context."""
 
     backend: str = "extractive"
     top_k: int = 2
     seed: int = 0
     template: int | None = 0
     max_sentences: int = 2
+    retrieval: bool = True
 
     def __post_init__(self) -> None:
         if self.top_k < 1:
@@ -127,6 +130,8 @@ class Describer:
         self._known = index.conditions()
 
     def hits(self, query: RecordQuery) -> dict[str, list[Hit]]:
+        if not self.config.retrieval:
+            return {cid: [] for cid in query.conditions}
         template = template_for(query, self.config.template, self.config.seed)
         sections = WAVEFORM_SECTIONS if self.config.backend == "extractive" else None
         out = {}
