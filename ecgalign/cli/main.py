@@ -12,6 +12,7 @@ from ecgalign.cli.demo import demo
 from ecgalign.cli.digitize import digitize
 from ecgalign.cli.echo import app as echo_app
 from ecgalign.cli.eval import app as eval_app
+from ecgalign.cli.images import image_table
 from ecgalign.cli.render import render
 from ecgalign.cli.text import app as text_app
 from ecgalign.cli.train import embed, pretrain
@@ -32,6 +33,7 @@ app.command("pretrain")(pretrain)
 app.command("embed")(embed)
 app.command("render")(render)
 app.command("digitize")(digitize)
+app.command("image-table")(image_table)
 app.command("demo")(demo)
 
 

@@ -159,7 +159,11 @@ def rasterize(
     cov = (torch.minimum(p + 0.5, (b + e)[:, None]) - torch.maximum(p - 0.5, (b - e)[:, None])).clamp_(0, 1)
     cov.mul_(weight[:, None])
     minor_max = torch.where(h, float(height - 1), float(width - 1))
-    valid = (cov > 0) & (p >= 0) & (p <= minor_max[:, None])
+    major_max = torch.where(h, float(width - 1), float(height - 1))
+    # both axes: a cap's columns can lie off the page (a stroke ending at or past its edge), and an index off
+    # the row would wrap into the next row or, for the last image, past the canvas
+    inside = (a >= 0) & (a <= major_max)
+    valid = (cov > 0) & (p >= 0) & (p <= minor_max[:, None]) & inside[:, None]
     # flat = image*H*W + row*W + col; the major coordinate a is the column of a horizontal step, else the row
     base = img.long() * (height * width) + torch.where(h, a, a * width).long()
     stride = torch.where(h, width, 1)

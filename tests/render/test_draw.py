@@ -51,6 +51,19 @@ def test_nan_points_break_the_line():
     assert cov[10, 5:20].min() == 1 and cov[10, 21:30].sum() == 0 and cov[10, 30:45].min() == 1
 
 
+@pytest.mark.parametrize("points", [[[70.0, 20.0], [80.4, 25.0]], [[78.0, 59.0], [81.0, 61.0]],
+                                    [[-0.6, 30.0], [10.0, 30.0]], [[40.0, -3.0], [40.5, 5.0]]])
+def test_strokes_ending_at_or_past_the_edge_stay_inside_their_image(points):
+    # a wide stroke's square cap past the right edge used to wrap into the next row, and past the last
+    # image's last row out of the canvas (an IndexError in training with the wild preset's handwriting)
+    h, w = 60, 80
+    flat, alpha = rasterize(_line(points), 4.0, h, w)
+    assert flat.numel() > 0 and int(flat.min()) >= 0 and int(flat.max()) < h * w
+    cols = (flat % w).numpy()
+    x0, x1 = sorted(p[0] for p in points)
+    assert cols.min() >= math.floor(x0) - 3 and cols.max() <= math.ceil(x1) + 3  # no wrap to the far side
+
+
 def _spiky(fs: float, n: int) -> torch.Tensor:
     """Steeper than any ECG: 3 mV spikes two samples wide, a -2 mV square wave, a 50 Hz-ish zigzag."""
     t = torch.arange(n) / fs

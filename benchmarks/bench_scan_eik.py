@@ -1,0 +1,117 @@
+"""ECG-Scan image encoder on printouts we did not draw (issue 14): the same model, the same records, two
+printout generators. ECG-Scan (000_290557cf3ffea0eb) §5.2 evaluates image encoders on printouts; here one set
+comes from ecg-image-kit (``../shared/data/eik-renders``, the PhysioNet Challenge 2024 generator) and the other
+from our renderer at the same dpi mix.
+
+Both image tables come from ``ecgalign image-table`` (labels from ptbxl-500 by record id). For the model and
+its random-init twin, on the records both tables hold:
+- linear probe, cross-validated by ``strat_fold`` (test fold k, validation fold k-1, train on the rest; seeds
+  averaged, as ``ecgalign eval linear-probe --cv 10`` does): pooled out-of-fold macro AUROC per printout set;
+- zero-shot (cosine similarity to the packaged clinical prompts, ``ecgalign eval zero-shot``);
+- the difference eik − ours with a paired bootstrap 95 % CI (the same record resamples for both sets).
+With ~140 records the CIs are wide: a 0.05 difference is at the edge of what this resolves.
+
+    python benchmarks/bench_scan_eik.py --checkpoint RUN --eik EIK.csv --ours OURS.csv [--task superdiagnostic]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def oof_probe_scores(x: np.ndarray, y: np.ndarray, folds: np.ndarray, seeds: list[int], n_folds: int = 10) -> np.ndarray:
+    """(N, C) out-of-fold probabilities of seed-averaged linear probes (ecgalign.eval.linear_probe)."""
+    from ecgalign.data.splits import cv_fold_split
+    from ecgalign.eval.linear_probe import train_linear_probe
+
+    oof = np.full(y.shape, np.nan)
+    for k in range(1, n_folds + 1):
+        s = cv_fold_split(folds, k, n_folds)
+        if min(len(s.train), len(s.val), len(s.test)) == 0:
+            raise SystemExit(f"fold {k}: train {len(s.train)}, val {len(s.val)}, test {len(s.test)} records; "
+                             f"every fold 1..{n_folds} needs records")
+        probs = [train_linear_probe(x[s.train], y[s.train], x[s.val], y[s.val], seed=seed).predict_proba(x[s.test])
+                 for seed in seeds]
+        oof[s.test] = np.mean(probs, axis=0)
+    return oof
+
+
+def compare(y: np.ndarray, a: np.ndarray, b: np.ndarray, n_boot: int) -> dict:
+    """Macro AUROC of score sets ``a`` (eik) and ``b`` (ours) with bootstrap CIs, and the paired difference."""
+    from ecgalign.eval.metrics import bootstrap_ci, macro_auroc, paired_bootstrap_delta
+
+    delta = paired_bootstrap_delta(y, a, b, metric_fn=macro_auroc, n_boot=n_boot)
+    return {"eik": delta["a"], "eik_ci95": list(bootstrap_ci(y, a, macro_auroc, n_boot=n_boot)),
+            "ours": delta["b"], "ours_ci95": list(bootstrap_ci(y, b, macro_auroc, n_boot=n_boot)),
+            "eik_minus_ours": delta["delta"], "eik_minus_ours_ci95": delta["ci"]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--checkpoint", required=True, help="an ecg-scan run or model folder")
+    ap.add_argument("--eik", required=True, help="image table of the ecg-image-kit printouts")
+    ap.add_argument("--ours", required=True, help="image table of our printouts of the same records")
+    ap.add_argument("--task", default="superdiagnostic", help="label set(s), comma-separated")
+    ap.add_argument("--seeds", default="0,1,2", help="probe seeds averaged per fold")
+    ap.add_argument("--n-boot", type=int, default=1000)
+    ap.add_argument("--cache-dir", default=None, help="embedding cache (default: ecgalign's)")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--out", default=None, help="also write the JSON here")
+    args = ap.parse_args()
+
+    import torch
+
+    import ecgalign
+    from ecgalign.eval.data import attach_embeddings, load_eval_data
+    from ecgalign.eval.zero_shot import class_embeddings
+    from ecgalign.text.prompts import prompt_set
+
+    torch.set_num_threads(args.threads)
+    t_all = time.perf_counter()
+    model = ecgalign.load(args.checkpoint, device="cpu")
+    if model.input_kind != "image":
+        raise SystemExit(f"{args.checkpoint}: an image model (ecg-scan) is needed, this one reads {model.input_kind}")
+    seeds = [int(s) for s in args.seeds.split(",")]
+    result: dict = {"checkpoint": str(args.checkpoint), "eik": args.eik, "ours": args.ours, "seeds": seeds,
+                    "n_boot": args.n_boot, "tasks": {}}
+    for role, enc in (("model", model), ("random_init", model.random_init(seed=0))):
+        t0 = time.perf_counter()
+        eik = attach_embeddings(load_eval_data(args.eik), enc, args.cache_dir)
+        ours = attach_embeddings(load_eval_data(args.ours), enc, args.cache_dir)
+        shared = sorted(set(eik.meta["record_id"].astype(str)) & set(ours.meta["record_id"].astype(str)))
+        ie = {r: i for i, r in enumerate(eik.meta["record_id"].astype(str))}
+        io = {r: i for i, r in enumerate(ours.meta["record_id"].astype(str))}
+        re_, ro = [ie[r] for r in shared], [io[r] for r in shared]
+        folds = eik.folds[re_]
+        if not np.array_equal(folds, ours.folds[ro]):
+            raise SystemExit("the two tables give the same record different folds")
+        result["records"] = len(shared)
+        result["skipped"] = {"eik": len(eik.skipped), "ours": len(ours.skipped)}
+        for task in [t.strip() for t in args.task.split(",") if t.strip()]:
+            y, classes = eik.labels(task)
+            y = y[re_]
+            section = result["tasks"].setdefault(task, {"classes": classes})
+            probe = [oof_probe_scores(d.features[rows], y, folds, seeds) for d, rows in ((eik, re_), (ours, ro))]
+            section.setdefault("linear_probe", {})[role] = compare(y, probe[0], probe[1], args.n_boot)
+            if eik.joint is not None and ours.joint is not None:
+                prompts = prompt_set(eik.prompt_dataset, task)
+                text = class_embeddings(enc, {c: prompts[c] for c in classes})  # (C, P)
+                zs = [d.joint[rows] @ text.T for d, rows in ((eik, re_), (ours, ro))]
+                section.setdefault("zero_shot", {})[role] = compare(y, zs[0], zs[1], args.n_boot)
+        result.setdefault("seconds", {})[role] = time.perf_counter() - t0
+        print(f"# {role}: {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    result["wall_s"] = time.perf_counter() - t_all
+    text = json.dumps(result, indent=1)
+    print(text)
+    if args.out:
+        Path(args.out).write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
