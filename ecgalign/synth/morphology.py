@@ -127,10 +127,10 @@ class Intervals:
 # QRS loops: (name, centre, width) as fractions of the QRS duration, direction (mV).
 _NORMAL_QRS = (
     ("q", 0.16, 0.065, (-0.11, 0.04, -0.14)),
-    ("R1", 0.40, 0.100, (0.60, 0.40, -0.32)),
-    ("R2", 0.53, 0.100, (0.80, 0.38, 0.60)),
-    ("S", 0.75, 0.085, (-0.28, -0.14, 0.70)),
-)
+    ("R1", 0.42, 0.100, (0.60, 0.40, -0.32)),
+    ("R2", 0.53, 0.090, (0.80, 0.38, 0.75)),
+    ("S", 0.72, 0.090, (-0.28, -0.14, 0.55)),
+)  # posterior forces early enough that V2's S nadir meets lead II's R peak, as in ptbxl-500 NORM median beats
 _LAFB_QRS = (
     ("q", 0.15, 0.065, (-0.12, 0.22, -0.05)),
     ("R1", 0.40, 0.100, (0.60, -0.25, -0.30)),
