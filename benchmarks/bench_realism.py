@@ -8,6 +8,7 @@ synthetic validation split):
 - the toolkit's supervised 1-D encoder (ecgalign.eval.supervised, a small XResNet1D), with ``--encoder``.
 
     python benchmarks/bench_realism.py --real ../shared/data/ptbxl-500 [--n 400] [--transfer --n-train 3000]
+        [--encoder --epochs 15]
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def _features(x: np.ndarray) -> np.ndarray:
     return np.nan_to_num(f, nan=0.0, posinf=0.0, neginf=0.0)
 
 
-def transfer(synth, real, encoder: bool, seed: int = 0) -> dict:
+def transfer(synth, real, encoder: bool, seed: int = 0, epochs: int = 15) -> dict:
     """Train on ``synth`` (90 % train, 10 % validation by patient), score on every labelled ``real`` record."""
     ys, yr = _labels(synth.codes), _labels(real.codes)
     keep = yr.sum(1) > 0
@@ -73,13 +74,13 @@ def transfer(synth, real, encoder: bool, seed: int = 0) -> dict:
         import torch
 
         from ecgalign.eval.supervised import predict, train_supervised
-        from ecgalign.models.spec import InputSpec
+        from ecgalign.data.spec import InputSpec
 
         torch.set_num_threads(os.cpu_count() or 1)
         cfg = {"layers": (1, 1, 1, 1), "widths": (32, 64, 96, 128)}
         t0 = time.perf_counter()
         net, info = train_supervised("xresnet1d_50", cfg, InputSpec(), synth.x[~val], ys[~val], synth.x[val], ys[val],
-                                     epochs=15, patience=4, seed=seed)
+                                     epochs=epochs, patience=4, seed=seed)
         p = predict(net, real.x[keep])
         out["supervised_encoder"] = {**info, "config": {k: list(v) for k, v in cfg.items()},
                                      "train_s": round(time.perf_counter() - t0, 1),
@@ -95,6 +96,7 @@ def main() -> None:
     ap.add_argument("--transfer", action="store_true", help="also train on synthetic and score on real")
     ap.add_argument("--n-train", type=int, default=3000, help="synthetic training records for --transfer")
     ap.add_argument("--encoder", action="store_true", help="with --transfer: also the supervised 1-D encoder")
+    ap.add_argument("--epochs", type=int, default=15, help="most epochs of the encoder (early stop after 4)")
     args = ap.parse_args()
     t0 = time.perf_counter()
     real = load_sample(args.real)
@@ -117,7 +119,7 @@ def main() -> None:
     }
     if args.transfer:
         train = load_sample(f"synth:{args.n_train}:{args.seed + 1}")
-        out["transfer"] = transfer(train, real, args.encoder, args.seed)
+        out["transfer"] = transfer(train, real, args.encoder, args.seed, args.epochs)
     print(json.dumps(out, indent=1))
 
 

@@ -54,6 +54,7 @@ class Anatomy:
     local_at: np.ndarray  # (K, 2) their centre (fraction of QRS) and width (s)
     local_t: np.ndarray  # (9,) electrode-local repolarisation, relative to the T-wave size
     limb_gain: float  # limb-lead (I, II) gain relative to the chest leads: body habitus, electrode position
+    j_point: float = 0.0  # anterior ST (J-point) elevation, mV along -Frank Z: up in V1-V3 as in most healthy hearts
 
     @classmethod
     def draw(cls, rng: np.random.Generator, age: float, sex: str) -> Anatomy:
@@ -86,6 +87,7 @@ class Anatomy:
             local_at=np.c_[rng.uniform(0.5, 0.95, size=k), rng.uniform(0.003, 0.008, size=k)],
             local_t=rng.normal(0.0, 1.0, size=9) * near * POP["local_t"],
             limb_gain=float(POP["limb_gain_mean"] * np.exp(rng.normal(0.0, POP["limb_gain_sd"]))),
+            j_point=float(max(rng.normal(*POP["j_point_mv"]), 0.0) * (1.3 if young_male else 1.0)),
         )
 
     def jittered(self, rng: np.random.Generator) -> Anatomy:
@@ -108,6 +110,7 @@ class Anatomy:
             local_at=self.local_at,
             local_t=self.local_t,
             limb_gain=self.limb_gain * float(np.exp(rng.normal(0.0, 0.03))),
+            j_point=self.j_point,
         )
 
 
@@ -124,10 +127,10 @@ class Intervals:
 # QRS loops: (name, centre, width) as fractions of the QRS duration, direction (mV).
 _NORMAL_QRS = (
     ("q", 0.16, 0.065, (-0.11, 0.04, -0.14)),
-    ("R1", 0.40, 0.100, (0.60, 0.40, -0.32)),
-    ("R2", 0.53, 0.100, (0.80, 0.38, 0.60)),
-    ("S", 0.75, 0.085, (-0.28, -0.14, 0.70)),
-)
+    ("R1", 0.42, 0.100, (0.60, 0.40, -0.32)),
+    ("R2", 0.53, 0.090, (0.80, 0.38, 0.75)),
+    ("S", 0.72, 0.090, (-0.28, -0.14, 0.55)),
+)  # posterior forces early enough that V2's S nadir meets lead II's R peak, as in ptbxl-500 NORM median beats
 _LAFB_QRS = (
     ("q", 0.15, 0.065, (-0.12, 0.22, -0.05)),
     ("R1", 0.40, 0.100, (0.60, -0.25, -0.30)),
@@ -142,7 +145,8 @@ _LBBB_QRS = (
 # RBBB: left-ventricular activation as in a normal QRS of this duration, then the slow right-ventricular R'.
 _RBBB_EARLY_S = 0.085
 _R_PRIME = (-0.42, 0.0, -0.80)
-_T_NORMAL = np.array([0.20, 0.12, -0.09])
+_T_NORMAL = np.array([0.27, 0.13, -0.17])  # fitted to the NORM median T of ptbxl-500 through Dower (issue 15)
+_ANTERIOR = np.array([0.0, 0.0, -1.0])
 
 
 def _shape(codes: set[str], d: float, params: dict[str, dict]) -> list[tuple[str, float, float, tuple]]:
@@ -196,15 +200,15 @@ def _repol(tpl: Template, name: str, peak_frac: float, vec, sl_frac: float, sr_f
 def _add_t(tpl: Template, t_vec: np.ndarray, u_gain: float) -> None:
     # T end (peak + 2.5 sr) falls on QT; ST component starts at the J point, zero unless a condition sets it.
     _repol(tpl, "ST", 0.12, np.zeros(3), 0.04, 0.30)
-    _repol(tpl, "T", 0.70, t_vec, 0.26, 0.12)
+    _repol(tpl, "T", 0.76, t_vec, 0.24, 0.096)  # slow ascent, steeper descent, after a flat ST (ptbxl-500)
     if u_gain > 0:
         _repol(tpl, "U", 1.22, t_vec * u_gain, 0.10, 0.12)
 
 
 def _add_p(tpl: Template, iv: Intervals, anat: Anatomy, rot: np.ndarray, ectopic: bool = False) -> None:
     pd = iv.p_dur
-    p1 = np.array([0.015, 0.07, -0.04])
-    p2 = np.array([0.05, 0.04, 0.04])
+    p1 = np.array([0.03, 0.06, -0.04])
+    p2 = np.array([0.07, 0.03, 0.04])
     if ectopic:  # low-atrial / left-atrial focus: P axis turned superior, single hump
         turn = rotation(0.0, 0.0, -140.0)
         tpl.add("P", P_WAVE, -iv.pr + 0.5 * pd, 0.22 * pd, turn @ rot @ (p1 + p2) * 0.8 * anat.p_gain)
@@ -286,6 +290,7 @@ def sinus_template(codes: set[str], iv: Intervals, anat: Anatomy, params: dict[s
     else:
         t_vec = t_normal
     _add_t(tpl, t_vec, anat.u_gain)
+    tpl.set_vec("ST", _ANTERIOR * anat.j_point)
     if "CLBBB" in codes:
         tpl.set_vec("ST", -qrs_dir * params["CLBBB"]["st_mv"])
 

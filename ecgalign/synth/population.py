@@ -16,7 +16,7 @@ _REQUIRED = (
     "axis_mean", "axis_age", "axis_sd", "sharpness", "notch_p", "local_mv", "local_t", "limb_gain_sd",
     "rr_lf", "rr_hf", "sr_hr", "beat_gain_sd", "t_gain_sd", "resp_rotation_deg", "sokolow_ceiling_mv",
     "borderline_voltage_p", "qrs_gain", "limb_gain_mean",
-    "t_gain", "tilt_sd", "turn_sd", "qrs_core",
+    "t_gain", "tilt_sd", "turn_sd", "qrs_core", "j_point_mv",
 )
 
 

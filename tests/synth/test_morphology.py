@@ -106,3 +106,19 @@ def test_premature_beats(ecg):
 def test_long_qt_and_first_degree_block_ground_truth(ecg):
     assert min(r.extra["qtc_ms"] for r in ecg.records("LNGQT", 8)) > 470
     assert max(r.extra["qtc_ms"] for r in ecg.records("SBRAD", 8)) < 470
+
+
+def test_normal_st_and_t_like_real_records(norm):
+    """NORM records have the J-point elevation of V1-V3 and T waves largest in V2-V4 (real ptbxl-500 NORM
+    medians: ST 0.10 mV in V2 vs -0.01 in V6; T 0.48 mV in V2-V3 vs 0.20 in I), with the ST flat before a
+    late T peak."""
+    st_v2 = np.median([_late_window(r, "V2", r.extra["qrs_ms"] + 20, r.extra["qrs_ms"] + 40) for r in norm])
+    st_v6 = np.median([_late_window(r, "V6", r.extra["qrs_ms"] + 20, r.extra["qrs_ms"] + 40) for r in norm])
+    assert st_v2 > 0.03 and st_v2 > st_v6 + 0.03
+    t_v3 = np.median([_extreme_in(r, "V3", 150, 450, 1) for r in norm])
+    t_i = np.median([_extreme_in(r, "I", 150, 450, 1) for r in norm])
+    assert 0.3 < t_v3 < 0.8 and 0.1 < t_i < t_v3
+    # T peak late in the JT interval: the ST just after the J point stays below half the T peak.
+    for r in norm[:10]:
+        early = _late_window(r, "V5", r.extra["qrs_ms"] + 10, r.extra["qrs_ms"] + 40)
+        assert early < 0.5 * _extreme_in(r, "V5", 150, 450, 1), r.record_id

@@ -7,6 +7,7 @@ import pytest
 
 from ecgalign.data.leads import derive_limb_leads
 from ecgalign.synth import NoiseConfig, SynthConfig, synthesize_record
+from ecgalign.synth.noise import electrode_floor, electrodes_to_leads
 
 
 @pytest.mark.parametrize("noise", [None, NoiseConfig(snr_db=(5.0, 10.0))])
@@ -45,3 +46,26 @@ def test_powerline_only_where_it_does_not_alias():
     hi = [synthesize_record(i, 0, fs=500, config=cfg) for i in range(6)]
     assert all("powerline" in r.extra["noise"]["kinds"] for r in hi)
     assert max(_line_power(r, 50.0) for r in hi) > 1e-3
+
+
+def test_electrode_floor_fills_every_dimension_of_the_leads():
+    """The independent electrode noise reaches all 8 independent leads (chest as much as limbs), so the smallest
+    principal component of the noise is not empty, and its level follows floor_mv."""
+    rng = np.random.default_rng(0)
+    e = electrode_floor(rng, 5000, 500.0, 0.01)
+    assert e.shape == (9, 5000) and abs(float(e.std()) - 0.01) < 0.001
+    leads = electrodes_to_leads(e)  # (8, T)
+    ev = np.linalg.eigvalsh(np.cov(leads))
+    assert ev[0] / ev.sum() > 0.02  # a pure dipole (or limb-only noise) leaves ~0 here
+    with pytest.raises(ValueError, match="floor_mv"):
+        NoiseConfig(floor_mv=(0.02, 0.01))
+
+
+def test_noise_keeps_the_floor_within_the_snr():
+    cfg = SynthConfig(noise=NoiseConfig(snr_db=(30.0, 30.0), floor_mv=(0.005, 0.005)))
+    clean = synthesize_record(1, 0, config=SynthConfig(noise=None))
+    noisy = synthesize_record(1, 0, config=cfg)
+    assert noisy.extra["noise"]["floor_mv"] == 0.005
+    independent = [0, 1, 6, 7, 8, 9, 10, 11]
+    s, x = clean.signal[independent].astype(float), noisy.signal[independent].astype(float)
+    assert abs(10 * np.log10(np.mean(s**2) / np.mean((x - s) ** 2)) - 30.0) < 0.05

@@ -10,7 +10,15 @@ from typer.testing import CliRunner
 
 from ecgalign.synth import SynthConfig, synthesize_record
 from ecgalign.synth.realism import compare, domain_auroc, load_sample, render_html, write_html
-from ecgalign.synth.realism.features import BANDS, band_shares, pca_shares, r_peaks
+from ecgalign.synth.realism.compare import separating_features
+from ecgalign.synth.realism.features import (
+    BANDS,
+    band_shares,
+    feature_families,
+    feature_names,
+    pca_shares,
+    r_peaks,
+)
 from ecgalign.synth.realism.measure import measure, meets
 
 runner = CliRunner()
@@ -82,6 +90,19 @@ def test_load_sample_skips_bad_records(tmp_path):
         load_sample(str(tmp_path / "absent"))
 
 
+def test_separating_features_name_the_feature_that_differs():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(30, 12, 1000))
+    fa, fb = feature_families(x[:15]), feature_families(x[15:])
+    names = feature_names()
+    assert all(len(names[k]) == fa[k].shape[1] for k in fa)
+    assert "median beat II +10 ms" in names["shape"] and "band 25-40 Hz V4" in names["spectrum"]
+    j = names["covariance"].index("corr(I, V6)")
+    fa["covariance"][:, j] += 5.0  # only this feature differs between the sets
+    top = separating_features(fa, fb, top=3)
+    assert top[0]["feature"] == "corr(I, V6)" and top[0]["auroc"] == 1.0 and len(top) == 3
+
+
 def test_compare_same_generator_is_indistinguishable(tmp_path):
     a, b = load_sample("synth:40:0"), load_sample("synth:40:1")
     result = compare(a, b, folds=3)
@@ -90,6 +111,7 @@ def test_compare_same_generator_is_indistinguishable(tmp_path):
     assert set(s["domain_auroc"]) == {"spectrum", "covariance", "beats", "shape", "all"}
     assert all(0.6 < g["ratio"] < 1.6 for g in s["signs"][:4])  # covariance and spectrum signs
     assert "LVH" in s["label_fidelity"]["synthetic"]
+    assert len(s["separating_features"]) == 15 and "Most separating single features" in render_html(result)
     assert "<img src='data:image/png;base64," in render_html(result)
     assert write_html(result, tmp_path / "r.html").read_text().startswith("<!doctype html>")
 

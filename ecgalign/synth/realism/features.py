@@ -102,6 +102,28 @@ def shape_features(x: np.ndarray) -> np.ndarray:
     )
 
 
+_LEADS = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
+_SHAPE_STATS = ("skewness", "kurtosis", "slope kurtosis", "slope p99", "|x| p99")
+_MEDIAN_POINTS = (_PRE + _POST + 1) // 2  # the median beat is kept at every second sample (50 Hz)
+
+
+def feature_names() -> dict[str, list[str]]:
+    """Column names of each family of ``feature_families``, e.g. "band 25-40 Hz V4", "median beat II +10 ms"
+    (median-beat times are relative to the R peak the beat features detect)."""
+    ind = [_LEADS[i] for i in INDEPENDENT]
+    iu = np.triu_indices(len(INDEPENDENT), 1)
+    return {
+        "spectrum": [f"band {lo:g}-{hi:g} Hz {lead}" for lead in _LEADS for lo, hi in BANDS],
+        "covariance": [f"eigenvalue share {k + 1}" for k in range(len(INDEPENDENT))]
+        + [f"corr({ind[a]}, {ind[b]})" for a, b in zip(*iu)],
+        "beats": ["RR mean", "RR CV", "RMSSD / RR", "beats"]
+        + [f"beat consistency {lead}" for lead in _LEADS]
+        + [f"beat amplitude CV {lead}" for lead in _LEADS],
+        "shape": [f"{stat} {lead}" for stat in _SHAPE_STATS for lead in _LEADS]
+        + [f"median beat {lead} {10 * (2 * k - _PRE):+d} ms" for lead in ind for k in range(_MEDIAN_POINTS)],
+    }
+
+
 def feature_families(x: np.ndarray) -> dict[str, np.ndarray]:
     """Feature matrix (N, F) per family for the benchmark view x (N, 12, 1000)."""
     beats = [beat_features(r) for r in x]

@@ -90,6 +90,12 @@ def render_html(result: Realism) -> str:
         ),
         "<h2>Domain classifier (patient-grouped CV, AUROC; 0.5 = indistinguishable)</h2>",
         _table([[k, v] for k, v in s["domain_auroc"].items()], ["features", "AUROC"]),
+        "<h2>Most separating single features (AUROC of the feature alone; synthetic = positive)</h2>",
+        _table(
+            [[f["family"], f["feature"], f["auroc"], f["synthetic_median"], f["real_median"]]
+             for f in s.get("separating_features", [])],
+            ["family", "feature", "AUROC", "synthetic median", "real median"],
+        ),
         "<h2>Signs (synthetic / real)</h2>",
         _table(
             [[g["sign"], g["synthetic"], g["real"], g["ratio"], g["within_25pct"]] for g in s["signs"]],
