@@ -10,7 +10,10 @@ set to a large negative value; the mask built from the rows is used, transposed,
 
 The paper states the margins on ``S = cos / tau``; here they are in cosine units (``m_cos = m * tau``), so
 they keep their meaning while a learnable temperature moves. Mining is a discrete choice and carries no
-gradient. Contrastive terms use the aligned pairs only (3.4); ``L_align`` is the BCE of the alignment head
+gradient. ``mining`` chooses the band: ``"semi-hard"`` (the paper) keeps only negatives below the positive;
+``"margin"`` keeps every negative above ``S_ii - m``, hard negatives that outrank the positive included (semi-hard
+mining alone cannot repair a space where negatives outrank positives, as in a collapsed early space);
+``"none"`` keeps every negative (plain InfoNCE). Contrastive terms use the aligned pairs only (3.4); ``L_align`` is the BCE of the alignment head
 against ``M_shift`` (3.4.1). Identifiers are integer tensors; map string ids to integers first.
 """
 
@@ -20,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 Scale = torch.Tensor | float
+MINING = ("semi-hard", "margin", "none")
 
 
 def _check_pairs(a: torch.Tensor, b: torch.Tensor, ids: torch.Tensor, what: str) -> None:
@@ -32,26 +36,34 @@ def _check_pairs(a: torch.Tensor, b: torch.Tensor, ids: torch.Tensor, what: str)
 
 
 def dual_margin_mask(sim: torch.Tensor, ids: torch.Tensor, margin_same: float,
-                     margin_other: float) -> torch.Tensor:
+                     margin_other: float, mining: str = "semi-hard") -> torch.Tensor:
     """``M_final`` of EEE 3.4.2: (N, N) bool, True on the diagonal and on the semi-hard negatives
     ``S_ii - m < S_ij < S_ii`` with ``m = margin_same`` where ``ids[i] == ids[j]`` (i != j) and
-    ``m = margin_other`` where they differ. ``sim`` (N, N): similarities of a_i to b_j."""
+    ``m = margin_other`` where they differ. ``sim`` (N, N): similarities of a_i to b_j. ``mining="margin"``
+    drops the upper bound (``S_ij > S_ii - m``), ``"none"`` keeps every pair."""
     n = sim.shape[0]
     if sim.shape != (n, n) or ids.shape != (n,):
         raise ValueError(f"dual_margin_mask: sim must be (N, N) and ids (N,); got {tuple(sim.shape)}, "
                          f"{tuple(ids.shape)}")
     if margin_same < 0 or margin_other < 0:
         raise ValueError(f"dual_margin_mask: margins must be >= 0; got {margin_same}, {margin_other}")
+    if mining not in MINING:
+        raise ValueError(f"dual_margin_mask: mining must be one of {MINING}; got {mining!r}")
     positive = sim.diagonal()[:, None]  # (N, 1): S_ii
     same = ids[:, None] == ids[None, :]  # (N, N)
     eye = torch.eye(n, dtype=torch.bool, device=sim.device)
     margin = torch.where(same, margin_same, margin_other)  # (N, N)
-    semi_hard = (sim > positive - margin) & (sim < positive) & ~eye
-    return eye | semi_hard
+    if mining == "none":
+        return torch.ones_like(same)
+    kept = sim > positive - margin
+    if mining == "semi-hard":
+        kept &= sim < positive
+    return eye | (kept & ~eye)
 
 
 def dual_margin_infonce(a: torch.Tensor, b: torch.Tensor, ids: torch.Tensor, logit_scale: Scale,
-                        margin_same: float = 0.1, margin_other: float = 0.3) -> dict[str, torch.Tensor]:
+                        margin_same: float = 0.1, margin_other: float = 0.3,
+                        mining: str = "semi-hard") -> dict[str, torch.Tensor]:
     """``L_contrastive`` of EEE 3.4.2 over N pairs (a_i, b_i) with identifiers ``ids`` (N,): a, b (N, D)
     are L2-normalised here, ``S = logit_scale * cos(a_i, b_j)``, masked by ``dual_margin_mask``, and
     ``loss = (CE(S_masked, y) + CE(S_masked^T, y)) / 2`` with ``y = [0, ..., N - 1]``.
@@ -68,7 +80,7 @@ def dual_margin_infonce(a: torch.Tensor, b: torch.Tensor, ids: torch.Tensor, log
     with torch.autocast(device_type=a.device.type, enabled=False):  # float32 similarities under bf16 autocast
         cos = a @ b.t()  # (N, N)
     with torch.no_grad():
-        mask = dual_margin_mask(cos, ids, margin_same, margin_other)
+        mask = dual_margin_mask(cos, ids, margin_same, margin_other, mining)
         same = ids[:, None] == ids[None, :]
         negatives = mask & ~torch.eye(n, dtype=torch.bool, device=mask.device)
         neg_same = (negatives & same).sum() / n
@@ -115,7 +127,8 @@ def eee_loss(ecg_cls: torch.Tensor, echo_cls: torch.Tensor, ecg_tokens: torch.Te
              echo_tokens: torch.Tensor, study_ids: torch.Tensor, patient_ids: torch.Tensor,
              logit_scale: Scale, *, padding_mask: torch.Tensor | None = None,
              shifted: torch.Tensor | None = None, align_logits: torch.Tensor | None = None,
-             margin_same: float = 0.1, margin_other: float = 0.3) -> dict[str, torch.Tensor]:
+             margin_same: float = 0.1, margin_other: float = 0.3,
+             mining: str = "semi-hard") -> dict[str, torch.Tensor]:
     """The named terms of EEE's objective (3.4.3), weights left to the caller:
 
     - ``token``: ``dual_margin_infonce`` on ECG/echo token pairs with study ids (padding dropped);
@@ -144,7 +157,7 @@ def eee_loss(ecg_cls: torch.Tensor, echo_cls: torch.Tensor, ecg_tokens: torch.Te
     }
     out: dict[str, torch.Tensor] = {}
     for level, (a, z, ids) in levels.items():
-        terms = dual_margin_infonce(a, z, ids, logit_scale, margin_same, margin_other)
+        terms = dual_margin_infonce(a, z, ids, logit_scale, margin_same, margin_other, mining)
         out[level] = terms["loss"]
         out[f"{level}_negatives_same"] = terms["negatives_same"]
         out[f"{level}_negatives_other"] = terms["negatives_other"]

@@ -15,6 +15,7 @@ import yaml
 from ecgalign.data.errors import InputError, UnknownNameError
 from ecgalign.data.spec import InputFields, InputSpec
 from ecgalign.data.texts import TEXT_FIELDS
+from ecgalign.losses.hierarchical import MINING
 
 PRECISIONS = ("32-true", "bf16-mixed", "16-mixed", "bf16-true")
 
@@ -100,6 +101,7 @@ class ObjectiveConfig:
     shift_fraction: float = 0.25  # eee: share of each batch whose ECG is shifted (no contrastive term on them)
     margin_same: float = 0.1  # eee dual-margin mining, cosine units
     margin_other: float = 0.3
+    mining: str = "semi-hard"  # eee: "semi-hard" (the paper), "margin" (hard negatives too) or "none"
 
     TERMS: ClassVar[tuple[str, ...]] = ("contrastive", "reconstruction", "ib", "caption", "gram", "lead_consistency",
                                         "token", "sid", "pid", "align")
@@ -179,6 +181,9 @@ class Recipe:
         if not 0 <= o.shift_fraction < 1 or o.margin_same < 0 or o.margin_other < 0:
             raise InputError(f"recipe {self.name!r}: objective.shift_fraction must lie in [0, 1) and the margins be "
                              f">= 0, got {o.shift_fraction}, {o.margin_same}, {o.margin_other}")
+        if o.mining not in MINING:
+            raise InputError(f"recipe {self.name!r}: objective.mining must be one of {', '.join(MINING)}, "
+                             f"got {o.mining!r}")
         if self.echo.ecg_side not in ("strip", "paired") or int(self.echo.clips) < 1:
             raise InputError(f"recipe {self.name!r}: echo.ecg_side must be 'strip' or 'paired' and echo.clips >= 1, "
                              f"got {self.echo.ecg_side!r}, {self.echo.clips}")

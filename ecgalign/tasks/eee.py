@@ -240,7 +240,7 @@ class EEETask(Task):
         t_ecg, t_echo, pad = (z["t_ecg"], z["t_echo"], mask) if self.strip else (z["t_ecg"], z["z_echo"][:, None], None)
         out = eee_loss(z["z_ecg"], z["z_echo"], t_ecg, t_echo, batch["study_id"], batch["patient_id"],
                        self.log_scale.exp().clamp(max=100.0), padding_mask=pad, shifted=shifted, align_logits=align,
-                       margin_same=o.margin_same, margin_other=o.margin_other)
+                       margin_same=o.margin_same, margin_other=o.margin_other, mining=o.mining)
         if not self.strip:  # no token level: one "token" per side would repeat sid
             out = {k: v for k, v in out.items() if not k.startswith("token")}
         out["loss"] = self.weighted_sum(out)

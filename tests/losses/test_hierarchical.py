@@ -19,17 +19,18 @@ from ecgalign.losses.hierarchical import (
 
 
 def naive_mask(sim: list[list[float]], ids: list[int], margin_same: float,
-               margin_other: float) -> list[list[bool]]:
+               margin_other: float, mining: str = "semi-hard") -> list[list[bool]]:
     n = len(ids)
     mask = [[False] * n for _ in range(n)]
     for i in range(n):
         for j in range(n):
-            if i == j:
+            margin = margin_same if ids[i] == ids[j] else margin_other
+            if i == j or mining == "none":
                 mask[i][j] = True
-            elif ids[i] == ids[j]:
-                mask[i][j] = sim[i][i] - margin_same < sim[i][j] < sim[i][i]
+            elif mining == "margin":
+                mask[i][j] = sim[i][i] - margin < sim[i][j]
             else:
-                mask[i][j] = sim[i][i] - margin_other < sim[i][j] < sim[i][i]
+                mask[i][j] = sim[i][i] - margin < sim[i][j] < sim[i][i]
     return mask
 
 
@@ -74,6 +75,33 @@ def test_mask_matches_the_element_by_element_reference(seed, margins):
     mask = dual_margin_mask(sim, ids, *margins)
     assert mask.dtype == torch.bool and mask.diagonal().all()
     assert mask.tolist() == naive_mask(sim.double().tolist(), ids.tolist(), *margins)
+
+
+@pytest.mark.parametrize("mining", ["semi-hard", "margin", "none"])
+@pytest.mark.parametrize("seed", range(3))
+def test_every_mining_mode_matches_the_reference(seed, mining):
+    g = torch.Generator().manual_seed(seed)
+    sim = torch.rand(10, 10, generator=g) * 2 - 1
+    ids = torch.randint(0, 3, (10,), generator=g)
+    mask = dual_margin_mask(sim, ids, 0.1, 0.3, mining)
+    assert mask.tolist() == naive_mask(sim.double().tolist(), ids.tolist(), 0.1, 0.3, mining)
+
+
+def test_margin_mining_keeps_the_negatives_that_outrank_the_positive():
+    # a collapsed space where every negative outranks its positive: semi-hard mining keeps none of them,
+    # so the loss is 0 and cannot repair the ranking; "margin" keeps them and the loss is positive
+    sim = torch.tensor([[0.90, 0.95, 0.97], [0.96, 0.90, 0.95], [0.97, 0.96, 0.90]])
+    ids = torch.arange(3)
+    assert dual_margin_mask(sim, ids, 0.1, 0.3).sum() == 3
+    assert dual_margin_mask(sim, ids, 0.1, 0.3, "margin").all()
+    a = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    b = torch.tensor([[0.0, 1.0], [1.0, 0.0], [1.0, 0.9]])  # a_0, a_1 closer to each other's partner
+    semi = dual_margin_infonce(a, b, ids, 10.0)
+    margin = dual_margin_infonce(a, b, ids, 10.0, mining="margin")
+    assert float(margin["loss"]) > float(semi["loss"]) + 1.0
+    assert float(margin["negatives_other"]) > float(semi["negatives_other"])
+    with pytest.raises(ValueError, match="mining"):
+        dual_margin_mask(sim, ids, 0.1, 0.3, "hardest")
 
 
 def test_mask_by_hand():

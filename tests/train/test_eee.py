@@ -51,6 +51,10 @@ def test_packaged_recipes_and_their_rules():
         load_recipe("eee", sets=["objective.shift_fraction=1.5"])
     with pytest.raises(InputError, match="echo.ecg_side"):
         load_recipe("eee", sets=["echo.ecg_side=video"])
+    assert strip.objective.mining == "semi-hard"  # the paper's mining unless a recipe says otherwise
+    assert load_recipe("eee", sets=["objective.mining=margin"]).objective.mining == "margin"
+    with pytest.raises(InputError, match="objective.mining"):
+        load_recipe("eee", sets=["objective.mining=hardest"])
 
 
 def test_sequences_align_clips_with_strip_tokens(echo_data):
