@@ -8,7 +8,8 @@ epoch chosen by validation macro AUROC only, scored once on test with a bootstra
 ``echo-labels``: when ``echo-labels.csv`` lies beside the evaluated ECG store (``ecgalign data synth-echo``
 writes it beside ``ecg/``), its per-study labels (EF < 40 %, LVH, dilated LV) are joined to the ECG records
 (``record_id`` = ``s<study_id>``) and predicted from the ECG alone by linear probe and by fine-tuning, with the
-LDA plot of the encoder features (the paper's figure).
+LDA plot of the encoder features (the paper's figure). A patient has several studies there, so its CIs are
+a cluster bootstrap over test patients, not over ECGs.
 """
 
 from __future__ import annotations
@@ -59,9 +60,12 @@ def _trainable(encoder) -> nn.Module:
     return module()
 
 
-def fine_tune_scores(ctx: Context, y: np.ndarray, classes: list[str]) -> dict[str, Any]:
-    """Fine-tune each encoder of ``ctx`` on ``y`` over ``ctx.split``; test metrics with a bootstrap CI."""
+def fine_tune_scores(ctx: Context, y: np.ndarray, classes: list[str], ci_by_patient: bool = False) -> dict[str, Any]:
+    """Fine-tune each encoder of ``ctx`` on ``y`` over ``ctx.split``; test metrics with a bootstrap CI (over
+    test patients with ``ci_by_patient`` when the data carry patient ids)."""
     split, config = ctx.split, ctx.config
+    patients = ctx.data.patient_ids if ci_by_patient else None
+    groups = None if patients is None else np.asarray(patients, dtype=object)[split.test]
     x = load_signals(ctx.data, ctx.model.input_spec)
     out: dict[str, Any] = {}
     for role, encoder in ctx.encoders.items():
@@ -76,7 +80,8 @@ def fine_tune_scores(ctx: Context, y: np.ndarray, classes: list[str]) -> dict[st
         metrics = classification_metrics(y[split.test], scores,
                                          thresholds=choose_thresholds(y[split.val], predict(net, x[split.val])),
                                          class_names=classes)
-        metrics["macro_auroc_ci95"] = bootstrap_ci(y[split.test], scores, macro_auroc, n_boot=config.n_boot).to_dict()
+        metrics["macro_auroc_ci95"] = bootstrap_ci(y[split.test], scores, macro_auroc, n_boot=config.n_boot,
+                                                   groups=groups).to_dict()
         out[role] = {**info, "test": lp._json_ready(metrics)}
     return out
 
@@ -179,11 +184,12 @@ def echo_labels_protocol(ctx: Context) -> dict[str, Any]:
         patients = None if d.patient_ids is None else d.patient_ids[rows]
         out["linear_probe"][role] = lp.run_linear_probe(d.features[rows], y, classes, split,
                                                         fractions=config.fractions, seeds=config.seeds,
-                                                        n_boot=config.n_boot, patient_ids=patients)
+                                                        n_boot=config.n_boot, patient_ids=patients,
+                                                        ci_by_patient=patients is not None)
     sub = copy.copy(ctx)
     sub.embedded = {role: _subset(d, rows) for role, d in ctx.embedded.items()}
     sub.split = split
-    out["fine_tune"] = fine_tune_scores(sub, y, classes) if config.supervised else {}
+    out["fine_tune"] = fine_tune_scores(sub, y, classes, ci_by_patient=True) if config.supervised else {}
     if config.plots:
         none = (y.sum(axis=1) == 0).astype(np.float32)[:, None]  # studies without any of the findings
         png = embedding_plot(ctx.data.features[rows], np.hstack([y, none]), [*classes, "no echo finding"], "lda",

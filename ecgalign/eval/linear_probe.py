@@ -206,14 +206,17 @@ def _aggregate(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def _ci(y: np.ndarray, scores: np.ndarray, exclude: Mapping[int, str], n_boot: int) -> dict[str, Any]:
-    """Bootstrap CI of macro AUROC over the classes not excluded for lack of a training positive."""
+def _ci(y: np.ndarray, scores: np.ndarray, exclude: Mapping[int, str], n_boot: int,
+        groups: Sequence[Any] | None = None) -> dict[str, Any]:
+    """Bootstrap CI of macro AUROC over the classes not excluded for lack of a training positive; over
+    ``groups`` (the test records' patients) when given."""
     if n_boot <= 0:
         return {"low": None, "high": None, "reason": "n_boot = 0: no bootstrap"}
     keep = np.array([j not in exclude for j in range(y.shape[1])])
     if not keep.any():
         return {"low": None, "high": None, "reason": "every class is excluded"}
-    ci = bootstrap_ci(y[:, keep], scores[:, keep], macro_auroc, n_boot=n_boot, alpha=CI_ALPHA, seed=0)
+    ci = bootstrap_ci(y[:, keep], scores[:, keep], macro_auroc, n_boot=n_boot, alpha=CI_ALPHA, seed=0,
+                      groups=groups)
     return ci.to_dict()
 
 
@@ -299,11 +302,12 @@ def _json_ready(obj: Any) -> Any:
 def run_linear_probe(X: np.ndarray, Y: np.ndarray, classes: Sequence[str], split: Any, *,
                      fractions: Sequence[float] = (0.01, 0.1, 1.0), seeds: Sequence[int] = (0, 1, 2),
                      n_boot: int = 1000, patient_ids: Sequence[Any] | None = None,
-                     probe_kwargs: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                     probe_kwargs: Mapping[str, Any] | None = None, ci_by_patient: bool = False) -> dict[str, Any]:
     """Linear probing of features ``X`` (N, D) for labels ``Y`` (N, C) on one train / val / test ``split``
     (a ``Split`` or a mapping of index arrays): per label fraction and seed a stratified training subset, a
     probe chosen on validation, thresholds chosen on validation, metrics on test; per fraction the mean and
-    SD over seeds, the metrics of the seed-averaged probabilities and a bootstrap CI of their macro AUROC."""
+    SD over seeds, the metrics of the seed-averaged probabilities and a bootstrap CI of their macro AUROC
+    (over test patients with ``ci_by_patient``, for data where a patient has several records)."""
     x, y, names = _check_inputs(X, Y, classes)
     train, val, test = _parts(split)
     check_splits(train, val, test, patient_ids)
@@ -311,6 +315,9 @@ def run_linear_probe(X: np.ndarray, Y: np.ndarray, classes: Sequence[str], split
         raise ValueError(f"every split part needs records: train {len(train)}, val {len(val)}, "
                          f"test {len(test)}")
     settings = _probe_settings(probe_kwargs or {})
+    if ci_by_patient and patient_ids is None:
+        raise ValueError("ci_by_patient needs patient_ids")
+    groups = np.asarray(patient_ids, dtype=object)[test] if ci_by_patient else None
     out: dict[str, Any] = {
         "protocol": {"name": "linear_probe", "split": "given train / validation / test",
                      **_protocol(settings, fractions, seeds, n_boot)},
@@ -327,7 +334,7 @@ def run_linear_probe(X: np.ndarray, Y: np.ndarray, classes: Sequence[str], split
             "fraction": float(fraction), "n_train": n_train, "actual_fraction": n_train / len(train),
             **_aggregate(r["runs"]),
             "seed_averaged": {**{k: avg[k] for k in SUMMARY_METRICS}, "micro_auroc": avg["micro_auroc"],
-                              "macro_auroc_ci95": _ci(y[test], r["test_scores"], r["exclude"], n_boot),
+                              "macro_auroc_ci95": _ci(y[test], r["test_scores"], r["exclude"], n_boot, groups),
                               "per_class_auroc": {c: v["auroc"] for c, v in avg["per_class"].items()},
                               "thresholds": r["thresholds"], "classes_evaluated": avg["classes_evaluated"]},
             "excluded_classes": avg["excluded_classes"],

@@ -209,10 +209,11 @@ class ConfidenceInterval(tuple):
     or negatives and was left out of that resample's mean), ``alpha`` and ``reason``."""
 
     def __new__(cls, low: float | None, high: float | None, *, estimate: float | None, n_boot: int,
-                n_valid: int, n_partial: int | None, alpha: float, reason: str | None = None) -> ConfidenceInterval:
+                n_valid: int, n_partial: int | None, alpha: float, reason: str | None = None,
+                unit: str = "records") -> ConfidenceInterval:
         self = super().__new__(cls, (low, high))
         self.estimate, self.n_boot, self.n_valid, self.n_partial = estimate, n_boot, n_valid, n_partial
-        self.n_skipped, self.alpha, self.reason = n_boot - n_valid, alpha, reason
+        self.n_skipped, self.alpha, self.reason, self.unit = n_boot - n_valid, alpha, reason, unit
         return self
 
     @property
@@ -225,7 +226,7 @@ class ConfidenceInterval(tuple):
 
     def to_dict(self) -> dict[str, Any]:
         out = {"low": self.low, "high": self.high, "estimate": self.estimate, "alpha": self.alpha,
-               "method": "percentile bootstrap over records", "n_boot": self.n_boot, "n_valid": self.n_valid,
+               "method": f"percentile bootstrap over {self.unit}", "n_boot": self.n_boot, "n_valid": self.n_valid,
                "n_skipped": self.n_skipped, "n_partial": self.n_partial}
         return out | ({"reason": self.reason} if self.reason else {})
 
@@ -243,6 +244,29 @@ def _multiplicities(idx: np.ndarray, n: int) -> np.ndarray:
     b = idx.shape[0]
     flat = (idx + n * np.arange(b)[:, None]).ravel()
     return np.bincount(flat, minlength=b * n).reshape(b, n)
+
+
+def _group_codes(groups: Any, n: int) -> np.ndarray:
+    """(n,) integer code of each record's group (e.g. its patient); a missing id is a group of its own."""
+    values = list(groups)
+    if len(values) != n:
+        raise ValueError(f"bootstrap: {len(values)} group ids for {n} records")
+    keys = [f"\0row{i}" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
+            for i, v in enumerate(values)]
+    return np.unique(np.asarray(keys, dtype=object).astype(str), return_inverse=True)[1].reshape(-1)
+
+
+def _resample_weights(n: int, n_boot: int, seed: int, codes: np.ndarray | None) -> Iterator[np.ndarray]:
+    """Chunks (B, n) of record multiplicities. Without ``codes``: records drawn with replacement (the stream
+    of ``_resample_indices``). With ``codes`` (n,): a cluster bootstrap, groups drawn with replacement and each
+    drawn group bringing all its records, so records of one patient are never treated as independent."""
+    if codes is None:
+        for idx in _resample_indices(n, n_boot, seed):
+            yield _multiplicities(idx, n)
+        return
+    n_groups = int(codes.max()) + 1 if len(codes) else 0
+    for idx in _resample_indices(n_groups, n_boot, seed):
+        yield _multiplicities(idx, n_groups)[:, codes]
 
 
 class _WeightedAUROC:
@@ -276,9 +300,9 @@ class _WeightedAUROC:
 
 
 def _bootstrap_values(y: np.ndarray, score_sets: Sequence[np.ndarray], metric_fn: MetricFn, n_boot: int,
-                      seed: int) -> tuple[np.ndarray, int | None]:
+                      seed: int, codes: np.ndarray | None = None) -> tuple[np.ndarray, int | None]:
     """((K, n_boot) metric of each score set on each resample, NaN where undefined; n_partial or None).
-    All score sets share the resamples (a paired bootstrap)."""
+    All score sets share the resamples (a paired bootstrap); ``codes`` (n,) makes it a cluster bootstrap."""
     if len(y) == 0:
         raise ValueError("bootstrap: no records")
     values = np.full((len(score_sets), n_boot), np.nan)
@@ -286,10 +310,16 @@ def _bootstrap_values(y: np.ndarray, score_sets: Sequence[np.ndarray], metric_fn
     cols = np.flatnonzero(evaluable_classes(y))
     aurocs = [_WeightedAUROC(y, s, cols) for s in score_sets] if fast else []
     lost, done = 0, 0
-    for idx in _resample_indices(len(y), n_boot, seed):
-        b = idx.shape[0]
+    if codes is not None:
+        chunks = ((None, w) for w in _resample_weights(len(y), n_boot, seed, codes))
+    else:
+        chunks = ((idx, None) for idx in _resample_indices(len(y), n_boot, seed))
+    for idx, w in chunks:
+        if idx is None and not fast:  # cluster bootstrap: the records each resample holds, repeated
+            idx = [np.repeat(np.arange(len(y)), row) for row in w]
+        b = len(idx) if w is None else w.shape[0]
         if fast:
-            w = _multiplicities(idx, len(y))
+            w = _multiplicities(idx, len(y)) if w is None else w
             for k, auroc in enumerate(aurocs):
                 auc, ok = auroc(w)  # ok depends on the labels only: the same for every score set
                 count = ok.sum(axis=1)
@@ -306,9 +336,10 @@ def _bootstrap_values(y: np.ndarray, score_sets: Sequence[np.ndarray], metric_fn
 
 
 def bootstrap_ci(y_true: Any, scores: Any, metric_fn: MetricFn, n_boot: int = 1000, alpha: float = 0.05,
-                 seed: int = 0) -> ConfidenceInterval:
+                 seed: int = 0, groups: Any = None) -> ConfidenceInterval:
     """Percentile bootstrap ``(low, high)`` of ``metric_fn(y_true, scores)`` over records (rows resampled
-    with replacement). Resamples where the metric is undefined (returns None or NaN) are skipped and counted
+    with replacement), or over ``groups`` (one id per row, e.g. the patient) when given: a cluster bootstrap
+    for data where one patient contributes several records. Resamples where the metric is undefined (returns None or NaN) are skipped and counted
     in ``n_skipped``; with fewer than two valid resamples the bounds are None. ``metric_fn=macro_auroc``
     takes a vectorised path (1000 resamples of 500 x 5 in a few tens of milliseconds)."""
     if not 0 < alpha < 1:
@@ -316,9 +347,11 @@ def bootstrap_ci(y_true: Any, scores: Any, metric_fn: MetricFn, n_boot: int = 10
     y, s = _check(y_true, scores)
     v = metric_fn(y, s)
     estimate = None if v is None or math.isnan(v) else float(v)
-    values, n_partial = _bootstrap_values(y, [s], metric_fn, int(n_boot), seed)
+    codes = None if groups is None else _group_codes(groups, len(y))
+    values, n_partial = _bootstrap_values(y, [s], metric_fn, int(n_boot), seed, codes)
     valid = values[0][~np.isnan(values[0])]
-    info = dict(estimate=estimate, n_boot=int(n_boot), n_valid=len(valid), n_partial=n_partial, alpha=alpha)
+    info = dict(estimate=estimate, n_boot=int(n_boot), n_valid=len(valid), n_partial=n_partial, alpha=alpha,
+                unit="records" if codes is None else "groups (patients)")
     if len(valid) < 2:
         reason = f"the metric is defined on {len(valid)} of {n_boot} resamples"
         return ConfidenceInterval(None, None, **info, reason=reason)
@@ -327,7 +360,8 @@ def bootstrap_ci(y_true: Any, scores: Any, metric_fn: MetricFn, n_boot: int = 10
 
 
 def paired_bootstrap_delta(y: Any, scores_a: Any, scores_b: Any, *, metric_fn: MetricFn = macro_auroc,
-                           n_boot: int = 1000, alpha: float = 0.05, seed: int = 0) -> dict[str, Any]:
+                           n_boot: int = 1000, alpha: float = 0.05, seed: int = 0,
+                           groups: Any = None) -> dict[str, Any]:
     """Paired bootstrap of ``metric(a) - metric(b)`` for two score sets on the same records (the same
     resamples for both): the difference on all records, its bootstrap mean, percentile CI and the share of
     resamples where a is not better (a one-sided bootstrap p-value). BASELINES.md: on ptbxl-500, about +0.03
@@ -337,7 +371,8 @@ def paired_bootstrap_delta(y: Any, scores_a: Any, scores_b: Any, *, metric_fn: M
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must lie in (0, 1), got {alpha}")
     ma, mb = metric_fn(y, a), metric_fn(y, b)
-    values, n_partial = _bootstrap_values(y, [a, b], metric_fn, int(n_boot), seed)
+    codes = None if groups is None else _group_codes(groups, len(y))
+    values, n_partial = _bootstrap_values(y, [a, b], metric_fn, int(n_boot), seed, codes)
     delta = values[0] - values[1]
     delta = delta[~np.isnan(delta)]
     out: dict[str, Any] = {

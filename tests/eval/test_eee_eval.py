@@ -108,6 +108,10 @@ def test_evaluate_eee_12lead_on_echo_labels(tmp_path_factory):
     assert block["records"] == 20 and block["classes"] == ["EF<40%", "LVH (echo)", "dilated LV"]
     assert set(block["linear_probe"]) == {"model", "random_init"} and set(block["fine_tune"]) == {"model", "random_init"}
     assert all(r["epochs_run"] >= 1 for r in block["fine_tune"].values())
+    by_patient = "percentile bootstrap over groups (patients)"  # a patient has several studies here
+    assert all(r["test"]["macro_auroc_ci95"]["method"] == by_patient for r in block["fine_tune"].values())
+    probe = block["linear_probe"]["model"]["fractions"][0]["seed_averaged"]["macro_auroc_ci95"]
+    assert probe.get("method") == by_patient or probe["low"] is None
     assert set(results["fine_tune"]["superdiagnostic"]) == {"model", "random_init"}
     assert any(section == "echo_labels" for section, _, _ in figures)
     html = build_report(results, figures)
