@@ -75,7 +75,8 @@ def main() -> None:
             best = (score, c, models)
     _, c, models = best
     test = np.stack([m.predict_proba(f[split.test])[:, 1] for m in models], axis=1)
-    ci = bootstrap_ci(y[split.test], test, macro_auroc, n_boot=args.n_boot)
+    groups = np.asarray(data.patient_ids, dtype=object)[split.test]  # a patient's studies resample together
+    ci = bootstrap_ci(y[split.test], test, macro_auroc, n_boot=args.n_boot, groups=groups)
     print(json.dumps({
         "store": str(args.store), "split": rule, "sizes": split.sizes(), "features": int(f.shape[1]),
         "C": c, "val_macro_auroc": round(best[0], 4),
