@@ -15,7 +15,6 @@ import yaml
 from ecgalign.data.errors import InputError, UnknownNameError
 from ecgalign.data.spec import InputFields, InputSpec
 from ecgalign.data.texts import TEXT_FIELDS
-from ecgalign.losses.hierarchical import MINING
 
 PRECISIONS = ("32-true", "bf16-mixed", "16-mixed", "bf16-true")
 
@@ -75,6 +74,9 @@ class EchoConfig:
     ecg_store: str | None = None  # ``paired``: the 12-lead store (None: <echo source>/ecg)
 
 
+MINING = ("semi-hard", "margin", "none")  # eee negative mining: the paper, hard negatives too, all
+
+
 @dataclass
 class ObjectiveConfig:
     """Loss weights (0 switches a term off) and their settings. For ``ecg-scan``: ``contrastive`` is the
@@ -101,7 +103,7 @@ class ObjectiveConfig:
     shift_fraction: float = 0.25  # eee: share of each batch whose ECG is shifted (no contrastive term on them)
     margin_same: float = 0.1  # eee dual-margin mining, cosine units
     margin_other: float = 0.3
-    mining: str = "semi-hard"  # eee: "semi-hard" (the paper), "margin" (hard negatives too) or "none"
+    mining: str = "semi-hard"  # eee: one of MINING (= losses.hierarchical.MINING, checked by a test)
 
     TERMS: ClassVar[tuple[str, ...]] = ("contrastive", "reconstruction", "ib", "caption", "gram", "lead_consistency",
                                         "token", "sid", "pid", "align")

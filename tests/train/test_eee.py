@@ -51,6 +51,10 @@ def test_packaged_recipes_and_their_rules():
         load_recipe("eee", sets=["objective.shift_fraction=1.5"])
     with pytest.raises(InputError, match="echo.ecg_side"):
         load_recipe("eee", sets=["echo.ecg_side=video"])
+    from ecgalign.losses.hierarchical import MINING as LOSS_MINING
+    from ecgalign.recipes.schema import MINING as RECIPE_MINING
+
+    assert RECIPE_MINING == LOSS_MINING
     assert strip.objective.mining == "semi-hard"  # the paper's mining unless a recipe says otherwise
     assert load_recipe("eee", sets=["objective.mining=margin"]).objective.mining == "margin"
     with pytest.raises(InputError, match="objective.mining"):
