@@ -146,10 +146,12 @@ class ECGTextTask(Task):
 
     @classmethod
     def for_training(cls, recipe: Recipe, store, context: dict[str, Any]) -> ECGTextTask:
-        corpus = None
-        if recipe.objective.caption > 0 and recipe.model.caption_vocab == "corpus":
-            corpus = record_texts(store, recipe.data.text_field)
-        return cls(recipe, caption_vocab=corpus)
+        texts = record_texts(store, recipe.data.text_field) if recipe.objective.needs_text else None
+        corpus = texts if recipe.objective.caption > 0 and recipe.model.caption_vocab == "corpus" else None
+        task = cls(recipe, caption_vocab=corpus)
+        if texts is not None and task.text is not None and hasattr(task.text, "prime"):
+            task.text.prime(texts)  # a frozen encoder's embeddings then do not depend on batch order (exact resume)
+        return task
 
     @classmethod
     def from_saved(cls, recipe: Recipe, state: dict[str, torch.Tensor], card: dict[str, Any]) -> ECGTextTask:

