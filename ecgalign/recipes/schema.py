@@ -248,6 +248,8 @@ def _coerce(current: Any, value: Any, where: str, annotation: str) -> Any:
         value = int(number) if isinstance(current, int) and number.is_integer() else number
     if isinstance(current, (int, float)) and not isinstance(value, (int, float)) and value is not None:
         raise InputError(f"{where} must be a number, got {value!r}")
+    if annotation.strip() == "str" and not isinstance(value, str):  # --set model.encoder={a: 1}
+        raise InputError(f"{where} must be text, got {value!r}")
     if annotation.strip() == "int" and isinstance(value, float):  # --set data.batch_size=2.5
         if not value.is_integer():
             raise InputError(f"{where} must be a whole number, got {value!r}")

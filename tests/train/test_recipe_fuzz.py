@@ -69,3 +69,15 @@ def test_the_fuzzer_reaches_real_errors():
     with pytest.raises(ECGAlignError):
         load_recipe("merit", sets=["no.such.key=1"])
     assert yaml.safe_load("a: 1") == {"a": 1}
+
+
+def test_a_mapping_or_number_for_a_text_setting_is_named():
+    # found by the fuzzer: the eee recipe's check called str methods on whatever --set model.encoder held
+    for recipe in schema.list_recipes():
+        for text in ("model.encoder={a: 1}", "model.encoder=3", "data.text_field=[1]"):
+            try:
+                load_recipe(recipe, sets=[text])
+            except ECGAlignError as exc:
+                assert "must be" in str(exc), (recipe, text, exc)
+            else:
+                raise AssertionError(f"{recipe}: {text} loaded")
