@@ -11,6 +11,14 @@ its random-init twin, on the records both tables hold:
 - the difference eik − ours with a paired bootstrap 95 % CI (the same record resamples for both sets).
 With ~140 records the CIs are wide: a 0.05 difference is at the edge of what this resolves.
 
+Diagnostics of a probe gap (``diagnostics`` in the JSON):
+- ``linear_probe_joint``: the same probe on the shared-space (teacher-aligned) embeddings that zero-shot uses,
+  instead of the pooled encoder features: does the gap live outside the aligned subspace?
+- ``cross_generator``: probes trained on one generator's printouts (folds as above), scored on the other's;
+- ``generator_auroc``: how well a logistic regression tells the two generators apart from the features
+  (10-fold CV grouped by record, so a record's two printouts are never split), per feature kind;
+- ``paired_cosine``: mean cosine of a record's two printouts' features against that of different records.
+
     python benchmarks/bench_scan_eik.py --checkpoint RUN --eik EIK.csv --ours OURS.csv [--task superdiagnostic]
 """
 
@@ -25,11 +33,24 @@ from pathlib import Path
 import numpy as np
 
 
-def oof_probe_scores(x: np.ndarray, y: np.ndarray, folds: np.ndarray, seeds: list[int], n_folds: int = 10) -> np.ndarray:
-    """(N, C) out-of-fold probabilities of seed-averaged linear probes (ecgalign.eval.linear_probe)."""
+def oof_probe_scores(x: np.ndarray, y: np.ndarray, folds: np.ndarray, seeds: list[int], n_folds: int = 10,
+                     cross_test: int | None = None) -> np.ndarray:
+    """(N, C) out-of-fold probabilities of seed-averaged linear probes (ecgalign.eval.linear_probe).
+
+    ``cross_test = n``: ``x`` and ``y`` stack two printout sets of the same n records (``folds`` of length n);
+    the probe trains and selects on the first set and scores the second set's test fold (returns (n, C))."""
     from ecgalign.data.splits import cv_fold_split
     from ecgalign.eval.linear_probe import train_linear_probe
 
+    if cross_test is not None:
+        n = cross_test
+        oof = np.full((n, y.shape[1]), np.nan)
+        for k in range(1, n_folds + 1):
+            s = cv_fold_split(folds[:n], k, n_folds)
+            probs = [train_linear_probe(x[s.train], y[s.train], x[s.val], y[s.val], seed=seed).predict_proba(x[n + s.test])
+                     for seed in seeds]
+            oof[s.test] = np.mean(probs, axis=0)
+        return oof
     oof = np.full(y.shape, np.nan)
     for k in range(1, n_folds + 1):
         s = cv_fold_split(folds, k, n_folds)
@@ -40,6 +61,36 @@ def oof_probe_scores(x: np.ndarray, y: np.ndarray, folds: np.ndarray, seeds: lis
                  for seed in seeds]
         oof[s.test] = np.mean(probs, axis=0)
     return oof
+
+
+def generator_auroc(a: np.ndarray, b: np.ndarray, n_folds: int = 10) -> float:
+    """CV AUROC of a logistic regression telling printouts of set ``a`` from ``b`` (row i of both = one record;
+    folds grouped by record, features standardised on the training part)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    n = len(a)
+    x, t = np.concatenate([a, b]), np.r_[np.ones(n), np.zeros(n)]
+    group = np.tile(np.arange(n) % n_folds, 2)
+    score = np.zeros(2 * n)
+    for k in range(n_folds):
+        test = group == k
+        clf = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=2000))
+        score[test] = clf.fit(x[~test], t[~test]).predict_proba(x[test])[:, 1]
+    return float(roc_auc_score(t, score))
+
+
+def paired_cosine(a: np.ndarray, b: np.ndarray) -> dict:
+    """Mean cosine similarity of a record's two printouts (diagonal) and of different records (off-diagonal),
+    after centring each set on its own mean (a generator offset alone would otherwise look like agreement)."""
+    a, b = a - a.mean(0), b - b.mean(0)
+    a = a / np.linalg.norm(a, axis=1, keepdims=True).clip(1e-12)
+    b = b / np.linalg.norm(b, axis=1, keepdims=True).clip(1e-12)
+    sim = a @ b.T
+    off = ~np.eye(len(a), dtype=bool)
+    return {"same_record": float(np.diag(sim).mean()), "different_records": float(sim[off].mean())}
 
 
 def compare(y: np.ndarray, a: np.ndarray, b: np.ndarray, n_boot: int) -> dict:
@@ -99,6 +150,19 @@ def main() -> None:
             section = result["tasks"].setdefault(task, {"classes": classes})
             probe = [oof_probe_scores(d.features[rows], y, folds, seeds) for d, rows in ((eik, re_), (ours, ro))]
             section.setdefault("linear_probe", {})[role] = compare(y, probe[0], probe[1], args.n_boot)
+            diag = section.setdefault("diagnostics", {}).setdefault(role, {})
+            cross = [oof_probe_scores(np.concatenate([d.features[rows] for d, rows in pair]), np.concatenate([y, y]),
+                                      folds, seeds, cross_test=len(y))
+                     for pair in (((ours, ro), (eik, re_)), ((eik, re_), (ours, ro)))]
+            diag["cross_generator"] = {"trained_on_ours_scored_on_eik": compare(y, cross[0], probe[1], args.n_boot),
+                                       "trained_on_eik_scored_on_ours": compare(y, probe[0], cross[1], args.n_boot)}
+            kinds = {"features": (eik.features[re_], ours.features[ro])}
+            if eik.joint is not None and ours.joint is not None:
+                kinds["joint"] = (eik.joint[re_], ours.joint[ro])
+                joint = [oof_probe_scores(d.joint[rows], y, folds, seeds) for d, rows in ((eik, re_), (ours, ro))]
+                diag["linear_probe_joint"] = compare(y, joint[0], joint[1], args.n_boot)
+            diag["generator_auroc"] = {k: generator_auroc(a, b) for k, (a, b) in kinds.items()}
+            diag["paired_cosine"] = {k: paired_cosine(a, b) for k, (a, b) in kinds.items()}
             if eik.joint is not None and ours.joint is not None:
                 prompts = prompt_set(eik.prompt_dataset, task)
                 text = class_embeddings(enc, {c: prompts[c] for c in classes})  # (C, P)
