@@ -17,7 +17,10 @@ Diagnostics of a probe gap (``diagnostics`` in the JSON):
 - ``cross_generator``: probes trained on one generator's printouts (folds as above), scored on the other's;
 - ``generator_auroc``: how well a logistic regression tells the two generators apart from the features
   (10-fold CV grouped by record, so a record's two printouts are never split), per feature kind;
-- ``paired_cosine``: mean cosine of a record's two printouts' features against that of different records.
+- ``paired_cosine``: mean cosine of a record's two printouts' features against that of different records;
+- ``feature_spread``: per set, the summed variance of the features over its printouts and the share of it on
+  the first principal direction (a set whose features barely move, or move mostly along one nuisance
+  direction, is hard to probe after per-feature standardisation).
 
     python benchmarks/bench_scan_eik.py --checkpoint RUN --eik EIK.csv --ours OURS.csv [--task superdiagnostic]
 """
@@ -93,6 +96,12 @@ def paired_cosine(a: np.ndarray, b: np.ndarray) -> dict:
     return {"same_record": float(np.diag(sim).mean()), "different_records": float(sim[off].mean())}
 
 
+def feature_spread(x: np.ndarray) -> dict:
+    c = x - x.mean(0)
+    ev = np.linalg.svd(c, compute_uv=False) ** 2
+    return {"total_variance": float(c.var(0).sum()), "first_direction_share": float(ev[0] / ev.sum())}
+
+
 def compare(y: np.ndarray, a: np.ndarray, b: np.ndarray, n_boot: int) -> dict:
     """Macro AUROC of score sets ``a`` (eik) and ``b`` (ours) with bootstrap CIs, and the paired difference."""
     from ecgalign.eval.metrics import bootstrap_ci, macro_auroc, paired_bootstrap_delta
@@ -163,6 +172,7 @@ def main() -> None:
                 diag["linear_probe_joint"] = compare(y, joint[0], joint[1], args.n_boot)
             diag["generator_auroc"] = {k: generator_auroc(a, b) for k, (a, b) in kinds.items()}
             diag["paired_cosine"] = {k: paired_cosine(a, b) for k, (a, b) in kinds.items()}
+            diag["feature_spread"] = {"eik": feature_spread(kinds["features"][0]), "ours": feature_spread(kinds["features"][1])}
             if eik.joint is not None and ours.joint is not None:
                 prompts = prompt_set(eik.prompt_dataset, task)
                 text = class_embeddings(enc, {c: prompts[c] for c in classes})  # (C, P)
