@@ -149,8 +149,10 @@ class ECGTextTask(Task):
         texts = record_texts(store, recipe.data.text_field) if recipe.objective.needs_text else None
         corpus = texts if recipe.objective.caption > 0 and recipe.model.caption_vocab == "corpus" else None
         task = cls(recipe, caption_vocab=corpus)
-        if texts is not None and task.text is not None and hasattr(task.text, "prime"):
-            task.text.prime(texts)  # a frozen encoder's embeddings then do not depend on batch order (exact resume)
+        if texts is not None and task.text is not None and hasattr(task.text, "prime_on_first_use"):
+            # a frozen encoder embeds the whole corpus at the first step, in a fixed order: its embeddings then do
+            # not depend on which batches came first, and a resumed run is exact
+            task.text.prime_on_first_use(texts)
         return task
 
     @classmethod

@@ -55,10 +55,16 @@ def test_primed_embeddings_do_not_depend_on_batch_order(minilm):
         b(["a text outside the corpus is embedded lazily"])
         return a(corpus), b(corpus)
 
-    a, b = two_histories(prime=True)
-    assert torch.equal(a, b)
+    primed, b = two_histories(prime=True)
+    assert torch.equal(primed, b)
     a, b = two_histories(prime=False)  # what priming prevents (on kernels where padding changes the last bits)
     torch.testing.assert_close(a, b)
+    deferred = TextEncoder()
+    deferred.model = minilm.model
+    deferred.prime_on_first_use(corpus[::-1])
+    assert deferred.cached_texts == 0  # nothing embedded until the first forward (on the training device)
+    deferred(corpus[:1])
+    assert deferred.cached_texts == 5 and torch.equal(deferred(corpus), primed)
     trainable = TextEncoder(trainable=True)
     assert trainable.prime(corpus) == 0 and trainable.cached_texts == 0
 

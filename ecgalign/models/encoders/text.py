@@ -6,8 +6,8 @@ ESI BioLinkBERT: pass their hub names or local folders.
 Tokenisation is cached per distinct text; a frozen encoder also caches each distinct text's embedding, so
 every report is embedded once per process however many epochs run. A text's embedding depends in the last bits
 on the batch it was encoded in (padding width, batch size), so training primes the cache with the whole corpus
-in a fixed order (``prime``): the embeddings are then a function of the corpus, and a resumed run sees exactly
-the numbers the uninterrupted run saw.
+in a fixed order (``prime``, run at the first forward on the training device): the embeddings are then a
+function of the corpus, and a resumed run sees exactly the numbers the uninterrupted run saw.
 """
 
 from __future__ import annotations
@@ -82,6 +82,7 @@ class TextEncoder(nn.Module):
         self.vocab_size = int(self.model.config.vocab_size)
         self._tokens: dict[str, list[int]] = {}
         self._embeddings: dict[str, torch.Tensor] = {}
+        self._pending: list[str] | None = None  # a corpus to prime at the next forward
         if not trainable:
             self.model.requires_grad_(False)
             self.model.eval()
@@ -134,9 +135,18 @@ class TextEncoder(nn.Module):
                 self._embeddings.update(zip(part, self._encode(part).float().cpu()))
         return len(missing)
 
+    def prime_on_first_use(self, texts: list[str]) -> None:
+        """``prime(texts)`` at the next ``forward``, on whatever device the encoder is on by then (training
+        moves the task to its accelerator after building it; priming there is much faster than on the CPU)."""
+        if not self.trainable:
+            self._pending = list(texts)
+
     def forward(self, texts: list[str]) -> torch.Tensor:
         if self.trainable:
             return self._encode(list(texts))
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            self.prime(pending)
         missing = [t for t in dict.fromkeys(texts) if t not in self._embeddings]
         if missing:
             with torch.no_grad():
