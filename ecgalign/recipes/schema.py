@@ -216,6 +216,8 @@ def _merge(target: Any, updates: dict[str, Any], where: str, path: str = "") -> 
     """Apply nested ``updates`` to dataclass ``target`` in place; unknown keys raise with suggestions."""
     names = {f.name: f for f in fields(target)}
     for key, value in updates.items():
+        if not isinstance(key, str):  # YAML "?" or "1: x" give a None or number key
+            raise UnknownNameError(f"{where}: keys must be setting names, got {key!r} (valid: {', '.join(sorted(names))})")
         if key not in names:
             close = difflib.get_close_matches(key, names, n=2)
             hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""

@@ -81,3 +81,16 @@ def test_a_mapping_or_number_for_a_text_setting_is_named():
                 assert "must be" in str(exc), (recipe, text, exc)
             else:
                 raise AssertionError(f"{recipe}: {text} loaded")
+
+
+def test_a_recipe_file_whose_keys_are_not_names_is_named(tmp_path):
+    # found by the fuzzer: YAML "?" is {None: None}, and the unknown-key hint called difflib on None
+    for text in ("?", "1: 2", "data: {3: 4}"):
+        path = tmp_path / "odd.yaml"
+        path.write_text(text)
+        try:
+            load_recipe(str(path))
+        except ECGAlignError as exc:
+            assert "keys must be setting names" in str(exc), (text, exc)
+        else:
+            raise AssertionError(f"{text!r} loaded")
