@@ -18,7 +18,15 @@ import numpy as np
 from ecgalign.data.leads import derive_limb_leads
 from ecgalign.data.record import LEADS_12, ECGRecord
 from ecgalign.synth import conditions as cond
-from ecgalign.synth.dipole import DOWER_8, REPOL, Template, project, render_dipole
+from ecgalign.synth.dipole import (
+    P_WAVE,
+    REPOL,
+    Template,
+    atrial_rows,
+    project,
+    render_dipole,
+    ventricular_rows,
+)
 from ecgalign.synth.morphology import Anatomy, Intervals, pac_template, pvc_template, sinus_template
 from ecgalign.synth.noise import NoiseConfig, add_noise, electrodes_to_leads
 from ecgalign.synth.parallel import parallel_records
@@ -276,10 +284,10 @@ def _local_sources(
     amp = local[None] * (beat_jit * gain[:, None])[:, :, None]  # (B, K, 9)
     t_size = float(np.linalg.norm(tpl.vec("T")))
     jt = np.maximum(qt - tpl.qrs, 0.05)
-    t_mu = onsets + tpl.qrs + 0.7 * jt
+    t_mu = onsets + tpl.qrs + 0.72 * jt
     t_amp = anat.local_t[None] * t_size * gain[:, None] * np.exp(rng.normal(0.0, 0.1, size=(b, 1)))
     return render_dipole(
-        np.r_[mu.ravel(), t_mu], np.r_[sig.ravel(), 0.26 * jt], np.r_[sig.ravel(), 0.12 * jt],
+        np.r_[mu.ravel(), t_mu], np.r_[sig.ravel(), 0.15 * jt], np.r_[sig.ravel(), 0.11 * jt],
         np.vstack([amp.reshape(-1, 9), t_amp]), fs, n,
     )
 
@@ -365,8 +373,10 @@ def synthesize_record(
     ]
     kind, mu, sl, sr, amp = (np.concatenate(x) for x in zip(*parts))
     dipole = np.zeros((3, n))
-    for sel in (kind != REPOL, kind == REPOL):
+    for sel in ((kind != REPOL) & (kind != P_WAVE), kind == REPOL):
         dipole += render_dipole(mu[sel], sl[sel], sr[sel], amp[sel], fs, n)
+    sel = kind == P_WAVE  # atrial: projected with the atrial lead vectors (dipole.atrial_rows)
+    atrial = render_dipole(mu[sel], sl[sel], sr[sel], amp[sel], fs, n)
     conducted = types != PVC
     local = _local_sources(
         anat, params["_measured"]["local"], sinus, onsets[conducted], qt_beats[conducted], gain[conducted], fs,
@@ -383,7 +393,8 @@ def synthesize_record(
             _LEAD_AXIS_AFL, p["f_mv"] * flutter_wave(n, fs, p["atrial_rate"], p["phase"], -1.2)
         )
 
-    leads8 = project(DOWER_8, dipole) + electrodes_to_leads(local)  # (8, T): I, II, V1..V6
+    leads8 = project(ventricular_rows(POP["chest_proximity"]), dipole) + project(atrial_rows(POP["atrial_chest_gain"]), atrial)
+    leads8 += electrodes_to_leads(local)  # (8, T): I, II, V1..V6
     leads8[:2] *= params["_measured"]["limb_gain"]
     noise_info = None
     if config.noise is not None:

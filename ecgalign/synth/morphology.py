@@ -55,6 +55,7 @@ class Anatomy:
     local_t: np.ndarray  # (9,) electrode-local repolarisation, relative to the T-wave size
     limb_gain: float  # limb-lead (I, II) gain relative to the chest leads: body habitus, electrode position
     j_point: float = 0.0  # anterior ST (J-point) elevation, mV along -Frank Z: up in V1-V3 as in most healthy hearts
+    ta: float = 0.0  # atrial repolarisation (Ta) amplitude relative to the summed P vector (opposite to it)
 
     @classmethod
     def draw(cls, rng: np.random.Generator, age: float, sex: str) -> Anatomy:
@@ -77,7 +78,7 @@ class Anatomy:
             t_gain=float(POP["t_gain"] * np.exp(rng.normal(0.0, 0.2))),
             p_gain=float(np.exp(rng.normal(0.0, 0.2))),
             jitter=rng.normal(0.0, 0.12, size=(8, 3)),
-            u_gain=float(rng.uniform(0.05, 0.15) if rng.random() < 0.35 else 0.0),
+            u_gain=float(rng.uniform(0.05, 0.15) if rng.random() < POP["u_p"] else 0.0),
             pvc_focus=focus / np.linalg.norm(focus),
             sharpness=float(rng.uniform(*POP["sharpness"])),
             notch=np.array([rng.uniform(0.4, 0.8), rng.uniform(0.05, 0.2) * (rng.random() < POP["notch_p"]),
@@ -88,6 +89,7 @@ class Anatomy:
             local_t=rng.normal(0.0, 1.0, size=9) * near * POP["local_t"],
             limb_gain=float(POP["limb_gain_mean"] * np.exp(rng.normal(0.0, POP["limb_gain_sd"]))),
             j_point=float(max(rng.normal(*POP["j_point_mv"]), 0.0) * (1.3 if young_male else 1.0)),
+            ta=float(rng.uniform(*POP["ta_ratio"])),
         )
 
     def jittered(self, rng: np.random.Generator) -> Anatomy:
@@ -111,6 +113,7 @@ class Anatomy:
             local_t=self.local_t,
             limb_gain=self.limb_gain * float(np.exp(rng.normal(0.0, 0.03))),
             j_point=self.j_point,
+            ta=self.ta,
         )
 
 
@@ -129,7 +132,7 @@ _NORMAL_QRS = (
     ("q", 0.16, 0.065, (-0.11, 0.04, -0.14)),
     ("R1", 0.42, 0.100, (0.60, 0.40, -0.32)),
     ("R2", 0.53, 0.090, (0.80, 0.38, 0.75)),
-    ("S", 0.72, 0.090, (-0.28, -0.14, 0.55)),
+    ("S", 0.70, 0.085, (-0.20, -0.10, 0.40)),
 )  # posterior forces early enough that V2's S nadir meets lead II's R peak, as in ptbxl-500 NORM median beats
 _LAFB_QRS = (
     ("q", 0.15, 0.065, (-0.12, 0.22, -0.05)),
@@ -145,7 +148,7 @@ _LBBB_QRS = (
 # RBBB: left-ventricular activation as in a normal QRS of this duration, then the slow right-ventricular R'.
 _RBBB_EARLY_S = 0.085
 _R_PRIME = (-0.42, 0.0, -0.80)
-_T_NORMAL = np.array([0.27, 0.13, -0.17])  # fitted to the NORM median T of ptbxl-500 through Dower (issue 15)
+_T_NORMAL = np.array([0.27, 0.15, -0.15])  # fitted to the NORM median T of ptbxl-500 through Dower (issue 15)
 _ANTERIOR = np.array([0.0, 0.0, -1.0])
 
 
@@ -169,11 +172,14 @@ def _unit(v: np.ndarray) -> np.ndarray:
 
 
 def _add_qrs(tpl: Template, shape, jitter: np.ndarray, rot: np.ndarray, sharpness: float = 1.0) -> None:
+    """The QRS components; the terminal S returns to the baseline more slowly than it falls (``POP["s_tail"]``:
+    right over left width), as the last, slowly conducted basal forces fade into the J point."""
     for i, (name, mu, sigma, vec) in enumerate(shape):
         v = np.asarray(vec, dtype=float)
         if name != "R'":  # the R' direction is the block's signature, not the patient's
             v = v + jitter[i % len(jitter)] * np.linalg.norm(v)
-        tpl.add(name, QRS, mu, sigma * sharpness, rot @ v)
+        sr = sigma * sharpness * (POP["s_tail"] if name == "S" else 1.0)
+        tpl.add(name, QRS, mu, sigma * sharpness, rot @ v, sr)
 
 
 def _add_notches(tpl: Template, anat: Anatomy, codes: set[str], params: dict[str, dict]) -> None:
@@ -200,21 +206,31 @@ def _repol(tpl: Template, name: str, peak_frac: float, vec, sl_frac: float, sr_f
 def _add_t(tpl: Template, t_vec: np.ndarray, u_gain: float) -> None:
     # T end (peak + 2.5 sr) falls on QT; ST component starts at the J point, zero unless a condition sets it.
     _repol(tpl, "ST", 0.12, np.zeros(3), 0.04, 0.30)
-    _repol(tpl, "T", 0.76, t_vec, 0.24, 0.096)  # slow ascent, steeper descent, after a flat ST (ptbxl-500)
+    # A peaked T late in JT (ptbxl-500 NORM: half-maximum width about 100 ms, descent barely steeper than the
+    # ascent) on a slow ramp that starts after a flat early ST: the ramp ("Tr", set with the final T vector).
+    _repol(tpl, "T", 0.72, t_vec, 0.15, 0.11)
+    _repol(tpl, "Tr", 0.40, t_vec * POP["t_ramp"], 0.16, 0.22)
     if u_gain > 0:
         _repol(tpl, "U", 1.22, t_vec * u_gain, 0.10, 0.12)
 
 
 def _add_p(tpl: Template, iv: Intervals, anat: Anatomy, rot: np.ndarray, ectopic: bool = False) -> None:
+    """P wave (right then left atrium) and the atrial repolarisation (Ta) wave that follows it: opposite to
+    the P, shallow and long, it runs through the PR segment into the QRS and early ST, which is why the PR
+    segment sits below the TP baseline in leads with a tall P (Holmqvist et al., J. Electrocardiol. 2008)."""
     pd = iv.p_dur
-    p1 = np.array([0.03, 0.06, -0.04])
-    p2 = np.array([0.07, 0.03, 0.04])
+    p1 = np.array([0.04, 0.045, -0.04])  # right atrium: anterior, inferior
+    p2 = np.array([0.10, 0.03, 0.05])  # left atrium: leftward, posterior
     if ectopic:  # low-atrial / left-atrial focus: P axis turned superior, single hump
         turn = rotation(0.0, 0.0, -140.0)
-        tpl.add("P", P_WAVE, -iv.pr + 0.5 * pd, 0.22 * pd, turn @ rot @ (p1 + p2) * 0.8 * anat.p_gain)
-        return
-    tpl.add("P1", P_WAVE, -iv.pr + 0.38 * pd, 0.19 * pd, rot @ p1 * anat.p_gain)
-    tpl.add("P2", P_WAVE, -iv.pr + 0.62 * pd, 0.19 * pd, rot @ p2 * anat.p_gain)
+        p = turn @ rot @ (p1 + p2) * 0.8 * anat.p_gain
+        tpl.add("P", P_WAVE, -iv.pr + 0.5 * pd, 0.22 * pd, p)
+    else:
+        p = rot @ (p1 + p2) * anat.p_gain
+        tpl.add("P1", P_WAVE, -iv.pr + 0.38 * pd, 0.19 * pd, rot @ p1 * anat.p_gain)
+        tpl.add("P2", P_WAVE, -iv.pr + 0.62 * pd, 0.19 * pd, rot @ p2 * anat.p_gain)
+    sl, sr = POP["ta_width_s"]
+    tpl.add("Ta", P_WAVE, -iv.pr + pd, sl, -p * anat.ta, sr)
 
 
 def _sharpen(tpl: Template) -> None:
@@ -309,6 +325,8 @@ def sinus_template(codes: set[str], iv: Intervals, anat: Anatomy, params: dict[s
         q = _unit(tpl.qrs_area())
         tpl.set_vec("ST", tpl.vec("ST") - q * 0.08)
         tpl.set_vec("T", -q * np.linalg.norm(tpl.vec("T")) * 1.2)
+    # The slow ramp belongs to primary repolarisation; LBBB's secondary ST-T is discordant from the J point on.
+    tpl.set_vec("Tr", tpl.vec("T") * (0.0 if "CLBBB" in codes else POP["t_ramp"]))
     if not ({"AFIB", "AFLT"} & codes):
         _add_p(tpl, iv, anat, rotation(anat.tilt, anat.turn, anat.p_axis))
     return tpl
@@ -318,7 +336,7 @@ def _infarct(tpl: Template, site: str, p: dict) -> None:
     """Pathological Q (initial forces away from the infarct, lasting p['q_ms']) plus the stage's ST-T change."""
     facing = {
         "inferior": np.array([0.0, 1.0, 0.0]),
-        "anterior": _unit(np.array([0.05, 0.0, -1.0])),
+        "anterior": _unit(np.array([0.35, 0.0, -1.0])),  # anterior wall (V3-V4): anterior and leftward
         "anteroseptal": _unit(np.array([-0.55, 0.0, -1.0])),
     }[site]
     # Forces facing the infarct are lost from the early and middle QRS.

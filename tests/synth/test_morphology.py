@@ -122,3 +122,52 @@ def test_normal_st_and_t_like_real_records(norm):
     for r in norm[:10]:
         early = _late_window(r, "V5", r.extra["qrs_ms"] + 10, r.extra["qrs_ms"] + 40)
         assert early < 0.5 * _extreme_in(r, "V5", 150, 450, 1), r.record_id
+
+
+def _beat_mean(rec, lead: str, start_ms: float, stop_ms: float) -> np.ndarray:
+    """(samples,) mean over conducted beats of a lead from start to stop ms after the ground-truth QRS onset."""
+    x, fs = rec.lead(lead).astype(float), rec.fs
+    a, b = int(start_ms / 1000 * fs), int(stop_ms / 1000 * fs)
+    beats = [
+        x[int(t * fs) + a : int(t * fs) + b]
+        for t, kind in zip(rec.extra["beats"]["onset_s"], rec.extra["beats"]["type"])
+        if kind == "N" and int(t * fs) + a >= 0 and int(t * fs) + b <= x.size
+    ]
+    return np.mean(beats, axis=0)
+
+
+def test_atrial_waves_like_real_records(norm):
+    """P waves as large in I as in the chest leads (ptbxl-500 NORM medians: 0.07 mV in I, 0.05 in V4; one
+    dipole through the Dower rows gives twice I in V4), and atrial repolarisation (Ta) opposite to the P: the
+    PR segment of lead II sits below the baseline (real NORM: 0.03 mV below the TP segment)."""
+    p_i, p_v4, pr_ii, p_ii = [], [], [], []
+    for r in norm:
+        pr = r.extra["pr_ms"]
+        p_i.append(_beat_mean(r, "I", -pr, -pr + r.extra["p_ms"]).max())
+        p_v4.append(_beat_mean(r, "V4", -pr, -pr + r.extra["p_ms"]).max())
+        p_ii.append(_beat_mean(r, "II", -pr, -pr + r.extra["p_ms"]).max())
+        pr_ii.append(_beat_mean(r, "II", -25, -5).mean())  # clean records: the TP baseline is 0
+    assert np.median(p_i) > 0.035 and np.median(p_v4) < 1.3 * np.median(p_i)
+    assert -0.07 < np.median(pr_ii) < -0.008
+    assert np.median(np.array(pr_ii) / np.array(p_ii)) > -0.6  # Ta smaller than the P
+
+
+def test_t_wave_shape_like_real_records(norm):
+    """A peaked T whose descent is about as slow as its ascent near the peak (ptbxl-500 NORM, V5: 50 ms from
+    half height to the peak, 46 ms from the peak down to half height; a T with a twice-steeper descent, as
+    this generator had, fails), half-height width 70-140 ms (real NORM median about 100 ms)."""
+    ratios, widths = [], []
+    for r in norm:
+        t = _beat_mean(r, "V5", 0, r.extra["qt_ms"] + 60)
+        fs = r.fs
+        k = int(0.15 * fs) + int(np.argmax(t[int(0.15 * fs) :]))
+        half = t[k] / 2
+        if t[k] < 0.1:
+            continue
+        left = k - int(np.flatnonzero(t[:k] < half)[-1])
+        right = int(np.flatnonzero(t[k:] < half)[0])
+        ratios.append(right / left)
+        widths.append((left + right) / fs * 1000)
+    assert len(ratios) >= 20
+    assert 0.6 < np.median(ratios) < 1.3
+    assert 70 < np.median(widths) < 140
