@@ -37,30 +37,22 @@ import numpy as np
 
 
 def oof_probe_scores(x: np.ndarray, y: np.ndarray, folds: np.ndarray, seeds: list[int], n_folds: int = 10,
-                     cross_test: int | None = None) -> np.ndarray:
+                     score_on: np.ndarray | None = None) -> np.ndarray:
     """(N, C) out-of-fold probabilities of seed-averaged linear probes (ecgalign.eval.linear_probe).
 
-    ``cross_test = n``: ``x`` and ``y`` stack two printout sets of the same n records (``folds`` of length n);
-    the probe trains and selects on the first set and scores the second set's test fold (returns (n, C))."""
+    ``score_on``: the other printout set of the same N records, row for row; the probe trains and selects on
+    ``x`` and scores ``score_on``'s test fold instead of ``x``'s."""
     from ecgalign.data.splits import cv_fold_split
     from ecgalign.eval.linear_probe import train_linear_probe
 
-    if cross_test is not None:
-        n = cross_test
-        oof = np.full((n, y.shape[1]), np.nan)
-        for k in range(1, n_folds + 1):
-            s = cv_fold_split(folds[:n], k, n_folds)
-            probs = [train_linear_probe(x[s.train], y[s.train], x[s.val], y[s.val], seed=seed).predict_proba(x[n + s.test])
-                     for seed in seeds]
-            oof[s.test] = np.mean(probs, axis=0)
-        return oof
+    scored = x if score_on is None else score_on
     oof = np.full(y.shape, np.nan)
     for k in range(1, n_folds + 1):
         s = cv_fold_split(folds, k, n_folds)
         if min(len(s.train), len(s.val), len(s.test)) == 0:
             raise SystemExit(f"fold {k}: train {len(s.train)}, val {len(s.val)}, test {len(s.test)} records; "
                              f"every fold 1..{n_folds} needs records")
-        probs = [train_linear_probe(x[s.train], y[s.train], x[s.val], y[s.val], seed=seed).predict_proba(x[s.test])
+        probs = [train_linear_probe(x[s.train], y[s.train], x[s.val], y[s.val], seed=seed).predict_proba(scored[s.test])
                  for seed in seeds]
         oof[s.test] = np.mean(probs, axis=0)
     return oof
@@ -160,9 +152,8 @@ def main() -> None:
             probe = [oof_probe_scores(d.features[rows], y, folds, seeds) for d, rows in ((eik, re_), (ours, ro))]
             section.setdefault("linear_probe", {})[role] = compare(y, probe[0], probe[1], args.n_boot)
             diag = section.setdefault("diagnostics", {}).setdefault(role, {})
-            cross = [oof_probe_scores(np.concatenate([d.features[rows] for d, rows in pair]), np.concatenate([y, y]),
-                                      folds, seeds, cross_test=len(y))
-                     for pair in (((ours, ro), (eik, re_)), ((eik, re_), (ours, ro)))]
+            cross = [oof_probe_scores(fit.features[fit_rows], y, folds, seeds, score_on=other.features[other_rows])
+                     for (fit, fit_rows), (other, other_rows) in (((ours, ro), (eik, re_)), ((eik, re_), (ours, ro)))]
             diag["cross_generator"] = {"trained_on_ours_scored_on_eik": compare(y, cross[0], probe[1], args.n_boot),
                                        "trained_on_eik_scored_on_ours": compare(y, probe[0], cross[1], args.n_boot)}
             kinds = {"features": (eik.features[re_], ours.features[ro])}

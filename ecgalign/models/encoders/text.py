@@ -147,12 +147,7 @@ class TextEncoder(nn.Module):
         if self._pending is not None:
             pending, self._pending = self._pending, None
             self.prime(pending)
-        missing = [t for t in dict.fromkeys(texts) if t not in self._embeddings]
-        if missing:
-            with torch.no_grad():
-                for start in range(0, len(missing), 256):
-                    chunk = missing[start:start + 256]
-                    self._embeddings.update(zip(chunk, self._encode(chunk).float().cpu()))
+        self.prime(texts)  # texts outside the primed corpus (or all of them, unprimed), embedded once
         return torch.stack([self._embeddings[t] for t in texts]).to(self._device())
 
     @property
