@@ -48,8 +48,12 @@ def run_chunk(args: tuple) -> list[dict]:
     from ecgalign.render.digitize import digitize
     from ecgalign.render.io import record_header, record_signal
 
-    data, indices, augment, dpi, layout = args
+    data, indices, augment, dpi, layout, segmenter = args
     torch.set_num_threads(1)
+    if segmenter is not None:
+        from ecgalign.render.digitize.learned import TraceSegmenter
+
+        segmenter = TraceSegmenter.load(segmenter)
     reader = open_dataset(data, fs=500)
     renderer = Renderer(RenderConfig.letter(dpi, layout=layout))
     out = []
@@ -68,7 +72,7 @@ def run_chunk(args: tuple) -> list[dict]:
         row = {"index": i, "record": rec.record_id, "render_s": render_s}
         t0 = time.perf_counter()
         try:
-            d = digitize(res.images[0], layout, fs=rec.fs, seconds=signal.shape[1] / rec.fs)
+            d = digitize(res.images[0], layout, fs=rec.fs, seconds=signal.shape[1] / rec.fs, segmenter=segmenter)
         except Exception as exc:  # noqa: BLE001 - a failure is counted and skipped, never fatal
             row.update(error=f"{type(exc).__name__}: {exc}", digitize_s=time.perf_counter() - t0, status="failed",
                    strict_snr=np.where(np.isfinite(ref).any(axis=1), 0.0, np.nan).tolist())
@@ -136,6 +140,7 @@ def main() -> None:
     ap.add_argument("--layout", default="3x4+II")
     ap.add_argument("--workers", type=int, default=1, help="processes (each single-threaded)")
     ap.add_argument("--out", default=None, help="also write the JSON here")
+    ap.add_argument("--segmenter", default=None, help="learned digitiser: a segmenter.pt (or its run folder)")
     args = ap.parse_args()
 
     from ecgalign.data.readers import open_dataset
@@ -147,12 +152,12 @@ def main() -> None:
         "data": Path(args.data).name, "records": n, "layout": args.layout, "dpi": args.dpi,
         "image_px": [round(11 * args.dpi), round(8.5 * args.dpi)], "workers": args.workers,
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.python_version()}",
-        "augment": {},
+        "segmenter": args.segmenter, "augment": {},
     }
     t_all = time.perf_counter()
     for augment in args.augment.split(","):
         t0 = time.perf_counter()
-        chunks = [(args.data, list(range(k, n, args.workers)), augment, args.dpi, args.layout)
+        chunks = [(args.data, list(range(k, n, args.workers)), augment, args.dpi, args.layout, args.segmenter)
                   for k in range(args.workers)]
         if args.workers == 1:
             rows = run_chunk(chunks[0])

@@ -8,7 +8,7 @@ every lead of an image it refuses, scores 0 dB; the summary is the median (and m
 Status counts (ok / suspect / failed) show whether misreads were flagged. Prints JSON (``--out``: also a file).
 
     python benchmarks/bench_digitize_eik.py [--sets plain-100dpi,plain-200dpi,augmented-200dpi,wrinkled-200dpi]
-        [--limit N] [--workers 2]
+        [--limit N] [--workers 2] [--segmenter RUN/segmenter.pt]   # the learned digitiser option
 """
 
 from __future__ import annotations
@@ -47,16 +47,33 @@ def reference(data: Path, row: dict) -> np.ndarray:
     return ref
 
 
+_LOADED: dict = {}
+
+
+def _segmenter(path: str | None):
+    """The learned trace segmenter at ``path`` (loaded once per process), or None: the classic ink map."""
+    if path is None:
+        return None
+    if path not in _LOADED:
+        import torch
+
+        from ecgalign.render.digitize.learned import TraceSegmenter
+
+        torch.set_num_threads(1)
+        _LOADED[path] = TraceSegmenter.load(path)
+    return _LOADED[path]
+
+
 def run_one(args: tuple) -> dict:
     from ecgalign.eval.signal_metrics import challenge_snr
     from ecgalign.render.digitize import DigitizeError, digitize
 
-    data, row = args
+    data, row, segmenter = args
     ref = reference(data, row)
     out = {"ecg_id": int(row["ecg_id"]), "set": row["file"].split("/")[0]}
     t0 = time.perf_counter()
     try:
-        d = digitize(data / "eik-renders" / row["file"], "3x4+II", fs=500.0, seconds=10.0)
+        d = digitize(data / "eik-renders" / row["file"], "3x4+II", fs=500.0, seconds=10.0, segmenter=_segmenter(segmenter))
     except DigitizeError as exc:
         out.update(status="failed", reason=str(exc), snr=[0.0] * 12, seconds=time.perf_counter() - t0)
         return out
@@ -94,16 +111,17 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=None, help="first N images per set")
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--out", default=None)
+    ap.add_argument("--segmenter", default=None, help="learned digitiser: a segmenter.pt (or its run folder)")
     args = ap.parse_args()
     data = Path(args.data)
     with open(data / "eik-renders" / "manifest.csv", newline="") as fh:
         manifest = list(csv.DictReader(fh))
     result: dict = {"data": "eik-renders", "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
-                    "workers": args.workers, "sets": {}}
+                    "workers": args.workers, "segmenter": args.segmenter, "sets": {}}
     t_all = time.perf_counter()
     for name in args.sets.split(","):
         rows = [r for r in manifest if r["file"].startswith(name + "/")][: args.limit]
-        jobs = [(data, r) for r in rows]
+        jobs = [(data, r, args.segmenter) for r in rows]
         if args.workers == 1:
             done = [run_one(j) for j in jobs]
         else:

@@ -9,7 +9,7 @@ from ecgalign.cli._common import set_debug
 from ecgalign.cli.cache import app as cache_app
 from ecgalign.cli.data import app as data_app
 from ecgalign.cli.demo import demo
-from ecgalign.cli.digitize import digitize
+from ecgalign.cli.digitize import digitize, train_digitizer
 from ecgalign.cli.echo import app as echo_app
 from ecgalign.cli.eval import app as eval_app
 from ecgalign.cli.images import image_table
@@ -33,6 +33,7 @@ app.command("pretrain")(pretrain)
 app.command("embed")(embed)
 app.command("render")(render)
 app.command("digitize")(digitize)
+app.command("train-digitizer")(train_digitizer)
 app.command("image-table")(image_table)
 app.command("demo")(demo)
 

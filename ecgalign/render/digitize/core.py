@@ -169,14 +169,22 @@ def digitize(
     max_rotation_deg: float = im.MAX_ROTATION_DEG,
     max_pixels: int = im.MAX_PIXELS,
     name: str | None = None,
+    segmenter=None,
 ) -> Digitized:
     """Digitise one printout image (path, PIL image, (H, W[, 3]) array or (3, H, W) tensor) in a known
     ``layout`` (see ecgalign.render.layout.LAYOUTS) printed at ``speed`` mm/s and ``gain`` mm/mV (None: read
     the gain from the calibration pulses). Returns ``seconds`` x ``fs`` samples per lead (10 s at 500 Hz by
     default); a lead is NaN outside the time window(s) the layout shows it in. ``status`` says whether to trust
     it ("ok", "suspect", "failed"; see ``Digitized``). Raises DigitizeError for an unreadable file, one over
-    ``max_pixels`` (checked before decoding) or an image without evidence of an ECG trace."""
+    ``max_pixels`` (checked before decoding) or an image without evidence of an ECG trace.
+
+    ``segmenter``: a ``learned.TraceSegmenter`` (or the path of one): its trace probability map replaces the
+    classic ink map (no grid division or top-hat needed), the rest of the pipeline is the same."""
     check_layout(layout)
+    if segmenter is not None and not hasattr(segmenter, "probability_of_maps"):
+        from ecgalign.render.digitize.learned import TraceSegmenter
+
+        segmenter = TraceSegmenter.load(segmenter)
     if not (fs > 0 and seconds > 0 and speed > 0 and (gain is None or gain > 0)):
         raise ValueError(f"fs, seconds, speed and gain must be positive, got {fs}, {seconds}, {speed}, {gain}")
     label = name or (str(image) if isinstance(image, (str, Path)) else "image")
@@ -191,8 +199,12 @@ def digitize(
         flags.append(f"rotation {angle:.2f} deg is at the search limit (+-{max_rotation_deg:g})")
     shear = im.Shear.of((h, w), angle)
     fit_x, fit_y = im.grid_scale(maps, shear)
-    ink = maps.ink
-    if fit_x or fit_y:  # what is left of the grid in the ink map (all of a black-and-white one): divide it out
+    if segmenter is not None:  # the network's trace probability: grid, text and frames already left out
+        ink = segmenter.probability_of_maps(np.stack([maps.ink, maps.grid, maps.colour]))
+        notes.append(f"trace map from the learned segmenter ({segmenter.meta.get('steps', '?')} training steps)")
+    else:
+        ink = maps.ink
+    if (fit_x or fit_y) and segmenter is None:  # what is left of the grid in the ink map (all of a black-and-white one): divide it out
         ink = im.remove_grid(ink, shear)
     del maps
     ink = shear.shear_rows(ink)  # columns are now lines of constant time
@@ -219,9 +231,12 @@ def digitize(
         calibration = "page width"
     # only thin dark lines: shading, creases and dark fill wider than LINE_MAX_MM are taken out (top-hat), and
     # a 1-px line anti-aliased across two rows (each half as dark) is kept whole
-    ink = line_ink(ink, min(ppm_x, ppm_y))
-    level = max(float(np.percentile(ink[::2, ::2], 99.9)), 0.2)
-    threshold = float(np.clip(0.5 * level, 0.2, 0.6))
+    if segmenter is None:
+        ink = line_ink(ink, min(ppm_x, ppm_y))
+        level = max(float(np.percentile(ink[::2, ::2], 99.9)), 0.2)
+        threshold = float(np.clip(0.5 * level, 0.2, 0.6))
+    else:  # a probability: one threshold for every page
+        level, threshold = 1.0, 0.5
     if min(ppm_x, ppm_y) < LOW_RES_PX_PER_MM:  # 1-px lines: keep fainter ink joined to the strong (hysteresis)
         mask = hysteresis(ink, ink > threshold, float(np.clip(0.25 * level, 0.1, 0.3)))
     else:  # lines a few px wide: only split pairs, never a strong line's fringe
@@ -363,15 +378,17 @@ def digitize_file(
     seconds: float = 10.0,
     speed: float = 25.0,
     gain: float | None = 10.0,
+    segmenter=None,
 ) -> Digitized:
     """``ecgalign digitize IMAGE --layout ... --out REC``: digitise ``image_path`` and write the WFDB record
     ``out_record`` (.hea + .dat; header comments say where it came from, how it was calibrated, its status and
     flags) unless its status is "failed" (then nothing is written; the result says why)."""
-    result = digitize(image_path, layout, fs=fs, seconds=seconds, speed=speed, gain=gain)
+    result = digitize(image_path, layout, fs=fs, seconds=seconds, speed=speed, gain=gain, segmenter=segmenter)
     comments = [
         f"digitised by ecgalign.render.digitize from {Path(image_path).name}",
         f"layout {layout}, {result.speed:g} mm/s, {result.gain:g} mm/mV, {result.px_per_mm[0]:.4f} x "
-        f"{result.px_per_mm[1]:.4f} px/mm ({result.calibration}), rotation {result.rotation_deg:.3f} deg",
+        f"{result.px_per_mm[1]:.4f} px/mm ({result.calibration}), rotation {result.rotation_deg:.3f} deg"
+        + ("" if segmenter is None else ", trace map from the learned segmenter"),
         "samples a lead is not shown in are NaN (WFDB invalid value)",
         f"status {result.status}, confidence {result.confidence:.3f}" + "".join(f"; {f}" for f in result.flags),
     ]

@@ -44,7 +44,7 @@ class Sample:
         return len(self.x)
 
 
-def _records(source: str, limit: int | None) -> Iterator[ECGRecord | dict[str, str]]:
+def records_of(source: str, limit: int | None = None) -> Iterator[ECGRecord | dict[str, str]]:
     """Records of a store, a dataset folder, or ``synth:N[:SEED]`` (generated on the fly, mV at 500 Hz); a
     record the reader refuses comes as a dict naming it and the problem."""
     m = _SYNTH_SPEC.match(source)
@@ -85,7 +85,7 @@ def load_sample(source: str, *, limit: int | None = None, name: str | None = Non
     pre = Preprocess.preset("baselines")
     xs, mvs, patients, codes, skipped = [], [], [], [], []
     normalised: bool | None = None
-    for rec in _records(source, limit):
+    for rec in records_of(source, limit):
         if isinstance(rec, dict):
             skipped.append(rec)
             continue
