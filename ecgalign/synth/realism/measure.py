@@ -74,8 +74,8 @@ def median_beat_qrs_ms(mv: np.ndarray, peaks: np.ndarray, fs: float = FS, frac: 
     Measured per beat at 10 % (``qrs_bounds``), noise in the velocity raised the threshold above the slow
     terminal forces of bundle branch block: 5 of the 8 CRBBB records of ptbxl-500 read below 120 ms, real NORM
     at 66 ms median, and synthetic QRS 11 ms below the generator's truth. On the median beat at 5 %: 7 of 8 real
-    CRBBB >= 120 ms, 8 of 8 CLBBB, real NORM 80 ms median, synthetic 2 ms below truth (docs/results.md, fourth
-    pass)."""
+    CRBBB >= 120 ms, 8 of 8 CLBBB, real NORM 80 ms median, synthetic a few ms below truth (LBBB about 30 ms
+    above: its discordant ST-T has no slope break at J) (docs/results.md, fourth pass)."""
     before, after = int(0.3 * fs), int(0.45 * fs)
     peaks = peaks[(peaks - before >= 0) & (peaks + after < mv.shape[1])]
     if peaks.size == 0:
