@@ -45,6 +45,12 @@ def _macro_auroc(y: np.ndarray, p: np.ndarray) -> float:
     return float(np.mean([roc_auc_score(y[:, j], p[:, j]) for j in range(y.shape[1]) if 0 < y[:, j].sum() < len(y)]))
 
 
+def _per_class(y: np.ndarray, p: np.ndarray) -> dict[str, float | None]:
+    """AUROC of each superclass on its own (None where the class is absent or universal)."""
+    return {name: (round(float(roc_auc_score(y[:, j], p[:, j])), 4) if 0 < y[:, j].sum() < len(y) else None)
+            for j, name in enumerate(CLASSES)}
+
+
 def _features(x: np.ndarray) -> np.ndarray:
     f = np.hstack(list(feature_families(x).values()))
     return np.nan_to_num(f, nan=0.0, posinf=0.0, neginf=0.0)
@@ -69,7 +75,10 @@ def transfer(synth, real, encoder: bool, seed: int = 0, epochs: int = 15) -> dic
     pr = np.stack([m.predict_proba(fr)[:, 1] for m in best[2]], 1)
     out = {"real_records": int(keep.sum()), "synthetic_train": int((~val).sum()),
            "handcrafted_logreg": {"C": best[1], "synthetic_val_auroc": round(best[0], 4),
-                                  "real_pooled_macro_auroc": round(_macro_auroc(yr[keep], pr), 4)}}
+                                  "real_pooled_macro_auroc": round(_macro_auroc(yr[keep], pr), 4),
+                                  "real_per_class_auroc": _per_class(yr[keep], pr)},
+           "prevalence": {"synthetic_train": dict(zip(CLASSES, ys[~val].mean(0).round(3).tolist())),
+                          "real": dict(zip(CLASSES, yr[keep].mean(0).round(3).tolist()))}}
     if encoder:
         import torch
 
@@ -84,7 +93,8 @@ def transfer(synth, real, encoder: bool, seed: int = 0, epochs: int = 15) -> dic
         p = predict(net, real.x[keep])
         out["supervised_encoder"] = {**info, "config": {k: list(v) for k, v in cfg.items()},
                                      "train_s": round(time.perf_counter() - t0, 1),
-                                     "real_pooled_macro_auroc": round(_macro_auroc(yr[keep], p), 4)}
+                                     "real_pooled_macro_auroc": round(_macro_auroc(yr[keep], p), 4),
+                                     "real_per_class_auroc": _per_class(yr[keep], p)}
     return out
 
 
