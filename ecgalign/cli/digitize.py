@@ -135,7 +135,7 @@ def train_digitizer(
 
     from ecgalign.data.record import LEADS_12
     from ecgalign.render.digitize.learned import train_segmenter
-    from ecgalign.synth.realism.sample import records_of
+    from ecgalign.synth.realism.sample import is_normalised, records_of
 
     with user_errors():
         torch.set_num_threads(threads)
@@ -149,7 +149,7 @@ def train_digitizer(
             problem = None
             if set(LEADS_12) - set(rec.leads):
                 problem = f"needs the 12 standard leads, has {list(rec.leads)}"
-            elif (rec.extra or {}).get("preprocess", {}).get("normalize", "none") not in (None, "none"):
+            elif is_normalised(rec):
                 problem = "normalised signals: printouts need millivolts (use a raw-preset store or the dataset folder)"
             elif fs is not None and (rec.fs != fs or rec.signal.shape[1] < n):
                 problem = f"{rec.fs:g} Hz x {rec.signal.shape[1]} samples; the first record set {fs:g} Hz x {n}"
@@ -165,6 +165,7 @@ def train_digitizer(
             signals.append(sig[:, :n])
         if not signals:
             fail(f"{data}: no record could be drawn ({len(skipped)} skipped: {skipped[:3]})")
+
         def log(entry: dict) -> None:
             if not json_out:
                 err.print(f"step {entry['step']}/{steps}: loss {entry['loss']:.4f}, validation pixel F1 "

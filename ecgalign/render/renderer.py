@@ -34,7 +34,7 @@ from ecgalign.render.geometry import (
     grid_tables,
 )
 from ecgalign.render.layout import PULSE_STYLES, Page, check_layout, compute_page, resolve_dpi
-from ecgalign.render.traces import TraceIndex, points_polylines
+from ecgalign.render.traces import TraceIndex, points_polylines, segment_points
 from ecgalign.render.truth import GroundTruth, json_floats
 
 _GOLDEN = 0x9E3779B97F4A7C15
@@ -283,10 +283,7 @@ class Renderer:
         if c.frame:  # page frame: a closed line just inside the image border
             e = max(0.0, c.trace_px / 2 - 0.5)  # the outer pixel row and column fully covered
             segments.append([(e, e), (w - 1 - e, e), (w - 1 - e, h - 1 - e), (e, h - 1 - e), (e, e)])
-        lines = torch.tensor([pt for seg in segments for pt in seg], dtype=torch.float32, device=device)
-        join = torch.tensor(
-            [k < len(seg) - 1 for seg in segments for k in range(len(seg))][:-1], device=device
-        )
+        lines, join = segment_points(segments, device)
         scratch = torch.zeros(h * w, device=device)
         ink = torch.tensor(c.ink, dtype=torch.float32, device=device)
         if text[0].numel():

@@ -72,6 +72,14 @@ class TraceIndex:
         return box
 
 
+def segment_points(segments: list[list[tuple[float, float]]], device=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Polylines given as point lists -> their points (N, 2) float32 and ``join`` (N - 1,): consecutive points
+    of one polyline joined, none across two (the form ``points_polylines`` takes)."""
+    points = torch.tensor([pt for seg in segments for pt in seg], dtype=torch.float32, device=device)
+    join = torch.tensor([k < len(seg) - 1 for seg in segments for k in range(len(seg))][:-1], device=device)
+    return points, join
+
+
 def points_polylines(points: torch.Tensor, join: torch.Tensor) -> Polylines:
     """(B, N, 2) points of each image, joined where ``join`` (N - 1,) and both ends are finite."""
     b, n, _ = points.shape

@@ -151,7 +151,7 @@ class TraceSegmenter:
     def probability_of_maps(self, maps: np.ndarray) -> np.ndarray:
         """(3, H, W) ``input_maps`` -> (H, W) float32 trace probability, computed tile by tile (each tile
         padded by ``overlap`` px of context, which is dropped from its output)."""
-        c, h, w = maps.shape
+        h, w = maps.shape[1:]
         mult = self.net.spec.multiple
         dev = next(self.net.parameters()).device
         out = np.empty((h, w), dtype=np.float32)
@@ -203,7 +203,7 @@ def render_page(signal: np.ndarray, fs: float, seed: int, dpi: tuple[float, floa
     from ecgalign.render.draw import Polylines, rasterize
     from ecgalign.render.geometry import apply_homography
     from ecgalign.render.renderer import Renderer
-    from ecgalign.render.traces import points_polylines
+    from ecgalign.render.traces import points_polylines, segment_points
     from ecgalign.render.wild import sample_wild_config
 
     cfg = sample_wild_config(seed, layout=layout, dpi=dpi)
@@ -211,9 +211,7 @@ def render_page(signal: np.ndarray, fs: float, seed: int, dpi: tuple[float, floa
     h, w = res.images.shape[-2:]
     parts = [Polylines.from_batch(t[0][None, None]) for t in res.traces if t.shape[1] > 1]
     if cfg.calibration:
-        segs = res.page.calibration_polylines(cfg.pulse)
-        pts = torch.tensor([q for s in segs for q in s], dtype=torch.float32)
-        join = torch.tensor([i < len(s) - 1 for s in segs for i in range(len(s))][:-1])
+        pts, join = segment_points(res.page.calibration_polylines(cfg.pulse))
         parts.append(points_polylines(apply_homography(pts[None], res.page_to_image[:1]), join))
     flat, alpha = rasterize(Polylines.cat(parts), cfg.trace_px, h, w)
     cover = torch.zeros(h * w)

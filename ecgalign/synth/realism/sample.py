@@ -70,7 +70,7 @@ def records_of(source: str, limit: int | None = None) -> Iterator[ECGRecord | di
             yield {"record_id": reader.record_id(i), "source": str(path), "problem": str(exc)}
 
 
-def _is_normalised(rec: ECGRecord) -> bool:
+def is_normalised(rec: ECGRecord) -> bool:
     """A record already z-scored (unit variance per lead) rather than in mV."""
     pre = (rec.extra or {}).get("preprocess")
     if isinstance(pre, dict) and pre.get("normalize") not in (None, "none"):
@@ -98,7 +98,7 @@ def load_sample(source: str, *, limit: int | None = None, name: str | None = Non
             sig = np.asarray(rec.signal, dtype=np.float64)[order]
             if not np.isfinite(sig).all():
                 raise ValueError("non-finite samples")
-            norm = _is_normalised(rec)
+            norm = is_normalised(rec)
             if normalised is None:
                 normalised = norm
             elif norm != normalised:
