@@ -170,9 +170,16 @@ def compute_page(
     fs: float,
     n_samples: int,
     label_below: bool = False,
+    row_pitch_mm: float | None = None,
+    rows_top_mm: float | None = None,
 ) -> Page:
     """Geometry of ``layout`` on a ``width`` x ``height`` px page (``label_below``: lead labels under the
     baseline instead of above it).
+
+    By default the rows share the height between the header and footer bands evenly and the block is centred
+    there. Other printers stack their rows closer or lower on the page (ecg-image-kit: ~35 mm pitch in the
+    lower 60 % of a Letter page): ``row_pitch_mm`` sets the row pitch and ``rows_top_mm`` the top of the first
+    row, both from the page's top edge; the rows must fit above the footer band.
 
     Each row shows ``n_samples / fs`` seconds split evenly over the columns; when that does not fit the page
     width at ``speed`` (e.g. 10 s at 50 mm/s = 500 mm), the shown duration is halved until it does (a 3x4
@@ -195,8 +202,20 @@ def compute_page(
         seconds /= 2
     left = max(0.0, math.floor((page_w - seconds * speed - cal_w) / 2))
     usable = page_h - HEADER_MM - FOOTER_MM
-    pitch = max(1.0, math.floor(usable / n_rows))
-    top = HEADER_MM + max(0.0, math.floor((usable - pitch * n_rows) / 2))
+    if row_pitch_mm is not None and not row_pitch_mm > 0:
+        raise ValueError(f"row_pitch_mm must be positive, got {row_pitch_mm}")
+    if rows_top_mm is not None and not rows_top_mm >= 0:
+        raise ValueError(f"rows_top_mm must be >= 0, got {rows_top_mm}")
+    pitch = float(row_pitch_mm) if row_pitch_mm is not None else max(1.0, math.floor(usable / n_rows))
+    if rows_top_mm is not None:
+        top = float(rows_top_mm)
+    else:
+        top = HEADER_MM + max(0.0, math.floor((usable - pitch * n_rows) / 2))
+    if (row_pitch_mm is not None or rows_top_mm is not None) and top + pitch * n_rows > page_h - FOOTER_MM + 1e-6:
+        raise ValueError(
+            f"{n_rows} rows of {pitch:g} mm from {top:g} mm do not fit a {page_h:.1f} mm page above its "
+            f"{FOOTER_MM:g} mm footer; lower row_pitch_mm or rows_top_mm"
+        )
     baselines_mm = [top + round(pitch * (r + BASELINE_FRACTION)) for r in range(n_rows)]
     trace_x0 = (left + cal_w) * mm
     col_s = seconds / n_cols

@@ -65,6 +65,8 @@ class RenderConfig:
     label_position: str = "above"  # lead labels "above" or "below" the baseline
     grid_weight: float = 1.0  # grid line widths relative to the scheme's
     legend_gap_mm: float | None = None  # legend this far under the last baseline (None: at the page foot)
+    row_pitch_mm: float | None = None  # row pitch (None: the rows share the page height between header and footer)
+    rows_top_mm: float | None = None  # top of the first row from the page top (None: the row block centred)
 
     def __post_init__(self):
         check_layout(self.layout)
@@ -83,6 +85,12 @@ class RenderConfig:
             raise ValueError(f"grid_weight must be in (0, 5], got {self.grid_weight}")
         if self.legend_gap_mm is not None and not self.legend_gap_mm > 0:
             raise ValueError(f"legend_gap_mm must be positive or None, got {self.legend_gap_mm}")
+        if self.row_pitch_mm is not None and not self.row_pitch_mm > 0:
+            raise ValueError(f"row_pitch_mm must be positive or None, got {self.row_pitch_mm}")
+        if self.rows_top_mm is not None and not self.rows_top_mm >= 0:
+            raise ValueError(f"rows_top_mm must be >= 0 or None, got {self.rows_top_mm}")
+        if not self.min_trace_px > 0:
+            raise ValueError(f"min_trace_px must be positive, got {self.min_trace_px}")
 
     @classmethod
     def letter(cls, dpi: float = 200.0, **changes) -> RenderConfig:
@@ -238,7 +246,8 @@ class Renderer:
         key = ("page", float(fs), int(n_samples))
         if key not in self._cache:
             self._cache[key] = compute_page(
-                c.layout, c.width, c.height, c.dpi, c.speed, c.gain, fs, n_samples, c.label_position == "below"
+                c.layout, c.width, c.height, c.dpi, c.speed, c.gain, fs, n_samples, c.label_position == "below",
+                row_pitch_mm=c.row_pitch_mm, rows_top_mm=c.rows_top_mm,
             )
         return self._cache[key]
 

@@ -25,8 +25,11 @@ from ecgalign.losses import ClipLoss, gram_loss, lead_consistency_loss
 from ecgalign.models.decoders import QuerySignalDecoder
 from ecgalign.models.encoders.image import create_image_encoder
 from ecgalign.recipes.schema import Recipe
-from ecgalign.render import RenderConfig, Renderer
+from ecgalign.render import RenderConfig, Renderer, sample_wild_config
 from ecgalign.tasks.base import Task, register_task
+
+
+WILD_GROUP = 8  # images per page convention in a `wild` batch (a renderer per convention costs ~25 ms)
 
 
 def _tanh_projector(d_in: int, d_out: int) -> nn.Module:
@@ -67,9 +70,31 @@ class ECGScanTask(Task):
                                                            device=generator.device).tolist()
         augment = self.recipe.image.augment if self.training else "none"
         with torch.no_grad(), torch.autocast(device_type=x_mv.device.type, enabled=False):  # pixels in float32
-            result = self._renderer.render(x_mv.float(), self.recipe.data.fs, augment=augment,
-                                           seed=seeds if seeds is not None else 0, output="float")
-        return result.images  # (B, 3, H, W) in [0, 1]
+            if augment != "wild":
+                result = self._renderer.render(x_mv.float(), self.recipe.data.fs, augment=augment,
+                                               seed=seeds if seeds is not None else 0, output="float")
+                return result.images  # (B, 3, H, W) in [0, 1]
+            return self._render_wild(x_mv.float(), seeds, generator)
+
+    def _render_wild(self, x_mv: torch.Tensor, seeds: list[int] | None,
+                     generator: torch.Generator | None) -> torch.Tensor:
+        """The ``wild`` preset: besides the scanner/photo artefacts, every group of ``WILD_GROUP`` images
+        gets its own page conventions (``sample_wild_config`` at the training size: grid scheme and weight,
+        frame, pulse, labels, legend, separators, line width and faintness, row pitch and position), so the
+        encoder does not learn one printer's page geometry."""
+        img, b = self.recipe.image, len(x_mv)
+        n_groups = -(-b // WILD_GROUP)
+        page_seeds = ([0] * n_groups if generator is None else
+                      torch.randint(0, 2**31 - 1, (n_groups,), generator=generator, device=generator.device).tolist())
+        out = []
+        for g, page_seed in enumerate(page_seeds):
+            s, e = g * WILD_GROUP, min(b, (g + 1) * WILD_GROUP)
+            cfg = sample_wild_config(page_seed, layout=img.layout, size=(img.height, img.width))
+            result = Renderer(cfg, device=x_mv.device).render(
+                x_mv[s:e], self.recipe.data.fs, augment="wild",
+                seed=seeds[s:e] if seeds is not None else 0, output="float")
+            out.append(result.images)
+        return torch.cat(out)
 
     # ------------------------------------------------------------------------------------------ building
     @classmethod

@@ -80,3 +80,46 @@ def test_wild_renders_are_valid_images(ecg):
         cfg = dataclasses.replace(sample_wild_config(seed, dpi=(100, 120)))
         res = Renderer(cfg).render(signal[None], fs, augment="wild", seed=[seed])
         assert res.images.shape == (1, 3, cfg.height, cfg.width) and res.images.float().std() > 5
+
+
+def test_row_pitch_and_position_move_the_rows_and_must_fit(ecg):
+    signal, fs = ecg
+    default = Renderer(RenderConfig.letter(100)).render(signal[None], fs).page
+    low = Renderer(RenderConfig.letter(100, row_pitch_mm=35.0, rows_top_mm=65.0)).render(signal[None], fs)
+    page, ppm = low.page, low.page.px_per_mm
+    assert np.allclose(np.diff(page.baselines) / ppm, 35.0) and not np.allclose(np.diff(default.baselines) / ppm, 35.0)
+    assert page.baselines[0] / ppm == pytest.approx(65 + round(35 * 0.6)) and page.grid_origin[1] == pytest.approx(65 * ppm)
+    # the drawn trace follows the stated geometry: ink on the first row's baseline, none where the default had it
+    img = low.images[0].amax(0).numpy()
+    x = slice(int(page.trace_x0), int(page.trace_x0 + 50 * ppm))
+    assert (img[int(page.baselines[0]) - 3 : int(page.baselines[0]) + 4, x] < 100).any()
+    assert page.baselines[0] > default.baselines[0] + 30 * ppm
+    with pytest.raises(ValueError, match="do not fit"):
+        Renderer(RenderConfig.letter(100, row_pitch_mm=50.0, rows_top_mm=30.0)).render(signal[None], fs)
+    with pytest.raises(ValueError, match="row_pitch_mm"):
+        RenderConfig(row_pitch_mm=0.0)
+    with pytest.raises(ValueError, match="rows_top_mm"):
+        RenderConfig(rows_top_mm=-1.0)
+
+
+def test_wild_geometry_covers_other_printers_and_training_sizes(ecg):
+    signal, fs = ecg
+    configs = [sample_wild_config(s) for s in range(200)]
+    pitches = [c.row_pitch_mm for c in configs]
+    tops = [c.rows_top_mm for c in configs]
+    assert min(pitches) < 28 and max(pitches) > 45  # close rows (ecg-image-kit ~35 mm) to the full page share
+    assert min(tops) < 12 and max(tops) > 80
+    for c in configs:  # every draw fits above the footer
+        assert c.rows_top_mm + 4 * c.row_pitch_mm <= c.height / c.px_per_mm - 6.0 + 1e-6
+    # a training size keeps the page conventions of the same seed and draws the line faintness
+    small = [sample_wild_config(s, size=(176, 224)) for s in range(40)]
+    for s, c in enumerate(small):
+        big = configs[s]
+        assert (c.height, c.width, c.dpi) == (176, 224, None)
+        assert (c.grid, c.frame, c.pulse, c.labels, c.trace_mm) == (big.grid, big.frame, big.pulse, big.labels, big.trace_mm)
+    faint = [c.min_trace_px for c in small]
+    assert min(faint) < 0.4 and max(faint) > 0.85 and all(c.min_trace_px == 1.0 for c in configs)
+    res = Renderer(small[0]).render(signal[None], fs, augment="wild", seed=[0])
+    assert res.images.shape == (1, 3, 176, 224)
+    with pytest.raises(ValueError, match="size"):
+        sample_wild_config(0, size=(8, 8))

@@ -111,3 +111,35 @@ def test_the_digitiser_path_evaluates_a_signal_teacher_through_printouts(scan_se
     assert list(results["reconstruction"]) == ["model"]
     assert results["reconstruction"]["model"]["snr_db"]["overall"]["mean_db"] > 10
     json.dumps(results, allow_nan=False)
+
+
+def test_wild_batches_draw_page_conventions_per_group(monkeypatch):
+    """`image.augment=wild` draws page conventions (geometry, grid, line faintness...) for every group of
+    WILD_GROUP images at the training size; other presets keep the recipe's one page."""
+    import torch
+
+    from ecgalign.tasks import ecg_scan
+
+    calls = []
+    real = ecg_scan.sample_wild_config
+
+    def spy(seed, **kw):
+        calls.append((seed, kw))
+        return real(seed, **kw)
+
+    monkeypatch.setattr(ecg_scan, "sample_wild_config", spy)
+    x = torch.randn(2 * ecg_scan.WILD_GROUP + 3, 12, 1000).cumsum(-1) * 0.02
+    task = ecg_scan.ECGScanTask(load_recipe("ecg-scan", sets=[*TINY_SCAN, "image.augment=wild"]), 16, 16).train()
+    a = task._render(x, torch.Generator().manual_seed(5))
+    assert len(calls) == 3 and len({s for s, _ in calls}) == 3
+    assert all(kw == {"layout": "3x4+II", "size": (96, 128)} for _, kw in calls)
+    assert a.shape == (len(x), 3, 96, 128)
+    b = task._render(x, torch.Generator().manual_seed(5))
+    assert torch.equal(a, b)  # seeded: the same generator state, the same pages
+    pitches = {round(real(s, **kw).row_pitch_mm, 3) for s, kw in calls}
+    assert len(pitches) == 3
+    calls.clear()
+    light = ecg_scan.ECGScanTask(load_recipe("ecg-scan", sets=[*TINY_SCAN, "image.augment=light"]), 16, 16).train()
+    light._render(x, torch.Generator().manual_seed(5))
+    task.eval()._render(x, None)
+    assert calls == []
