@@ -230,11 +230,11 @@ def draw_params(rng: np.random.Generator, code: str, age: float, sex: str) -> di
     if code == "CRBBB":
         return {"qrs_ms": u(130, 165), **_fqrs(rng, 0.4)}
     if code == "IRBBB":
-        return {"qrs_ms": u(100, 115), "r_prime": u(0.35, 0.6)}
+        return {"qrs_ms": u(92, 110), "r_prime": u(0.35, 0.6)}
     if code == "LAFB":
         return {"axis": u(-75, -45)}
     if code == "LVH":
-        return {"sokolow_mv": u(3.9, 5.2), "strain": bool(rng.random() < 0.5)}
+        return {"sokolow_mv": u(3.65, 5.4), "strain": bool(rng.random() < 0.5)}
     if code in ("IMI", "AMI", "ASMI"):
         stage = str(rng.choice(["acute", "recent", "old"], p=[0.2, 0.2, 0.6]))
         return {

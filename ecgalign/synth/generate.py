@@ -159,7 +159,7 @@ def _patient(seed: int, number: int, config: SynthConfig) -> _Patient:
     base = {
         "pr": float(np.clip(rng.normal(0.135 + 0.0006 * (age - 20), 0.015), 0.12, 0.195)),
         "p_dur": float(np.clip(rng.normal(0.100, 0.010), 0.08, 0.118)),
-        "qrs": float(np.clip(rng.normal(0.088 + (0.006 if sex == "M" else 0.0), 0.007), 0.074, 0.106)),
+        "qrs": float(np.clip(rng.normal(0.083 + (0.006 if sex == "M" else 0.0), 0.007), 0.07, 0.102)),
         "qtc": float(np.clip(rng.normal(0.412 + (0.012 if sex == "F" else 0.0), 0.014), 0.38, 0.452)),
         "hr_offset": float(rng.normal(0.0, 4.0)),
         "resp_hz": float(rng.uniform(0.18, 0.33)),
@@ -339,7 +339,7 @@ def synthesize_record(
     for code in ("CLBBB", "CRBBB", "IRBBB"):
         if code in codes:
             qrs = params[code]["qrs_ms"] / 1000
-    if codes & {"LAFB", "LVH"} and not codes & {"CLBBB", "CRBBB", "IRBBB"}:
+    if "LVH" in codes and not codes & {"CLBBB", "CRBBB", "IRBBB"}:
         qrs = min(qrs + 0.008, 0.112)
     qtc = (
         params["LNGQT"]["qtc_ms"] / 1000

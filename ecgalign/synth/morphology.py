@@ -21,7 +21,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from ecgalign.data.leads import derive_limb_leads
-from ecgalign.synth.dipole import P_WAVE, QRS, REPOL, Template, frontal_rotation_to, rotation
+from ecgalign.synth.dipole import (
+    P_WAVE,
+    QRS,
+    REPOL,
+    Template,
+    frontal_rotation_to,
+    rotation,
+    ventricular_rows_12,
+)
 from ecgalign.synth.population import POP
 
 LIMB = slice(0, 6)  # rows of the 12-lead render: I, II, III, aVR, aVL, aVF
@@ -136,10 +144,10 @@ _NORMAL_QRS = (
 )  # posterior forces early enough that V2's S nadir meets lead II's R peak, as in ptbxl-500 NORM median beats
 _LAFB_QRS = (
     ("q", 0.15, 0.065, (-0.12, 0.22, -0.05)),
-    ("R1", 0.40, 0.100, (0.60, -0.25, -0.30)),
-    ("R2", 0.55, 0.100, (0.95, -0.55, 0.50)),
-    ("S", 0.76, 0.085, (-0.10, -0.25, 0.55)),
-)
+    ("R1", 0.40, 0.095, (0.45, -0.18, -0.30)),
+    ("R2", 0.53, 0.090, (0.62, -0.36, 0.50)),
+    ("S", 0.72, 0.085, (-0.10, -0.20, 0.50)),
+)  # frontal forces sized like ptbxl-500 LAFB (limb-lead peak-to-peak 1.22 mV median, about NORM's 1.14)
 _LBBB_QRS = (
     ("r", 0.14, 0.080, (0.10, 0.02, -0.04)),
     ("R1", 0.34, 0.130, (1.20, 0.15, 1.35)),
@@ -247,7 +255,8 @@ def _sharpen(tpl: Template) -> None:
 def _render_qrs(tpl: Template, local: np.ndarray, local_at: np.ndarray) -> np.ndarray:
     """(12, T) QRS render at 1 kHz around the complex: the dipole's QRS plus the electrode-local sources
     ``local`` (K, 9) centred at ``local_at[:, 0]`` of the QRS with widths ``local_at[:, 1]`` (s)."""
-    t, leads = tpl.render(1000.0, -0.02, tpl.qrs + 0.03, kinds=(QRS,))
+    rows = ventricular_rows_12(POP["chest_proximity"])  # the chest leads as the record shows them
+    t, leads = tpl.render(1000.0, -0.02, tpl.qrs + 0.03, kinds=(QRS,), rows=rows)
     bumps = np.exp(-0.5 * ((t[None] - local_at[:, :1] * tpl.qrs) / local_at[:, 1:]) ** 2)  # (K, T)
     e = local.T @ bumps  # (9, T) electrodes RA, LA, LL, V1-V6
     i, ii = e[1] - e[0], e[2] - e[0]
@@ -389,6 +398,11 @@ def _voltage(tpl: Template, codes: set[str], params: dict[str, dict], anat: Anat
         k = ceiling / sokolow
     else:
         k = 1.0
+    if "LVH" in codes and k > 1.0:
+        # LVH raises the chest voltage more than the limb voltage (ptbxl-500 LVH: limb-lead peak-to-peak 1.53 mV
+        # median against NORM 1.14, i.e. less than the Sokolow-Lyon ratio 3.73 / 2.24): limbs grow by sqrt(k).
+        limb_gain /= np.sqrt(k)
+        limb /= np.sqrt(k)
     if "LVOLT" in codes:
         limb_gain *= params["LVOLT"]["limb_mv"] / max(limb * k, 1e-6)
     elif limb * k < LOW_LIMB_MV + 0.15:
