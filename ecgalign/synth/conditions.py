@@ -226,13 +226,13 @@ def draw_params(rng: np.random.Generator, code: str, age: float, sex: str) -> di
     """Parameters of one condition (persistent ones are drawn with the patient's generator)."""
     u = rng.uniform
     if code == "CLBBB":
-        return {"qrs_ms": u(130, 170), "axis": u(-25, 60), "st_mv": u(0.1, 0.25), **_fqrs(rng, 0.4)}
+        return {"qrs_ms": u(130, 170), "axis": u(-45, 35), "st_mv": u(0.1, 0.25), **_fqrs(rng, 0.4)}
     if code == "CRBBB":
         return {"qrs_ms": u(130, 165), **_fqrs(rng, 0.4)}
     if code == "IRBBB":
         return {"qrs_ms": u(92, 110), "r_prime": u(0.35, 0.6)}
     if code == "LAFB":
-        return {"axis": u(-75, -45)}
+        return {"axis": u(-70, -38)}
     if code == "LVH":
         return {"sokolow_mv": u(3.65, 5.4), "strain": bool(rng.random() < 0.5)}
     if code in ("IMI", "AMI", "ASMI"):

@@ -176,9 +176,9 @@ _LAFB_QRS = (
 )  # frontal forces sized like ptbxl-500 LAFB (limb-lead peak-to-peak 1.22 mV median, about NORM's 1.14)
 _LBBB_QRS = (
     ("r", 0.14, 0.080, (0.10, 0.02, -0.04)),
-    ("R1", 0.34, 0.130, (1.20, 0.15, 1.35)),
-    ("R2", 0.70, 0.120, (1.35, -0.20, 0.55)),
-)
+    ("R1", 0.34, 0.130, (0.90, 0.11, 1.01)),
+    ("R2", 0.70, 0.120, (1.01, -0.15, 0.41)),
+)  # sized to the 8 CLBBB of ptbxl-500 (Sokolow-Lyon 2.23 mV median; 3.18 at the earlier x1.33)
 # RBBB: left-ventricular activation as in a normal QRS of this duration, then the slow right-ventricular R'.
 _RBBB_EARLY_S = 0.085
 _R_PRIME = (-0.42, 0.0, -0.80)
