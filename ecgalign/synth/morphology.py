@@ -74,7 +74,7 @@ class Anatomy:
     def draw(cls, rng: np.random.Generator, age: float, sex: str) -> Anatomy:
         young_male = sex == "M" and age < 40
         gain = (
-            POP["qrs_gain"] * np.exp(rng.normal(0.0, 0.15)) * (1.15 if young_male else 1.0) * (0.9 if sex == "F" else 1.0)
+            POP["qrs_gain"] * np.exp(rng.normal(0.0, POP["qrs_gain_sd"])) * (1.15 if young_male else 1.0) * (0.9 if sex == "F" else 1.0)
         )
         focus = rng.normal(size=3)
         k = LOCAL_SOURCES
