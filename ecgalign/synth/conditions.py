@@ -245,7 +245,7 @@ def draw_params(rng: np.random.Generator, code: str, age: float, sex: str) -> di
             # AMI keeps the earlier, larger Q (ptbxl-500 has 7 AMI records, too few to fit; with the IMI/ASMI
             # sizes its V3 Q read in 0.88 of 58 records of seed 0, below the 0.90 fidelity line).
             "q_ms": u(40, 55) if code != "AMI" else u(45, 60),
-            "q_mv": u(0.25, 0.5) if code != "AMI" else u(0.35, 0.65),
+            "q_mv": u(0.28, 0.55) if code != "AMI" else u(0.35, 0.65),
             "r_keep": u(0.2, 0.5) if code != "AMI" else u(0.1, 0.4),
             "st_mv": u(0.15, 0.35),
             "t_inv_mv": u(0.15, 0.35),
