@@ -176,9 +176,10 @@ _LAFB_QRS = (
 )  # frontal forces sized like ptbxl-500 LAFB (limb-lead peak-to-peak 1.22 mV median, about NORM's 1.14)
 _LBBB_QRS = (
     ("r", 0.14, 0.080, (0.10, 0.02, -0.04)),
-    ("R1", 0.34, 0.130, (0.90, 0.11, 1.01)),
-    ("R2", 0.70, 0.120, (1.01, -0.15, 0.41)),
-)  # sized to the 8 CLBBB of ptbxl-500 (Sokolow-Lyon 2.23 mV median; 3.18 at the earlier x1.33)
+    ("R1", 0.38, 0.130, (0.76, 0.09, 0.86)),
+    ("R2", 0.62, 0.120, (0.86, -0.13, 0.35)),
+)  # sized to the 8 CLBBB of ptbxl-500 (Sokolow-Lyon 2.23 mV median; 3.18 at the earlier x1.33); one broad
+# slurred R rather than two humps (real CLBBB V6 falls 30 ms after the R peak; with R2 at 0.70 it stayed up 50 ms)
 # RBBB: left-ventricular activation as in a normal QRS of this duration, then the slow right-ventricular R'.
 _RBBB_EARLY_S = 0.085
 _R_PRIME = (-0.42, 0.0, -0.80)
