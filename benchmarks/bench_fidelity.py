@@ -23,8 +23,8 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=2000, help="default synthetic records per seed")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     args = ap.parse_args()
-    out: dict = {"benchmark": "label_fidelity", "command": " ".join([os.path.basename(sys.executable), *sys.argv]),
-                 "seeds": {}}
+    command = " ".join([os.path.basename(sys.executable), *sys.argv])
+    out: dict = {"benchmark": "label_fidelity", "command": command, "seeds": {}}
     for seed in args.seeds:
         t0 = time.perf_counter()
         sample = load_sample(f"synth:{args.n}:{seed}")
@@ -34,7 +34,8 @@ def main() -> None:
                                       for code, row in table.items()}}
     codes = next(iter(out["seeds"].values())).keys() - {"seconds"}
     out["minimum_over_seeds"] = {
-        code: min((s[code]["meets"] for s in out["seeds"].values() if s[code]["meets"] is not None), default=None)
+        code: min((s[code]["meets"] for s in out["seeds"].values() if s[code]["meets"] is not None),
+                  default=None)
         for code in sorted(codes)
     }
     print(json.dumps(out, indent=1))

@@ -74,7 +74,8 @@ class Anatomy:
     def draw(cls, rng: np.random.Generator, age: float, sex: str) -> Anatomy:
         young_male = sex == "M" and age < 40
         gain = (
-            POP["qrs_gain"] * np.exp(rng.normal(0.0, POP["qrs_gain_sd"])) * (1.15 if young_male else 1.0) * (0.9 if sex == "F" else 1.0)
+            POP["qrs_gain"] * np.exp(rng.normal(0.0, POP["qrs_gain_sd"]))
+            * (1.15 if young_male else 1.0) * (0.9 if sex == "F" else 1.0)
         )
         focus = rng.normal(size=3)
         k = LOCAL_SOURCES
@@ -142,7 +143,8 @@ def patient_lead_rows(rng: np.random.Generator) -> np.ndarray:
     norm = np.linalg.norm(rows[2:], axis=1, keepdims=True)
     turned = rows[2:] + rng.normal(0.0, POP["lead_sd"], size=(6, 3)) * norm
     # direction turned, length kept up to a small spread (the chest voltages stay those of the population)
-    rows[2:] = turned / np.linalg.norm(turned, axis=1, keepdims=True) * norm * np.exp(rng.normal(0.0, 0.08, (6, 1)))
+    spread = np.exp(rng.normal(0.0, 0.08, (6, 1)))
+    rows[2:] = turned / np.linalg.norm(turned, axis=1, keepdims=True) * norm * spread
     return rows
 
 
@@ -179,7 +181,8 @@ _LBBB_QRS = (
     ("R1", 0.38, 0.130, (0.76, 0.09, 0.86)),
     ("R2", 0.62, 0.120, (0.86, -0.13, 0.35)),
 )  # sized to the 8 CLBBB of ptbxl-500 (Sokolow-Lyon 2.23 mV median; 3.18 at the earlier x1.33); one broad
-# slurred R rather than two humps (real CLBBB V6 falls 30 ms after the R peak; with R2 at 0.70 it stayed up 50 ms)
+# slurred R rather than two humps (real CLBBB V6 falls 30 ms after the R peak; with R2 at 0.70 it stayed up
+# 50 ms)
 # RBBB: left-ventricular activation as in a normal QRS of this duration, then the slow right-ventricular R'.
 _RBBB_EARLY_S = 0.085
 _R_PRIME = (-0.42, 0.0, -0.80)
@@ -279,7 +282,9 @@ def _sharpen(tpl: Template) -> None:
         tpl.add(f"{name}_core", QRS, mu, sl * width, amp * share, sr * width)
 
 
-def _render_qrs(tpl: Template, local: np.ndarray, local_at: np.ndarray, leads: np.ndarray | None = None) -> np.ndarray:
+def _render_qrs(
+    tpl: Template, local: np.ndarray, local_at: np.ndarray, leads: np.ndarray | None = None
+) -> np.ndarray:
     """(12, T) QRS render at 1 kHz around the complex: the dipole's QRS plus the electrode-local sources
     ``local`` (K, 9) centred at ``local_at[:, 0]`` of the QRS with widths ``local_at[:, 1]`` (s); ``leads``:
     the patient's (8, 3) lead vectors (``Anatomy.leads``), else the population rows."""

@@ -17,7 +17,8 @@ _REQUIRED = (
     "rr_lf", "rr_hf", "sr_hr", "beat_gain_sd", "t_gain_sd", "resp_rotation_deg", "sokolow_ceiling_mv",
     "borderline_voltage_p", "qrs_gain", "limb_gain_mean",
     "t_gain", "tilt_sd", "turn_sd", "qrs_core", "j_point_mv",
-    "ta_ratio", "ta_width_s", "t_ramp", "atrial_chest_gain", "chest_proximity", "s_tail", "u_p", "lead_sd", "qrs_gain_sd",
+    "ta_ratio", "ta_width_s", "t_ramp", "atrial_chest_gain", "chest_proximity", "s_tail", "u_p",
+    "lead_sd", "qrs_gain_sd",
 )
 
 
