@@ -47,6 +47,13 @@ def ventricular_rows(proximity) -> np.ndarray:
     return DOWER_8 * np.r_[1.0, 1.0, np.asarray(proximity, dtype=float)][:, None]
 
 
+def ventricular_rows_12(proximity) -> np.ndarray:
+    """(12, 3) lead vectors in LEADS_12 order for ventricular sources: the limb rows as Dower (III, aVR, aVL, aVF
+    derived), V1-V6 scaled by ``proximity`` as in ``ventricular_rows``; what a template measurement must use so
+    that it reads the leads the record is made of (voltage calibration, docs/synth.md)."""
+    return DOWER_12 * np.r_[np.ones(6), np.asarray(proximity, dtype=float)][:, None]
+
+
 def atrial_rows(chest_gain: float) -> np.ndarray:
     """(8, 3) lead vectors (I, II, V1-V6) for atrial sources (P, Ta, ectopic P): the Dower rows with the chest
     rows scaled by ``chest_gain``. The atria lie posterior and superior, farther from the precordial electrodes
@@ -140,8 +147,11 @@ class Template:
         start: float = -0.35,
         stop: float = 0.75,
         kinds: tuple[int, ...] = (P_WAVE, QRS, REPOL),
+        rows: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """The beat at its own QT, 12 leads: (t (T,), leads (12, T)); for measurements, not for records."""
+        """The beat at its own QT, 12 leads: (t (T,), leads (12, T)); for measurements, not for records.
+        ``rows``: (12, 3) lead vectors (default the Dower rows; ``ventricular_rows_12`` for what the record
+        shows of ventricular sources)."""
         t = np.arange(start, stop, 1.0 / fs)
         kind, mu, sl, sr, amp = self.arrays()
         sel = np.zeros(kind.shape, dtype=bool)
@@ -151,7 +161,7 @@ class Template:
         s = np.where(x < 0, sl[sel, None], sr[sel, None])
         g = np.exp(-0.5 * (x / s) ** 2)  # (N, T)
         dip = np.einsum("nc,nt->ct", amp[sel], g)  # (3, T)
-        return t, project(DOWER_12, dip)
+        return t, project(DOWER_12 if rows is None else rows, dip)
 
 
 def project(matrix: np.ndarray, dipole: np.ndarray) -> np.ndarray:

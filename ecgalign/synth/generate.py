@@ -27,7 +27,14 @@ from ecgalign.synth.dipole import (
     render_dipole,
     ventricular_rows,
 )
-from ecgalign.synth.morphology import Anatomy, Intervals, pac_template, pvc_template, sinus_template
+from ecgalign.synth.morphology import (
+    Anatomy,
+    Intervals,
+    pac_template,
+    patient_lead_rows,
+    pvc_template,
+    sinus_template,
+)
 from ecgalign.synth.noise import NoiseConfig, add_noise, electrodes_to_leads
 from ecgalign.synth.parallel import parallel_records
 from ecgalign.synth.population import POP
@@ -44,7 +51,7 @@ from ecgalign.synth.rhythm import (
 )
 
 _BLOCK = 64  # records are grouped into patients within consecutive blocks of this many indices
-_TAG_GROUPS, _TAG_PATIENT = 0x6770, 0x7061
+_TAG_GROUPS, _TAG_PATIENT, _TAG_LEADS = 0x6770, 0x7061, 0x6C64
 _LEAD_AXIS_AF = np.array([-0.30, 0.45, -0.75]) / np.linalg.norm([-0.30, 0.45, -0.75])  # V1-V2 and inferior
 _LEAD_AXIS_AFL = np.array([-0.05, -0.90, -0.45]) / np.linalg.norm([-0.05, -0.90, -0.45])  # negative inferior
 
@@ -156,10 +163,12 @@ def _patient(seed: int, number: int, config: SynthConfig) -> _Patient:
     age = float(np.round(np.clip(rng.normal(cond.AGE_MEAN, cond.AGE_SD), *cond.AGE_RANGE)))
     fold = int(rng.integers(1, 11))
     anatomy = Anatomy.draw(rng, age, sex)
+    # The patient's lead vectors come from their own stream, so the other patient draws stay as they were.
+    anatomy.leads = patient_lead_rows(np.random.default_rng([seed, _TAG_LEADS, number]))
     base = {
         "pr": float(np.clip(rng.normal(0.135 + 0.0006 * (age - 20), 0.015), 0.12, 0.195)),
         "p_dur": float(np.clip(rng.normal(0.100, 0.010), 0.08, 0.118)),
-        "qrs": float(np.clip(rng.normal(0.088 + (0.006 if sex == "M" else 0.0), 0.007), 0.074, 0.106)),
+        "qrs": float(np.clip(rng.normal(0.083 + (0.006 if sex == "M" else 0.0), 0.007), 0.07, 0.102)),
         "qtc": float(np.clip(rng.normal(0.412 + (0.012 if sex == "F" else 0.0), 0.014), 0.38, 0.452)),
         "hr_offset": float(rng.normal(0.0, 4.0)),
         "resp_hz": float(rng.uniform(0.18, 0.33)),
@@ -339,7 +348,7 @@ def synthesize_record(
     for code in ("CLBBB", "CRBBB", "IRBBB"):
         if code in codes:
             qrs = params[code]["qrs_ms"] / 1000
-    if codes & {"LAFB", "LVH"} and not codes & {"CLBBB", "CRBBB", "IRBBB"}:
+    if "LVH" in codes and not codes & {"CLBBB", "CRBBB", "IRBBB"}:
         qrs = min(qrs + 0.008, 0.112)
     qtc = (
         params["LNGQT"]["qtc_ms"] / 1000
@@ -393,7 +402,8 @@ def synthesize_record(
             _LEAD_AXIS_AFL, p["f_mv"] * flutter_wave(n, fs, p["atrial_rate"], p["phase"], -1.2)
         )
 
-    leads8 = project(ventricular_rows(POP["chest_proximity"]), dipole) + project(atrial_rows(POP["atrial_chest_gain"]), atrial)
+    rows = ventricular_rows(POP["chest_proximity"]) if anat.leads is None else anat.leads
+    leads8 = project(rows, dipole) + project(atrial_rows(POP["atrial_chest_gain"]), atrial)
     leads8 += electrodes_to_leads(local)  # (8, T): I, II, V1..V6
     leads8[:2] *= params["_measured"]["limb_gain"]
     noise_info = None
