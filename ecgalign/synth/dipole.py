@@ -47,13 +47,6 @@ def ventricular_rows(proximity) -> np.ndarray:
     return DOWER_8 * np.r_[1.0, 1.0, np.asarray(proximity, dtype=float)][:, None]
 
 
-def ventricular_rows_12(proximity) -> np.ndarray:
-    """(12, 3) lead vectors in LEADS_12 order for ventricular sources: the limb rows as Dower (III, aVR, aVL, aVF
-    derived), V1-V6 scaled by ``proximity`` as in ``ventricular_rows``; what a template measurement must use so
-    that it reads the leads the record is made of (voltage calibration, docs/synth.md)."""
-    return DOWER_12 * np.r_[np.ones(6), np.asarray(proximity, dtype=float)][:, None]
-
-
 def atrial_rows(chest_gain: float) -> np.ndarray:
     """(8, 3) lead vectors (I, II, V1-V6) for atrial sources (P, Ta, ectopic P): the Dower rows with the chest
     rows scaled by ``chest_gain``. The atria lie posterior and superior, farther from the precordial electrodes
@@ -150,8 +143,8 @@ class Template:
         rows: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """The beat at its own QT, 12 leads: (t (T,), leads (12, T)); for measurements, not for records.
-        ``rows``: (12, 3) lead vectors (default the Dower rows; ``ventricular_rows_12`` for what the record
-        shows of ventricular sources)."""
+        ``rows``: (12, 3) lead vectors (default the Dower rows; the record's own ventricular rows, limb leads
+        derived, for what the record shows of ventricular sources)."""
         t = np.arange(start, stop, 1.0 / fs)
         kind, mu, sl, sr, amp = self.arrays()
         sel = np.zeros(kind.shape, dtype=bool)

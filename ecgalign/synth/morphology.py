@@ -29,7 +29,6 @@ from ecgalign.synth.dipole import (
     frontal_rotation_to,
     rotation,
     ventricular_rows,
-    ventricular_rows_12,
 )
 from ecgalign.synth.population import POP
 
@@ -289,7 +288,7 @@ def _render_qrs(
     ``local`` (K, 9) centred at ``local_at[:, 0]`` of the QRS with widths ``local_at[:, 1]`` (s); ``leads``:
     the patient's (8, 3) lead vectors (``Anatomy.leads``), else the population rows."""
     # the chest leads as the record shows them (proximity gains, the patient's own lead vectors)
-    rows = ventricular_rows_12(POP["chest_proximity"]) if leads is None else _rows_12(leads)
+    rows = _rows_12(ventricular_rows(POP["chest_proximity"]) if leads is None else leads)
     t, leads = tpl.render(1000.0, -0.02, tpl.qrs + 0.03, kinds=(QRS,), rows=rows)
     bumps = np.exp(-0.5 * ((t[None] - local_at[:, :1] * tpl.qrs) / local_at[:, 1:]) ** 2)  # (K, T)
     e = local.T @ bumps  # (9, T) electrodes RA, LA, LL, V1-V6
