@@ -287,7 +287,7 @@ def _local_sources(
     b = onsets.size
     if b == 0:
         return np.zeros((9, n))
-    beat_jit = np.exp(rng.normal(0.0, 0.15, size=(b, k)))  # local sources vary more than the dipole
+    beat_jit = np.exp(rng.normal(0.0, 0.08, size=(b, k)))  # local sources vary more than the dipole
     mu = onsets[:, None] + anat.local_at[:, 0] * tpl.qrs  # (B, K)
     sig = np.broadcast_to(anat.local_at[:, 1], (b, k))
     amp = local[None] * (beat_jit * gain[:, None])[:, :, None]  # (B, K, 9)
@@ -371,7 +371,7 @@ def synthesize_record(
     if PAC in types:
         templates[PAC] = pac_template(sinus, iv, anat)
     breath = np.sin(2 * np.pi * resp_hz * onsets + resp_phase)
-    gain = 1.0 + rng.uniform(0.02, 0.06) * breath
+    gain = 1.0 + rng.uniform(0.01, 0.04) * breath
     rot = _beat_rotations(POP["resp_rotation_deg"] * rng.uniform(0.5, 1.5) * breath)
     parts = [
         _components(
