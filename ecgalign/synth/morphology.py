@@ -164,9 +164,9 @@ class Intervals:
 
 # QRS loops: (name, centre, width) as fractions of the QRS duration, direction (mV).
 _NORMAL_QRS = (
-    ("q", 0.16, 0.065, (-0.11, 0.04, -0.14)),
-    ("R1", 0.42, 0.100, (0.45, 0.62, -0.32)),
-    ("R2", 0.53, 0.090, (0.85, 0.22, 0.75)),
+    ("q", 0.16, 0.065, (-0.066, 0.024, -0.084)),
+    ("R1", 0.45, 0.100, (0.62, 0.45, -0.32)),
+    ("R2", 0.53, 0.090, (0.72, 0.40, 0.75)),
     ("S", 0.70, 0.085, (-0.12, -0.03, 0.40)),
 )  # posterior forces early enough that V2's S nadir meets lead II's R peak, as in ptbxl-500 NORM median beats
 _LAFB_QRS = (
