@@ -32,6 +32,7 @@ from ecgalign.synth.morphology import (
     Intervals,
     pac_template,
     patient_lead_rows,
+    patient_qrs_timing,
     pvc_template,
     sinus_template,
 )
@@ -51,7 +52,7 @@ from ecgalign.synth.rhythm import (
 )
 
 _BLOCK = 64  # records are grouped into patients within consecutive blocks of this many indices
-_TAG_GROUPS, _TAG_PATIENT, _TAG_LEADS = 0x6770, 0x7061, 0x6C64
+_TAG_GROUPS, _TAG_PATIENT, _TAG_LEADS, _TAG_TIMING = 0x6770, 0x7061, 0x6C64, 0x7174
 _LEAD_AXIS_AF = np.array([-0.30, 0.45, -0.75]) / np.linalg.norm([-0.30, 0.45, -0.75])  # V1-V2 and inferior
 _LEAD_AXIS_AFL = np.array([-0.05, -0.90, -0.45]) / np.linalg.norm([-0.05, -0.90, -0.45])  # negative inferior
 
@@ -165,6 +166,7 @@ def _patient(seed: int, number: int, config: SynthConfig) -> _Patient:
     anatomy = Anatomy.draw(rng, age, sex)
     # The patient's lead vectors come from their own stream, so the other patient draws stay as they were.
     anatomy.leads = patient_lead_rows(np.random.default_rng([seed, _TAG_LEADS, number]))
+    anatomy.timing = patient_qrs_timing(np.random.default_rng([seed, _TAG_TIMING, number]))
     base = {
         "pr": float(np.clip(rng.normal(0.135 + 0.0006 * (age - 20), 0.015), 0.12, 0.195)),
         "p_dur": float(np.clip(rng.normal(0.100, 0.010), 0.08, 0.118)),
