@@ -282,7 +282,7 @@ def _add_p(tpl: Template, iv: Intervals, anat: Anatomy, rot: np.ndarray, ectopic
     segment sits below the TP baseline in leads with a tall P (Holmqvist et al., J. Electrocardiol. 2008)."""
     pd = iv.p_dur
     p1 = np.array([0.04, 0.045, -0.04])  # right atrium: anterior, inferior
-    p2 = np.array([0.10, 0.03, 0.05])  # left atrium: leftward, posterior
+    p2 = np.array([0.13, 0.03, 0.08])  # left atrium: leftward, posterior
     if ectopic:  # low-atrial / left-atrial focus: P axis turned superior, single hump
         turn = rotation(0.0, 0.0, -140.0)
         p = turn @ rot @ (p1 + p2) * 0.8 * anat.p_gain
