@@ -169,7 +169,7 @@ def _patient(seed: int, number: int, config: SynthConfig) -> _Patient:
     anatomy.timing = patient_qrs_timing(np.random.default_rng([seed, _TAG_TIMING, number]))
     base = {
         "pr": float(np.clip(rng.normal(0.135 + 0.0006 * (age - 20), 0.015), 0.12, 0.195)),
-        "p_dur": float(np.clip(rng.normal(0.100, 0.010), 0.08, 0.118)),
+        "p_dur": float(np.clip(rng.normal(0.110, 0.010), 0.085, 0.128)),
         "qrs": float(np.clip(rng.normal(0.083 + (0.006 if sex == "M" else 0.0), 0.007), 0.07, 0.102)),
         "qtc": float(np.clip(rng.normal(0.412 + (0.012 if sex == "F" else 0.0), 0.014), 0.38, 0.452)),
         "hr_offset": float(rng.normal(0.0, 4.0)),
