@@ -101,7 +101,7 @@ class Anatomy:
                             rng.uniform(0.003, 0.006)]),
             notch_dir=notch_dir / np.linalg.norm(notch_dir),
             local=rng.normal(0.0, 1.0, size=(k, 9)) * near * POP["local_mv"] * gain,
-            local_at=np.c_[rng.uniform(0.5, 0.95, size=k), rng.uniform(0.003, 0.008, size=k)],
+            local_at=np.c_[rng.uniform(0.5, 0.95, size=k), rng.uniform(0.007, 0.014, size=k)],
             local_t=rng.normal(0.0, 1.0, size=9) * near * POP["local_t"],
             limb_gain=float(POP["limb_gain_mean"] * np.exp(rng.normal(0.0, POP["limb_gain_sd"]))),
             j_point=float(max(rng.normal(*POP["j_point_mv"]), 0.0) * (1.3 if young_male else 1.0)),
