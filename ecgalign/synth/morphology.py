@@ -179,8 +179,8 @@ class Intervals:
 # QRS loops: (name, centre, width) as fractions of the QRS duration, direction (mV).
 _NORMAL_QRS = (
     ("q", 0.16, 0.065, (-0.066, 0.024, -0.084)),
-    ("R1", 0.45, 0.100, (0.62, 0.45, -0.32)),
-    ("R2", 0.53, 0.090, (0.72, 0.40, 0.75)),
+    ("R1", 0.45, 0.100, (0.54, 0.55, -0.32)),
+    ("R2", 0.53, 0.090, (0.78, 0.32, 0.75)),
     ("S", 0.70, 0.085, (-0.12, -0.03, 0.40)),
 )  # posterior forces early enough that V2's S nadir meets lead II's R peak, as in ptbxl-500 NORM median beats
 _LAFB_QRS = (
