@@ -373,7 +373,7 @@ def synthesize_record(
     if PAC in types:
         templates[PAC] = pac_template(sinus, iv, anat)
     breath = np.sin(2 * np.pi * resp_hz * onsets + resp_phase)
-    gain = 1.0 + rng.uniform(0.01, 0.04) * breath
+    gain = 1.0 + rng.uniform(0.005, 0.02) * breath
     rot = _beat_rotations(POP["resp_rotation_deg"] * rng.uniform(0.5, 1.5) * breath)
     parts = [
         _components(
