@@ -32,6 +32,7 @@ from ecgalign.synth.morphology import (
     Intervals,
     pac_template,
     patient_lead_rows,
+    patient_qrs_timing,
     pvc_template,
     sinus_template,
 )
@@ -51,7 +52,7 @@ from ecgalign.synth.rhythm import (
 )
 
 _BLOCK = 64  # records are grouped into patients within consecutive blocks of this many indices
-_TAG_GROUPS, _TAG_PATIENT, _TAG_LEADS = 0x6770, 0x7061, 0x6C64
+_TAG_GROUPS, _TAG_PATIENT, _TAG_LEADS, _TAG_TIMING = 0x6770, 0x7061, 0x6C64, 0x7174
 _LEAD_AXIS_AF = np.array([-0.30, 0.45, -0.75]) / np.linalg.norm([-0.30, 0.45, -0.75])  # V1-V2 and inferior
 _LEAD_AXIS_AFL = np.array([-0.05, -0.90, -0.45]) / np.linalg.norm([-0.05, -0.90, -0.45])  # negative inferior
 
@@ -165,9 +166,10 @@ def _patient(seed: int, number: int, config: SynthConfig) -> _Patient:
     anatomy = Anatomy.draw(rng, age, sex)
     # The patient's lead vectors come from their own stream, so the other patient draws stay as they were.
     anatomy.leads = patient_lead_rows(np.random.default_rng([seed, _TAG_LEADS, number]))
+    anatomy.timing = patient_qrs_timing(np.random.default_rng([seed, _TAG_TIMING, number]))
     base = {
         "pr": float(np.clip(rng.normal(0.135 + 0.0006 * (age - 20), 0.015), 0.12, 0.195)),
-        "p_dur": float(np.clip(rng.normal(0.100, 0.010), 0.08, 0.118)),
+        "p_dur": float(np.clip(rng.normal(0.110, 0.010), 0.085, 0.128)),
         "qrs": float(np.clip(rng.normal(0.083 + (0.006 if sex == "M" else 0.0), 0.007), 0.07, 0.102)),
         "qtc": float(np.clip(rng.normal(0.412 + (0.012 if sex == "F" else 0.0), 0.014), 0.38, 0.452)),
         "hr_offset": float(rng.normal(0.0, 4.0)),
@@ -287,7 +289,7 @@ def _local_sources(
     b = onsets.size
     if b == 0:
         return np.zeros((9, n))
-    beat_jit = np.exp(rng.normal(0.0, 0.15, size=(b, k)))  # local sources vary more than the dipole
+    beat_jit = np.exp(rng.normal(0.0, 0.08, size=(b, k)))  # local sources vary more than the dipole
     mu = onsets[:, None] + anat.local_at[:, 0] * tpl.qrs  # (B, K)
     sig = np.broadcast_to(anat.local_at[:, 1], (b, k))
     amp = local[None] * (beat_jit * gain[:, None])[:, :, None]  # (B, K, 9)
@@ -371,7 +373,7 @@ def synthesize_record(
     if PAC in types:
         templates[PAC] = pac_template(sinus, iv, anat)
     breath = np.sin(2 * np.pi * resp_hz * onsets + resp_phase)
-    gain = 1.0 + rng.uniform(0.02, 0.06) * breath
+    gain = 1.0 + rng.uniform(0.005, 0.02) * breath
     rot = _beat_rotations(POP["resp_rotation_deg"] * rng.uniform(0.5, 1.5) * breath)
     parts = [
         _components(

@@ -18,7 +18,7 @@ _REQUIRED = (
     "borderline_voltage_p", "qrs_gain", "limb_gain_mean",
     "t_gain", "tilt_sd", "turn_sd", "qrs_core", "j_point_mv",
     "ta_ratio", "ta_width_s", "t_ramp", "atrial_chest_gain", "chest_proximity", "s_tail", "u_p",
-    "lead_sd", "qrs_gain_sd",
+    "lead_sd", "qrs_gain_sd", "qrs_timing_sd", "lead_corr_electrodes",
 )
 
 

@@ -79,3 +79,24 @@ def test_config_is_validated_and_serialisable():
         NoiseConfig(snr_db=(30.0, 10.0))
     with pytest.raises(ValueError, match="non-negative"):
         synthesize_record(-1, 0)
+
+
+def test_patient_qrs_timing_has_its_own_stream(monkeypatch):
+    """The per-patient QRS timing (sixth pass) is drawn from its own stream: without it (sd 0) every other draw
+    of the patient is unchanged, and the timing is the patient's (drawn again, the same)."""
+    from ecgalign.synth import generate
+    from ecgalign.synth.population import POP
+
+    cfg = generate.SynthConfig()
+    spread = list(POP["qrs_timing_sd"])
+    with_timing = generate._patient(3, 17, cfg)
+    assert with_timing.anatomy.timing.shape == (4, 2) and np.abs(with_timing.anatomy.timing).max() > 0
+    monkeypatch.setitem(POP, "qrs_timing_sd", [0.0, 0.0])
+    without = generate._patient(3, 17, cfg)
+    assert np.all(without.anatomy.timing == 0.0)
+    assert without.age == with_timing.age and without.base == with_timing.base
+    assert np.array_equal(without.anatomy.jitter, with_timing.anatomy.jitter)
+    assert np.array_equal(without.anatomy.leads, with_timing.anatomy.leads)
+    monkeypatch.setitem(POP, "qrs_timing_sd", spread)
+    again = generate._patient(3, 17, cfg)
+    assert np.array_equal(again.anatomy.timing, with_timing.anatomy.timing)
