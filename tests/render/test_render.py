@@ -96,9 +96,14 @@ def test_float_output_matches_uint8(ecg):
     assert torch.allclose(f * 255, u8.float(), atol=0.51)
     fl = r.render(signal, fs, output="float", augment="light", seed=1).images
     ul = r.render(signal, fs, augment="light", seed=1).images
-    # the uint8 path rounds the page before the light augmentation's contrast gain (about 1 +- a few %) and rounds
-    # again at the end: at most 0.5 x gain + 0.5 levels apart (1.0069 seen on a synthetic record)
-    assert (fl * 255 - ul.float()).abs().max() <= 1.1
+    # the uint8 path rounds the page before the light augmentation's colour gain (contrast x channel gain <= 1.05^2)
+    # and rounds the base: 0.5 x 1.1025 + 0.5 = 1.05 levels; where an antialiased trace is composited onto the
+    # rounded canvas that error is scaled by (1 - alpha) and the composite rounds again: at most 1.55 levels
+    # (1.12 seen on one pixel of synthetic record 0, <= 1.02 on records 1-5). The mean stays at uniform rounding's
+    # 0.25: a real mismatch between the paths would move it.
+    diff = (fl * 255 - ul.float()).abs()
+    assert diff.max() <= 1.55
+    assert diff.mean() <= 0.3
 
 
 def test_out_buffer_is_filled_and_checked(ecg):
