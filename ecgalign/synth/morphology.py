@@ -461,7 +461,7 @@ def _infarct(tpl: Template, site: str, p: dict) -> None:
         # Seventh pass (ptbxl-500 IMI / ASMI records, T 100-400 ms after J): the global flattening falls on the
         # leftward and inferior T (real IMI T in V5 / V6 / II about half of NORM, ASMI about a third) more than
         # on the anterior T (real V2 / V3 T 0.55-0.8 of NORM; synthetic had 0.2-0.5), and an old scar no longer
-        # removes the T along the facing vector (real old IMI T in III is 0.75 of NORM, like the other leads).
+        # removes the T along the facing vector (real IMI T in III is 0.75 of NORM, as in the other leads).
         along = float(t @ facing)
         t_inv = p["t_inv_mv"] if p["stage"] == "recent" else 0.0
         keep = 1.0 if p["stage"] == "old" else 0.0
