@@ -234,7 +234,11 @@ def draw_params(rng: np.random.Generator, code: str, age: float, sex: str) -> di
     if code == "LAFB":
         return {"axis": u(-70, -38)}
     if code == "LVH":
-        return {"sokolow_mv": u(3.65, 5.4), "strain": bool(rng.random() < 0.5)}
+        # Seventh pass: more records near the criterion (real ptbxl-500 LVH Sokolow-Lyon median 3.75 mV, 43 % below
+        # 3.5; uniform 3.65-5.4 read 4.45 median): 3.65 + 1.75 u^2, median 4.09, same range. Strain (ST-T opposite
+        # to the QRS in V5-V6) in 60 % (real LVH T in V5 -0.06 mV median: more than half negative).
+        return {"sokolow_mv": 3.65 + 1.75 * u() ** 2, "strain": bool(rng.random() < 0.6),
+                "posterior": u(0.2, 0.6)}
     if code in ("IMI", "AMI", "ASMI"):
         stage = str(rng.choice(["acute", "recent", "old"], p=[0.2, 0.2, 0.6]))
         return {
@@ -247,12 +251,12 @@ def draw_params(rng: np.random.Generator, code: str, age: float, sex: str) -> di
             # rather than 0.35 at the low end, since the later, more leftward normal R1 and the per-patient QRS
             # timing put more positive early forces into V3: 0.897 of the same 58 records at 0.35).
             "q_ms": u(40, 55) if code != "AMI" else u(45, 60),
-            "q_mv": u(0.28, 0.55) if code != "AMI" else u(0.40, 0.70),
+            "q_mv": u(*{"IMI": (0.30, 0.58), "AMI": (0.45, 0.75)}.get(code, (0.28, 0.55))),
             "r_keep": u(0.2, 0.5) if code != "AMI" else u(0.1, 0.4),
             "st_mv": u(0.15, 0.35),
             "t_inv_mv": u(0.15, 0.35),
             # T flattened beyond the infarct's own leads (old/recent): real MI T in I, II, V5 about half of NORM.
-            "t_flat": u(0.45, 0.9),
+            "t_flat": u(0.25, 0.7),
             **_fqrs(rng, 0.5),
         }
     if code == "1AVB":
