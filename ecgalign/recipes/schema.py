@@ -54,6 +54,10 @@ class ImageConfig:
     width: int = 224
     layout: str = "3x4+II"
     augment: str = "light"
+    # With ``augment: wild``: the share of each batch drawn with wild page conventions and artefacts; the rest
+    # is rendered on the recipe's own page with the ``light`` augmentation (clean pages keep the trace easy to
+    # learn while the wild share teaches the other conventions). 1.0: the whole batch is wild.
+    wild_share: float = 1.0
     grid: str = "red"
     latent_dim: int = 256  # reconstruction latent (the contrastive space takes the teacher's width)
     decoder: dict[str, Any] = field(default_factory=dict)  # QuerySignalDecoder overrides

@@ -74,7 +74,13 @@ class ECGScanTask(Task):
                 result = self._renderer.render(x_mv.float(), self.recipe.data.fs, augment=augment,
                                                seed=seeds if seeds is not None else 0, output="float")
                 return result.images  # (B, 3, H, W) in [0, 1]
-            return self._render_wild(x_mv.float(), seeds, generator)
+            n_light = len(x_mv) - int(round(len(x_mv) * self.recipe.image.wild_share))
+            wild = self._render_wild(x_mv[n_light:].float(), None if seeds is None else seeds[n_light:], generator)
+            if n_light == 0:
+                return wild
+            light = self._renderer.render(x_mv[:n_light].float(), self.recipe.data.fs, augment="light",
+                                          seed=seeds[:n_light] if seeds is not None else 0, output="float")
+            return torch.cat([light.images, wild])
 
     def _render_wild(self, x_mv: torch.Tensor, seeds: list[int] | None,
                      generator: torch.Generator | None) -> torch.Tensor:
@@ -101,6 +107,10 @@ class ECGScanTask(Task):
     def validate_recipe(cls, recipe: Recipe) -> None:
         super().validate_recipe(recipe)
         o = recipe.objective
+        share = recipe.image.wild_share
+        if not 0.0 < share <= 1.0:
+            raise InputError(f"recipe {recipe.name!r}: image.wild_share must be in (0, 1], got {share!r} "
+                             "(for no wild pages set image.augment=light)")
         if o.lead_consistency > 0 and o.reconstruction == 0:
             raise InputError(f"recipe {recipe.name!r}: lead consistency regularises the reconstruction; "
                              "set objective.reconstruction > 0")

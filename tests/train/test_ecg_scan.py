@@ -143,3 +143,30 @@ def test_wild_batches_draw_page_conventions_per_group(monkeypatch):
     light._render(x, torch.Generator().manual_seed(5))
     task.eval()._render(x, None)
     assert calls == []
+
+
+def test_wild_share_mixes_light_pages_and_wild_pages(monkeypatch):
+    """`image.wild_share` < 1 renders the first part of a batch on the recipe's page with the light
+    augmentation (the same pixels as an all-light batch with the same per-image seeds) and only the rest with
+    wild page conventions; 1.0 keeps the all-wild batch; values outside (0, 1] are refused by name."""
+    import torch
+
+    from ecgalign.data.errors import InputError
+    from ecgalign.tasks import ecg_scan
+
+    calls = []
+    real = ecg_scan.sample_wild_config
+    monkeypatch.setattr(ecg_scan, "sample_wild_config", lambda seed, **kw: calls.append(seed) or real(seed, **kw))
+    x = torch.randn(2 * ecg_scan.WILD_GROUP, 12, 1000).cumsum(-1) * 0.02
+    half = ecg_scan.ECGScanTask(load_recipe("ecg-scan", sets=[*TINY_SCAN, "image.augment=wild",
+                                                              "image.wild_share=0.25"]), 16, 16).train()
+    mixed = half._render(x, torch.Generator().manual_seed(3))
+    assert mixed.shape == (len(x), 3, 96, 128) and len(calls) == 1  # 4 wild images: one page convention
+    light = ecg_scan.ECGScanTask(load_recipe("ecg-scan", sets=[*TINY_SCAN, "image.augment=light"]), 16, 16).train()
+    clean = light._render(x, torch.Generator().manual_seed(3))
+    n_light = len(x) - 4
+    assert torch.equal(mixed[:n_light], clean[:n_light])  # same per-image seeds, same light pages
+    assert (mixed[n_light:] - clean[n_light:]).abs().mean() > 0.01  # the wild part is drawn differently
+    for bad in ("0", "1.5", "-0.2"):
+        with pytest.raises(InputError, match="wild_share"):
+            load_recipe("ecg-scan", sets=[*TINY_SCAN, "image.augment=wild", f"image.wild_share={bad}"])
