@@ -77,8 +77,8 @@ def transfer(synth, real, encoder: bool, seed: int = 0, epochs: int = 15) -> dic
                           "real_pooled_macro_auroc": round(_macro_auroc(yr[keep], p_c), 4),
                           "real_per_class_auroc": _per_class(yr[keep], p_c)}
         if best is None or score > best[0]:
-            best = (score, c, models)
-    pr = np.stack([m.predict_proba(fr)[:, 1] for m in best[2]], 1)
+            best = (score, c, p_c)
+    pr = best[2]
     out = {"real_records": int(keep.sum()), "synthetic_train": int((~val).sum()),
            "handcrafted_logreg": {"C": best[1], "synthetic_val_auroc": round(best[0], 4),
                                   "real_pooled_macro_auroc": round(_macro_auroc(yr[keep], pr), 4),
