@@ -464,10 +464,10 @@ def _infarct(tpl: Template, site: str, p: dict) -> None:
         # removes the T along the facing vector (real IMI T in III is 0.75 of NORM, as in the other leads).
         along = float(t @ facing)
         t_inv = p["t_inv_mv"] if p["stage"] == "recent" else 0.0
-        keep = 1.0 if p["stage"] == "old" else 0.0
+        removed = 0.0 if p["stage"] == "old" else along
         f = p.get("t_flat", 1.0)
         flat = np.array([f, f, 0.5 + 0.5 * f])
-        tpl.set_vec("T", (t - ((1.0 - keep) * along + t_inv) * facing) * flat)
+        tpl.set_vec("T", (t - (removed + t_inv) * facing) * flat)
         if p["stage"] == "recent":
             tpl.set_vec("ST", st + facing * p["st_mv"] * 0.4)
 
