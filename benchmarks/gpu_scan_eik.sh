@@ -5,7 +5,8 @@
 # cannot be resolved; this trains one that might, on the accelerator:
 #   1. N_SYNTH synthetic records at 100 Hz (the CPU workers of the device machine);
 #   2. a `merit` ECG-text teacher (vit1d_small, full size) for TEACHER_STEPS steps;
-#   3. an `ecg-scan` image model (ENCODER, patch 8, 176 x 224, `image.augment=wild`, bf16) for about
+#   3. an `ecg-scan` image model (ENCODER, patch 8, 176 x 224, `image.augment=wild`, pages drawn at
+#      PRINT_DPI and shrunk as image files are (`image.print_dpi`; PRINT_DPI= draws at 224 px), bf16) for about
 #      SCAN_BUDGET_S seconds: CAL_STEPS timed steps set the step count, so the learning-rate schedule runs its
 #      course; a `timeout` 60 s later stops a slow run, and its newest checkpoint (every CHECKPOINT_EVERY) is kept.
 # The image model comes back in $OUT as model.json + model.safetensors split into 15 MiB parts (the device
@@ -16,7 +17,7 @@
 #       --ours runs/ours/table.csv --task superdiagnostic --truth ../shared/data/ptbxl-500 --out scan-gpu.json
 # (the image tables: docs/results.md, "The wild preset on printouts we did not draw").
 # Dry run on a CPU (minutes, tiny everything): DEVICE=cpu PRECISION=32-true N_SYNTH=256 TEACHER_STEPS=4 CAL_STEPS=3 \
-#   SCAN_BUDGET_S=60 BATCH=8 WORKERS=1 SCAN_KW="--set image.encoder_kwargs.depth=1 --threads 1" bash benchmarks/gpu_scan_eik.sh
+#   SCAN_BUDGET_S=60 BATCH=8 WORKERS=1 PRINT_DPI=30,40 SCAN_KW="--set image.encoder_kwargs.depth=1 --threads 1" bash benchmarks/gpu_scan_eik.sh
 set -euo pipefail
 export PYTHONUNBUFFERED=1
 OUT=${OUT:-runs/gpu-scan}
@@ -34,6 +35,7 @@ BATCH=${BATCH:-128}
 ENCODER=${ENCODER:-vit2d_tiny}           # vit2d_small's fp32 weights (87 MB) exceed what a call returns (64 MiB)
 WORKERS=${WORKERS:-8}
 SCAN_KW=${SCAN_KW:-}
+PRINT_DPI=${PRINT_DPI-100,200}          # low,high; empty: pages drawn at the training size
 TEXT=()
 if [ -n "${TEXT_ENCODER:-}" ]; then TEXT=(--set "model.text_encoder=${TEXT_ENCODER}"); fi
 ECG=("$PY" -m ecgalign.cli.main)
@@ -51,6 +53,7 @@ COMMON=(--batch-size "$BATCH" --set "train.accelerator=$DEVICE" --set "train.pre
 stamp teacher
 SCAN=(pretrain --recipe ecg-scan --data "$WORK/synth" --teacher "$WORK/teacher" --overwrite "${COMMON[@]}"
       --set "image.encoder=$ENCODER" --set image.encoder_kwargs.patch_size=8 --set image.augment=wild)
+if [ -n "$PRINT_DPI" ]; then SCAN+=(--set "image.print_dpi=[$PRINT_DPI]"); fi
 # calibrate: CAL_STEPS steps give the rate, so the cosine schedule ends where the budget does
 if [ -z "$SCAN_STEPS" ]; then
     # shellcheck disable=SC2086  # SCAN_KW is a list of --set options

@@ -14,7 +14,7 @@ import torch
 from ecgalign.data.errors import NotApplicableError
 from ecgalign.data.registry import Registry
 from ecgalign.models.encoders.text import TextEncoder
-from ecgalign.render import Renderer, image_tensor
+from ecgalign.render import image_tensor
 from ecgalign.tasks import Task
 
 MODEL_KINDS: Registry[type] = Registry("model kind")
@@ -159,12 +159,10 @@ class ImageModel(_Loaded):
         """Printouts (B, 3, H, W) float in [0, 1] of millivolt signals (B, 12, T) at ``input_spec.fs``."""
         x = _as_float_tensor(signals)
         x = x.to(self.device).reshape(-1, *x.shape[-2:])
-        renderer = Renderer(self.task.render_config, device=self.device)
         seeds = list(range(self._rendered, self._rendered + len(x)))
         self._rendered += len(x)
-        with torch.inference_mode():
-            return renderer.render(x, self.input_spec.fs, augment=augment or self.eval_augment, seed=seeds,
-                                   output="float").images
+        with torch.inference_mode():  # the training page (at print resolution and resized, with image.print_dpi)
+            return self.task.render_pages(x.float(), augment or self.eval_augment, seeds)
 
     def features(self, signals, batch_size: int = 64) -> np.ndarray:
         """Image-encoder features of the printouts of ``signals`` (mV)."""

@@ -58,6 +58,12 @@ class ImageConfig:
     # is rendered on the recipe's own page with the ``light`` augmentation (clean pages keep the trace easy to
     # learn while the wild share teaches the other conventions). 1.0: the whole batch is wild.
     wild_share: float = 1.0
+    # [low, high]: draw each training page as a US Letter page at a dpi drawn uniformly from this range and
+    # resize it to (height, width) the way an image file is resized for the encoder (``fit_images``: letterbox,
+    # antialiased bilinear), so training sees what a scanned or foreign printout becomes at the encoder's size
+    # (thin, faint, blurred traces) instead of a page drawn at 224 px. Evaluation from signals draws at the
+    # range's midpoint. None: pages are drawn at (height, width) directly.
+    print_dpi: list[float] | None = None
     grid: str = "red"
     latent_dim: int = 256  # reconstruction latent (the contrastive space takes the teacher's width)
     decoder: dict[str, Any] = field(default_factory=dict)  # QuerySignalDecoder overrides

@@ -14,7 +14,7 @@ docs/render.md.
 
 from ecgalign.render.augment import AUG_NAMES, AUGMENT_PRESETS, Augment
 from ecgalign.render.draw import GRID_SCHEMES
-from ecgalign.render.imagefile import ImageError, image_tensor, read_image
+from ecgalign.render.imagefile import ImageError, fit_images, image_tensor, read_image
 from ecgalign.render.io import render_records, save_png, write_render
 from ecgalign.render.layout import LAYOUTS, Page, Panel, compute_page, list_layouts
 from ecgalign.render.renderer import RenderConfig, Renderer, RenderResult, header_text, render_ecg
@@ -36,6 +36,7 @@ __all__ = [
     "Renderer",
     "compute_page",
     "header_text",
+    "fit_images",
     "image_tensor",
     "list_layouts",
     "read_image",

@@ -102,19 +102,30 @@ def image_tensor(
 
     ``fit="letterbox"`` keeps the aspect ratio (antialiased bilinear resize to fit, the rest ``fill``: white
     paper); ``"resize"`` stretches to (H, W). Inputs as ``read_image`` (path, PIL, array, tensor)."""
+    x = torch.from_numpy(read_image(image, name=name, max_pixels=max_pixels)).permute(2, 0, 1)[None]  # (1, 3, h0, w0)
+    return fit_images(x, size, fit=fit, fill=fill)[0]
+
+
+def fit_images(x: torch.Tensor, size: tuple[int, int], *, fit: str = "letterbox", fill: float = 1.0) -> torch.Tensor:
+    """A batch of pages (B, 3, h0, w0) float in [0, 1] resized to (B, 3, H, W) exactly as ``image_tensor``
+    resizes one image file (antialiased bilinear; ``letterbox`` keeps the aspect ratio on ``fill`` paper), so
+    pages drawn at print resolution in training reach the encoder as a scanned file would (issue 14)."""
     h, w = (int(size[0]), int(size[1]))
     if h < 1 or w < 1:
         raise ValueError(f"size must be (H, W) with positive sides, got {size}")
     if fit not in ("letterbox", "resize"):
         raise ValueError(f"fit must be 'letterbox' or 'resize', got {fit!r}")
-    x = torch.from_numpy(read_image(image, name=name, max_pixels=max_pixels)).permute(2, 0, 1)[None]  # (1, 3, h0, w0)
+    if x.ndim != 4:
+        raise ValueError(f"expected a (B, C, H, W) batch, got shape {tuple(x.shape)}")
     h0, w0 = x.shape[-2:]
+    if (h0, w0) == (h, w):
+        return x
     if fit == "resize":
-        return torch.nn.functional.interpolate(x, (h, w), mode="bilinear", antialias=True, align_corners=False)[0]
+        return torch.nn.functional.interpolate(x, (h, w), mode="bilinear", antialias=True, align_corners=False)
     scale = min(h / h0, w / w0)
     nh, nw = max(1, min(h, round(h0 * scale))), max(1, min(w, round(w0 * scale)))
     y = torch.nn.functional.interpolate(x, (nh, nw), mode="bilinear", antialias=True, align_corners=False)
-    out = torch.full((3, h, w), float(fill), dtype=torch.float32)
+    out = torch.full((x.shape[0], x.shape[1], h, w), float(fill), dtype=x.dtype, device=x.device)
     top, left = (h - nh) // 2, (w - nw) // 2
-    out[:, top : top + nh, left : left + nw] = y[0].clamp(0, 1)
+    out[:, :, top : top + nh, left : left + nw] = y.clamp(0, 1)
     return out

@@ -25,7 +25,7 @@ from ecgalign.losses import ClipLoss, gram_loss, lead_consistency_loss
 from ecgalign.models.decoders import QuerySignalDecoder
 from ecgalign.models.encoders.image import create_image_encoder
 from ecgalign.recipes.schema import Recipe
-from ecgalign.render import RenderConfig, Renderer, sample_wild_config
+from ecgalign.render import RenderConfig, Renderer, fit_images, sample_wild_config
 from ecgalign.tasks.base import Task, register_task
 
 
@@ -64,30 +64,68 @@ class ECGScanTask(Task):
         self.text_source: str | None = None  # the teacher's text encoder (set by the engine, saved in the card)
 
     def _render(self, x_mv: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-        if self._renderer is None or str(self._renderer.device) != str(x_mv.device):
-            self._renderer = Renderer(self.render_config, device=x_mv.device)
         seeds = None if generator is None else torch.randint(0, 2**31 - 1, (len(x_mv),), generator=generator,
                                                            device=generator.device).tolist()
         augment = self.recipe.image.augment if self.training else "none"
+        dpis = self._draw_dpis(len(x_mv), generator) if self.training else None
         with torch.no_grad(), torch.autocast(device_type=x_mv.device.type, enabled=False):  # pixels in float32
             if augment != "wild":
-                result = self._renderer.render(x_mv.float(), self.recipe.data.fs, augment=augment,
-                                               seed=seeds if seeds is not None else 0, output="float")
-                return result.images  # (B, 3, H, W) in [0, 1]
+                return self.render_pages(x_mv.float(), augment, seeds if seeds is not None else 0, dpis)
             n_light = len(x_mv) - int(round(len(x_mv) * self.recipe.image.wild_share))
             wild = self._render_wild(x_mv[n_light:].float(), None if seeds is None else seeds[n_light:], generator)
             if n_light == 0:
                 return wild
-            light = self._renderer.render(x_mv[:n_light].float(), self.recipe.data.fs, augment="light",
-                                          seed=seeds[:n_light] if seeds is not None else 0, output="float")
-            return torch.cat([light.images, wild])
+            light = self.render_pages(x_mv[:n_light].float(), "light", seeds[:n_light] if seeds is not None else 0,
+                                      None if dpis is None else dpis[: -(-n_light // WILD_GROUP)])
+            return torch.cat([light, wild])
+
+    def _draw_dpis(self, n: int, generator: torch.Generator | None) -> list[float] | None:
+        """One print dpi per group of ``WILD_GROUP`` images (``image.print_dpi``), drawn after the image seeds
+        so that a recipe without it draws exactly what it drew before."""
+        rng = self.recipe.image.print_dpi
+        if rng is None:
+            return None
+        lo, hi = float(rng[0]), float(rng[1])
+        u = (torch.rand(-(-n // WILD_GROUP), generator=generator, device=generator.device).tolist()
+             if generator is not None else [0.5] * -(-n // WILD_GROUP))
+        return [float(round(lo + (hi - lo) * v)) for v in u]
+
+    def eval_dpi(self) -> float | None:
+        """The dpi evaluation draws pages at (the midpoint of ``image.print_dpi``), None without it."""
+        rng = self.recipe.image.print_dpi
+        return None if rng is None else float(round((float(rng[0]) + float(rng[1])) / 2))
+
+    def render_pages(self, x_mv: torch.Tensor, augment: str, seeds: list[int] | int,
+                     dpis: list[float] | None = None) -> torch.Tensor:
+        """Printouts (B, 3, H, W) in [0, 1] of millivolt signals on the recipe's page. Without ``dpis`` (and
+        without ``image.print_dpi``) the page is drawn at (H, W). With them, each group of ``WILD_GROUP`` images is
+        drawn as a US Letter page at its dpi and resized to (H, W) by ``fit_images``, as an image file is; in
+        evaluation (``dpis`` None) every page is drawn at ``eval_dpi()``."""
+        fs = self.recipe.data.fs
+        if dpis is None and self.recipe.image.print_dpi is not None:
+            dpis = [self.eval_dpi()] * -(-len(x_mv) // WILD_GROUP)
+        if dpis is None:
+            if self._renderer is None or str(self._renderer.device) != str(x_mv.device):
+                self._renderer = Renderer(self.render_config, device=x_mv.device)
+            return self._renderer.render(x_mv, fs, augment=augment, seed=seeds, output="float").images
+        img, out = self.recipe.image, []
+        for g, dpi in enumerate(dpis):
+            s, e = g * WILD_GROUP, min(len(x_mv), (g + 1) * WILD_GROUP)
+            if s >= e:
+                break
+            cfg = RenderConfig.letter(dpi, layout=img.layout, grid=img.grid)
+            page = Renderer(cfg, device=x_mv.device).render(
+                x_mv[s:e], fs, augment=augment, seed=seeds[s:e] if isinstance(seeds, list) else seeds, output="float")
+            out.append(fit_images(page.images, (img.height, img.width)))
+        return torch.cat(out)
 
     def _render_wild(self, x_mv: torch.Tensor, seeds: list[int] | None,
                      generator: torch.Generator | None) -> torch.Tensor:
         """The ``wild`` preset: besides the scanner/photo artefacts, every group of ``WILD_GROUP`` images
         gets its own page conventions (``sample_wild_config`` at the training size: grid scheme and weight,
         frame, pulse, labels, legend, separators, line width and faintness, row pitch and position), so the
-        encoder does not learn one printer's page geometry."""
+        encoder does not learn one printer's page geometry. With ``image.print_dpi`` the page is drawn at a dpi
+        from that range (the config's own draw) and resized to the training size by ``fit_images``."""
         img, b = self.recipe.image, len(x_mv)
         n_groups = -(-b // WILD_GROUP)
         page_seeds = ([0] * n_groups if generator is None else
@@ -95,11 +133,14 @@ class ECGScanTask(Task):
         out = []
         for g, page_seed in enumerate(page_seeds):
             s, e = g * WILD_GROUP, min(b, (g + 1) * WILD_GROUP)
-            cfg = sample_wild_config(page_seed, layout=img.layout, size=(img.height, img.width))
+            if img.print_dpi is None:
+                cfg = sample_wild_config(page_seed, layout=img.layout, size=(img.height, img.width))
+            else:
+                cfg = sample_wild_config(page_seed, layout=img.layout, dpi=(float(img.print_dpi[0]), float(img.print_dpi[1])))
             result = Renderer(cfg, device=x_mv.device).render(
                 x_mv[s:e], self.recipe.data.fs, augment="wild",
                 seed=seeds[s:e] if seeds is not None else 0, output="float")
-            out.append(result.images)
+            out.append(fit_images(result.images, (img.height, img.width)))
         return torch.cat(out)
 
     # ------------------------------------------------------------------------------------------ building
@@ -111,6 +152,18 @@ class ECGScanTask(Task):
         if not 0.0 < share <= 1.0:
             raise InputError(f"recipe {recipe.name!r}: image.wild_share must be in (0, 1], got {share!r} "
                              "(for no wild pages set image.augment=light)")
+        dpi = recipe.image.print_dpi
+        if dpi is not None:
+            ok = (isinstance(dpi, (list, tuple)) and len(dpi) == 2
+                  and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in dpi)
+                  and 0 < float(dpi[0]) <= float(dpi[1]) <= 600)
+            if not ok:
+                raise InputError(f"recipe {recipe.name!r}: image.print_dpi must be null or [low, high] with "
+                                 f"0 < low <= high <= 600 (dots per inch of the drawn page), got {dpi!r}")
+            if 11 * float(dpi[0]) < recipe.image.width:
+                raise InputError(f"recipe {recipe.name!r}: image.print_dpi low {dpi[0]} draws an 11-inch page "
+                                 f"{11 * float(dpi[0]):.0f} px wide, narrower than image.width {recipe.image.width}; "
+                                 "pages are drawn at print resolution and shrunk, never enlarged")
         if o.lead_consistency > 0 and o.reconstruction == 0:
             raise InputError(f"recipe {recipe.name!r}: lead consistency regularises the reconstruction; "
                              "set objective.reconstruction > 0")

@@ -170,3 +170,48 @@ def test_wild_share_mixes_light_pages_and_wild_pages(monkeypatch):
     for bad in ("0", "1.5", "-0.2"):
         with pytest.raises(InputError, match="wild_share"):
             load_recipe("ecg-scan", sets=[*TINY_SCAN, "image.augment=wild", f"image.wild_share={bad}"])
+
+
+def test_print_dpi_draws_pages_at_print_resolution_and_resizes_them_as_image_files():
+    """`image.print_dpi` draws each group of WILD_GROUP training pages as a US Letter page at a dpi from the
+    range and shrinks it with `fit_images` (what `image_tensor` does to a PNG): the same pixels as rendering
+    that page and letterboxing it, traces fainter than on a page drawn at the training size (the downscale
+    the encoder meets on scanned and foreign printouts), evaluation at the range's midpoint, and a recipe
+    without it drawing exactly what it drew before. Bad ranges are refused by name."""
+    import torch
+
+    from ecgalign.data.errors import InputError
+    from ecgalign.render import RenderConfig, Renderer, fit_images, image_tensor
+    from ecgalign.tasks import ecg_scan
+
+    x = torch.randn(ecg_scan.WILD_GROUP + 3, 12, 1000).cumsum(-1) * 0.02
+    recipe = load_recipe("ecg-scan", sets=[*TINY_SCAN, "image.augment=light", "image.print_dpi=[30,40]"])
+    task = ecg_scan.ECGScanTask(recipe, 16, 16).train()
+    g = torch.Generator().manual_seed(7)
+    pages = task._render(x, g)
+    assert pages.shape == (len(x), 3, 96, 128)
+    g = torch.Generator().manual_seed(7)  # replay the draws: image seeds first, then one dpi per group
+    seeds = torch.randint(0, 2**31 - 1, (len(x),), generator=g).tolist()
+    dpis = [round(30 + 10 * u) for u in torch.rand(2, generator=g).tolist()]
+    for grp, dpi in enumerate(dpis):
+        s, e = grp * ecg_scan.WILD_GROUP, min(len(x), (grp + 1) * ecg_scan.WILD_GROUP)
+        big = Renderer(RenderConfig.letter(dpi), device="cpu").render(x[s:e], 100, augment="light", seed=seeds[s:e],
+                                                                      output="float").images
+        assert big.shape[-1] == round(11 * dpi)
+        assert torch.allclose(pages[s:e], fit_images(big, (96, 128)), atol=1e-6)
+        assert torch.allclose(fit_images(big[:1], (96, 128))[0], image_tensor(big[0], (96, 128)), atol=1e-6)
+    native = ecg_scan.ECGScanTask(load_recipe("ecg-scan", sets=[*TINY_SCAN, "image.augment=none"]), 16, 16).eval()
+    shrunk = ecg_scan.ECGScanTask(load_recipe("ecg-scan", sets=[*TINY_SCAN, "image.augment=none",
+                                                                "image.print_dpi=[30,40]"]), 16, 16).eval()
+    ink_native, ink_shrunk = native._render(x, None).min(1).values, shrunk._render(x, None).min(1).values
+    assert ink_native.amin(dim=(1, 2)).max() < 0.2 < ink_shrunk.amin(dim=(1, 2)).min()  # faint shrunk traces
+    assert shrunk.eval_dpi() == 35.0
+    mid = Renderer(RenderConfig.letter(35), device="cpu").render(x[:4], 100, augment="none", seed=0, output="float")
+    assert torch.allclose(shrunk._render(x[:4], None), fit_images(mid.images, (96, 128)), atol=1e-6)
+    plain = ecg_scan.ECGScanTask(load_recipe("ecg-scan", sets=[*TINY_SCAN, "image.augment=light"]), 16, 16).train()
+    again = plain._render(x, torch.Generator().manual_seed(7))  # no print_dpi: the old draws, at the page size
+    direct = Renderer(plain.render_config, device="cpu").render(x, 100, augment="light", seed=seeds, output="float")
+    assert torch.equal(again, direct.images)
+    for bad in ("[0,40]", "[50,40]", "[30]", "abc", "[30,700]", "[10,40]"):
+        with pytest.raises(InputError, match="print_dpi"):
+            load_recipe("ecg-scan", sets=[*TINY_SCAN, f"image.print_dpi={bad}"])
