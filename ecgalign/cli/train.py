@@ -18,6 +18,7 @@ def pretrain(
     unpaired: Optional[Path] = typer.Option(None, "--unpaired", help="A store of signal-only records for the masked-reconstruction term (merit, mae)."),
     teacher: Optional[Path] = typer.Option(None, "--teacher", help="A trained ECG-text run (merit, clip, esi ...) that an ecg-scan recipe learns from."),
     out: Path = typer.Option(Path("runs/pretrain"), "--out", "-o", help="Run folder: config, checkpoints, logs, final model."),
+    init_from: Optional[Path] = typer.Option(None, "--init-from", help="Start from the weights of a trained model or run of the same recipe and architecture (fine-tuning; train.init_from)."),
     text_encoder: Optional[str] = typer.Option(None, "--text-encoder", help="Hugging Face name or local folder (default: offline all-MiniLM-L6-v2)."),
     max_steps: Optional[int] = typer.Option(None, "--max-steps", min=1, help="Optimiser steps (overrides optim.max_steps)."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Per-device batch size (data.batch_size)."),
@@ -41,6 +42,8 @@ def pretrain(
         overrides.setdefault("optim", {})["max_steps"] = max_steps
     if batch_size is not None:
         overrides.setdefault("data", {})["batch_size"] = batch_size
+    if init_from is not None:
+        overrides.setdefault("train", {})["init_from"] = str(init_from)
     with user_errors():
         resolved = load_recipe(recipe, overrides, sets)
     if show:

@@ -150,6 +150,9 @@ class TrainConfig:
     checkpoint_every: int = 500
     keep_checkpoints: int = 2
     log_every: int = 10
+    # a finished model folder, or a run's newest checkpoint, whose weights start this run (fine-tuning: the
+    # same task and architecture, every weight loaded); a resumed run starts from its own checkpoint instead
+    init_from: str | None = None
 
 
 @dataclass

@@ -34,7 +34,7 @@ from ecgalign.data.spec import InputSpec, check_store_matches, store_input_misma
 from ecgalign.data.store import ECGStore
 from ecgalign.data.texts import empty_texts, record_texts
 from ecgalign.hub.card import write_model
-from ecgalign.hub.io import CHECKPOINTS, CONFIG, latest_checkpoint, read_run_config
+from ecgalign.hub.io import CHECKPOINTS, CONFIG, WEIGHTS, latest_checkpoint, load_weights, read_run_config
 from ecgalign.recipes.schema import Recipe
 from ecgalign.tasks import get_task, recipe_from_dict
 from ecgalign.train.checkpoint import read_checkpoint, write_checkpoint
@@ -177,6 +177,21 @@ def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def init_weights_path(source: str | Path) -> Path:
+    """The weights ``train.init_from`` names: a model folder's (or finished run's) ``model.safetensors``, else the
+    newest checkpoint of a run folder, else the file itself."""
+    source = Path(source)
+    if source.is_file():
+        return source
+    if (source / WEIGHTS).is_file():
+        return source / WEIGHTS
+    ckpt = latest_checkpoint(source / CHECKPOINTS) if source.is_dir() else None
+    if ckpt is not None and (ckpt / WEIGHTS).is_file():
+        return ckpt / WEIGHTS
+    raise InputError(f"train.init_from {str(source)!r}: no {WEIGHTS} there and no checkpoint under "
+                     f"{source / CHECKPOINTS} (expected a model folder, a run folder or a weights file)")
+
+
 def pretrain(recipe: Recipe, data: str | Path, run_dir: str | Path, *, unpaired: str | Path | None = None,
              teacher: str | Path | None = None, resume: bool = False, overwrite: bool = False,
              progress: bool = True, strict_input: bool = False, max_workers: int | None = None,
@@ -194,6 +209,7 @@ def pretrain(recipe: Recipe, data: str | Path, run_dir: str | Path, *, unpaired:
     run_dir, data = Path(run_dir), Path(data)
     task_cls = get_task(recipe.task)
     task_cls.validate_recipe(recipe)
+    init_path = init_weights_path(t.init_from) if t.init_from else None  # a bad path fails before any work
     store = task_cls.open_store(recipe, data)
     spec = recipe.input_spec()
     store_pre = _input_pipeline(store, spec, strict_input) if task_cls.data_kind == "ecg" else None
@@ -247,6 +263,8 @@ def pretrain(recipe: Recipe, data: str | Path, run_dir: str | Path, *, unpaired:
     fabric.barrier()
 
     step, consumed = 0, 0
+    if checkpoint is None and init_path is not None:
+        task.load_saved_state(load_weights(init_path))
     if checkpoint is not None:
         weights, state = read_checkpoint(Path(checkpoint))
         task.load_saved_state(weights)

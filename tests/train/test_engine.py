@@ -189,3 +189,35 @@ def test_a_store_with_missing_reports_is_refused_before_training(tmp_path, tiny,
     with pytest.raises(ValueError, match="2 of 8 records have no report.*--unpaired"):
         pretrain(load_recipe("clip", {"model": tiny["clip"]}, fast), tmp_path / "store", tmp_path / "run", progress=False)
     assert not (tmp_path / "run").exists()
+
+
+def test_init_from_starts_a_run_from_trained_weights(train_store, tmp_path, tiny, fast):
+    """`train.init_from` (`--init-from`) loads every weight of a finished model (or a run's newest checkpoint)
+    before step 1: with lr 1e-12 the fine-tune ends on the weights it started from, and without it the
+    same recipe starts from its own random init. A path with no weights, or weights of another
+    architecture, is refused by name before training."""
+    base = load_recipe("clip", {"model": tiny["clip"]}, [*fast, "optim.max_steps=2", "train.checkpoint_every=1"])
+    pretrain(base, train_store, tmp_path / "base", progress=False)
+    trained = load_weights(tmp_path / "base" / "model.safetensors")
+    frozen = [*fast, "optim.max_steps=1", "optim.lr=1e-12", "optim.weight_decay=0"]
+    for source in (tmp_path / "base", latest_checkpoint(tmp_path / "base" / "checkpoints")):
+        out = tmp_path / f"ft-{source.name}"
+        pretrain(load_recipe("clip", {"model": tiny["clip"]}, [*frozen, f"train.init_from={source}"]), train_store,
+                 out, progress=False)
+        after = load_weights(out / "model.safetensors")
+        assert all(torch.allclose(after[k], trained[k], atol=1e-6) for k in trained)
+    pretrain(load_recipe("clip", {"model": tiny["clip"]}, [*frozen, "train.seed=5"]), train_store, tmp_path / "fresh",
+             progress=False)
+    fresh = load_weights(tmp_path / "fresh" / "model.safetensors")
+    assert any(not torch.allclose(fresh[k], trained[k], atol=1e-3) for k in trained)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="train.init_from .*no model.safetensors"):
+        pretrain(load_recipe("clip", {"model": tiny["clip"]}, [*frozen, f"train.init_from={tmp_path / 'empty'}"]),
+                 train_store, tmp_path / "bad", progress=False)
+    wider = {**tiny["clip"], "encoder_kwargs": {**tiny["clip"].get("encoder_kwargs", {}), "embed_dim": 48}}
+    with pytest.raises(ValueError, match="does not match"):
+        pretrain(load_recipe("clip", {"model": wider}, [*frozen, f"train.init_from={tmp_path / 'base'}"]),
+                 train_store, tmp_path / "bad2", progress=False)
+    res = runner.invoke(app, ["pretrain", "--recipe", "clip", "--data", str(train_store), "--out", str(tmp_path / "cli"),
+                              "--init-from", str(tmp_path / "empty"), "--no-progress"])
+    assert res.exit_code != 0 and "init_from" in res.output
