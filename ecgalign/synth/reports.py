@@ -189,6 +189,21 @@ _FINDING = {
         "isolated atrial premature beat",
         "occasional PAC",
     ),
+    # Eighth pass. NST_ always says "non-specific ST" (real English PTB-XL: "minor non-specific st-t wave changes");
+    # STD_ the real English form "st segments are depressed in ..." (its 22 ptbxl-500 records are all English).
+    "NST_": (
+        "non-specific ST changes",
+        "nonspecific ST-T changes",
+        "minor non-specific ST-T changes",
+        "non-specific ST-T changes in {st_leads}",
+        "nonspecific ST segment changes",
+    ),
+    "STD_": (
+        "ST segments are depressed in {st_leads}",
+        "ST segment depression in {st_leads}",
+        "widespread ST segment depression",
+        "ST segments depressed in {st_leads}",
+    ),
     "LVOLT": (
         "low voltage in limb leads",
         "low QRS voltage in the limb leads",
@@ -201,6 +216,9 @@ _MI = {
     "IMI": "inferior",
     "AMI": "anterior",
     "ASMI": "anteroseptal",
+    "LMI": "lateral",
+    "ILMI": "inferolateral",
+    "ALMI": "anterolateral",
 }
 _MI_TEXT = {
     "acute": (

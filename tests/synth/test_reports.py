@@ -35,6 +35,11 @@ KEYWORDS = {
     "PVC": r"\bPVCs?\b|ventricular premature|premature ventricular|(?<!supra)ventricular extrasystole|ventricular ectopic",
     "PAC": r"\bPACs?\b|atrial premature|premature atrial|supraventricular extrasystole|atrial ectopic",
     "LVOLT": r"low (QRS )?voltage|low limb lead voltage|peripheral low voltage",
+    "LMI": r"\blateral " + _MI,
+    "ILMI": r"\binferolateral " + _MI,
+    "ALMI": r"\banterolateral " + _MI,
+    "NST_": r"non-?specific (ST|st-t)\b",
+    "STD_": r"ST segments? (are )?depress|ST segment depression",
 }
 # Label codes that are not clinical abbreviations must never appear verbatim.
 LEAKS = (
@@ -56,6 +61,11 @@ LEAKS = (
     "AFIB",
     "AFLT",
     "SR",
+    "LMI",
+    "ILMI",
+    "ALMI",
+    "NST_",
+    "STD_",
 )
 
 
