@@ -62,6 +62,17 @@ _DE: dict[str, tuple[Phrase, ...]] = {
     "PVC": (("ventrikuläre extrasystole(n)", "ventricular extrasystole(s)"),),
     "PAC": (("supraventrikuläre extrasystole(n)", "supraventricular extrasystole(s)"),),
     "LVOLT": (("periphere niederspannung", "low limb lead voltage"),),
+    "LPFB": (
+        ("linksposteriorer hemiblock", "left posterior fascicular block"),
+        ("rechtstyp linksposteriorer hemiblock", "right axis left posterior fascicular block"),
+    ),
+    "IVCD": (
+        (
+            "unspezifische intraventrikuläre leitungsstörung",
+            "non-specific intraventricular conduction disturbance",
+        ),
+        ("intraventrikuläre leitungsstörung", "intraventricular conduction disturbance"),
+    ),
     "NST_": (
         ("unspezifische st-veränderungen", "non-specific st changes"),
         ("unspezifische st-veränderungen in {st_leads}", "non-specific st changes in {st_leads}"),
@@ -119,6 +130,11 @@ _SV: dict[str, tuple[Phrase, ...]] = {
     "PVC": (("ventrikulär(a) extrasystoli(er)", "ventricular extrasystole(s)"),),
     "PAC": (("supraventrikulär(a) extrasystoli(er)", "supraventricular extrasystole(s)"),),
     "LVOLT": (("låga qrs amplituder i extremitetsavledningarna", "low qrs voltages in the limb leads"),),
+    "LPFB": (
+        ("vänster posteriort hemiblock", "left posterior fascicular block"),
+        ("höger el-axel vänster posteriort hemiblock", "right axis deviation left posterior fascicular block"),
+    ),
+    "IVCD": (("ospecifikt skänkelblock", "non-specific bundle branch block"),),
     "NST_": (("ospecifik st-t förändring i {st_leads}", "non-specific st-t change in {st_leads}"),),
     "STD_": (("st-sträckesänkning i {st_leads}", "st segment depression in {st_leads}"),),
 }

@@ -374,6 +374,8 @@ def synthesize_record(
             qrs = params[code]["qrs_ms"] / 1000
     if "LVH" in codes and not codes & {"CLBBB", "CRBBB", "IRBBB"}:
         qrs = min(qrs + 0.008, 0.112)
+    if "IVCD" in codes:
+        qrs = params["IVCD"]["qrs_ms"] / 1000
     qtc = (
         params["LNGQT"]["qtc_ms"] / 1000
         if "LNGQT" in codes

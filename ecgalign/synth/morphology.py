@@ -9,6 +9,8 @@ descriptions (e.g. Surawicz & Knilans, "Chou's Electrocardiography in Clinical P
 - CRBBB: normal early forces, then slow right-anterior terminal forces (rsR' in V1, broad S in I/V6), T
   opposite to the terminal forces (inverted V1-V3); IRBBB: the same with a shorter, smaller R';
 - LAFB: initial forces inferior-right (q in I/aVL, r in II/III/aVF), main forces superior-left (axis -45..-90);
+- LPFB (eighth pass): the mirror image, initial forces superior-left (r in I/aVL, q in III/aVF), main forces
+  inferior-right (axis +110..+150: rS in I, qR in III); IVCD: the normal sequence, slowed (QRS 135-155 ms);
 - MI: loss of forces facing the infarct -> initial forces pointing away (pathological Q), ST elevation towards
   the infarct when acute, T away from it when old.
 Measurements (axis, Sokolow-Lyon, limb voltage) are taken on the rendered template, not assumed.
@@ -196,6 +198,13 @@ _LAFB_QRS = (
     ("R2", 0.53, 0.090, (0.62, -0.36, 0.50)),
     ("S", 0.72, 0.085, (-0.10, -0.20, 0.50)),
 )  # frontal forces sized like ptbxl-500 LAFB (limb-lead peak-to-peak 1.22 mV median, about NORM's 1.14)
+_LPFB_QRS = (
+    ("q", 0.15, 0.065, (0.15, -0.22, -0.05)),
+    ("R1", 0.40, 0.095, (-0.18, 0.45, -0.30)),
+    ("R2", 0.53, 0.090, (-0.36, 0.62, 0.50)),
+    ("S", 0.72, 0.085, (-0.20, -0.10, 0.50)),
+)  # eighth pass, textbook (not fitted): LAFB's loop mirrored about the frontal +45/-135 deg line (net area near
+# +117 deg, so the turn to the target axis is small), the q a little more superior so it stays in III and aVF
 _LBBB_QRS = (
     ("r", 0.14, 0.080, (0.10, 0.02, -0.04)),
     ("R1", 0.38, 0.130, (0.76, 0.09, 0.86)),
@@ -214,7 +223,7 @@ def _shape(codes: set[str], d: float, params: dict[str, dict]) -> list[tuple[str
     """QRS components (name, centre s, width s, direction) for the record's conduction pattern."""
     if "CLBBB" in codes:
         return [(n, m * d, s * d, v) for n, m, s, v in _LBBB_QRS]
-    early = _LAFB_QRS if "LAFB" in codes else _NORMAL_QRS
+    early = _LAFB_QRS if "LAFB" in codes else _LPFB_QRS if "LPFB" in codes else _NORMAL_QRS
     if not ({"CRBBB", "IRBBB"} & codes):
         return [(n, m * d, s * d, v) for n, m, s, v in early]
     e = _RBBB_EARLY_S
@@ -343,11 +352,13 @@ def sinus_template(codes: set[str], iv: Intervals, anat: Anatomy, params: dict[s
     tpl = Template(qrs=iv.qrs, qt=iv.qt)
     anat_rot = rotation(anat.tilt, anat.turn, 0.0)
     shape = _shape(codes, iv.qrs, params)
-    conduction = {"CLBBB", "CRBBB", "IRBBB", "LAFB"} & codes
+    conduction = {"CLBBB", "CRBBB", "IRBBB", "LAFB", "LPFB"} & codes
     if "CLBBB" in codes:
         target = params["CLBBB"]["axis"]
     elif "LAFB" in codes:
         target = params["LAFB"]["axis"]
+    elif "LPFB" in codes:
+        target = params["LPFB"]["axis"]
     else:
         target = anat.axis
     # The left-ventricular forces are turned to the target axis; an RBBB's R' (right ventricle) stays put.

@@ -191,6 +191,20 @@ _FINDING = {
     ),
     # Eighth pass. NST_ always says "non-specific ST" (real English PTB-XL: "minor non-specific st-t wave changes");
     # STD_ the real English form "st segments are depressed in ..." (its 22 ptbxl-500 records are all English).
+    "LPFB": (
+        "left posterior fascicular block",
+        "LPFB",
+        "left posterior hemiblock",
+        "right axis deviation ({axis} deg), left posterior fascicular block",
+        "right axis deviation, left posterior hemiblock",
+    ),
+    "IVCD": (
+        "non-specific intraventricular conduction delay",
+        "nonspecific intraventricular block",
+        "intraventricular conduction delay",
+        "IVCD",
+        "non-specific intraventricular conduction disturbance (QRS {qrs} ms)",
+    ),
     "NST_": (
         "non-specific ST changes",
         "nonspecific ST-T changes",

@@ -140,6 +140,32 @@ def test_st_depression_and_nonspecific_st_t(ecg, norm):
     assert 0 < t(nst, "V5") < 0.5 * t(norm, "V5"), (t(nst, "V5"), t(norm, "V5"))
 
 
+def test_posterior_fascicular_block_and_intraventricular_delay(ecg, norm):
+    """Eighth pass (textbook criteria): LPFB has a right axis (> +90 deg), rS in I and qR in III, and a narrow QRS
+    (< 120 ms); IVCD a QRS >= 110 ms without either bundle branch block's pattern (no late R' in V1, no broad
+    notched R with discordant ST-T in V6)."""
+    lpfb = ecg.records("LPFB", 12)
+    axes = np.array([r.extra["axis_deg"] for r in lpfb])  # as the record shows it (local sources included)
+    assert np.mean(axes > 90) >= 0.85 and axes.min() > 75, axes
+    for rec in lpfb:
+        assert rec.extra["qrs_ms"] < 120, rec.record_id
+        q = rec.extra["qrs_ms"]  # read over the ground-truth QRS
+        assert -_extreme_in(rec, "I", 0, q, -1) > _extreme_in(rec, "I", 0, q, 1) > 0, rec.record_id  # rS in I
+        assert _late_window(rec, "III", 2, 12) < 0 and _extreme_in(rec, "III", 0, q, 1) > 0.3, rec.record_id  # qR
+    from ecgalign.data.preprocess.filters import bandpass, resample
+    from ecgalign.synth.realism.measure import measure
+
+    def qrs(rec):  # the harness's QRS duration (median beat, mV view)
+        return measure(resample(bandpass(rec.signal.astype(float), rec.fs, 0.5, 100.0), rec.fs, 250.0))["qrs_ms"]
+
+    normal_qrs = np.median([qrs(r) for r in norm[:12]])
+    ivcd = ecg.records("IVCD", 12)
+    widths = np.array([qrs(r) for r in ivcd])
+    assert np.mean(widths >= 110) >= 0.85 and widths.min() > normal_qrs + 15, (widths, normal_qrs)
+    for rec in ivcd:
+        assert _late_window(rec, "V1", rec.extra["qrs_ms"] - 35, rec.extra["qrs_ms"] - 5) < 0.15, rec.record_id
+
+
 def test_lvh_like_real_records(ecg):
     """Seventh pass (ptbxl-500 LVH records): the added left-ventricular forces point leftward and posterior, so
     V3 is dominated by its S (real LVH: R V3 0.65 mV, S V3 1.66 mV; scaling the normal loop up gave R 1.53,

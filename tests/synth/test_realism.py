@@ -145,7 +145,8 @@ def test_realism_cli_on_ptbxl(shared_data, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "code", ["CLBBB", "CRBBB", "LVH", "LAFB", "IMI", "AMI", "ASMI", "LMI", "ILMI", "ALMI", "NST_", "STD_"]
+    "code",
+    ["CLBBB", "CRBBB", "LVH", "LAFB", "IMI", "AMI", "ASMI", "LMI", "ILMI", "ALMI", "NST_", "STD_", "LPFB", "IVCD"],
 )
 def test_label_fidelity_of_noisy_records(code):
     """The harness reads the claimed criterion in >= 90 % of noisy records with companions (issue 15's

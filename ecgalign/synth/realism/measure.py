@@ -50,6 +50,8 @@ CRITERIA: dict[str, tuple[str, str, float, str]] = {
     "AMI": ("q_anterior", ">", 0.5, "initial 30 ms negative in V2 and V3"),
     "ASMI": ("q_septal", ">", 0.5, "initial 30 ms negative in V1 and V2"),
     # Eighth pass
+    "LPFB": ("axis_deg", ">", 90.0, "frontal axis > +90 deg"),
+    "IVCD": ("qrs_ms", ">=", 110.0, "QRS >= 110 ms"),
     "LMI": ("q_lateral", ">", 0.5, "initial 30 ms negative in I and aVL"),
     "ILMI": ("q_inferolateral", ">", 0.5, "initial 30 ms negative in aVF and V6"),
     "ALMI": ("q_anterolateral", ">", 0.5, "initial 30 ms negative in V4 and V5"),
