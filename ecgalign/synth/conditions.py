@@ -44,9 +44,9 @@ EXTRA_TRANSIENT: tuple[str, ...] = ("NST_",)
 COMPANION_CODES: tuple[str, ...] = ("STD_",)
 EXTRA_CODES: tuple[str, ...] = EXTRA_PERSISTENT + EXTRA_TRANSIENT + COMPANION_CODES
 # Supported (forced with SynthConfig.conditions, or drawn at a rate given in SynthConfig.prevalence) but not drawn by
-# default: at 1.2 % each, and at ptbxl-500's own 0.6 %, the lateral infarcts lowered the MI transfer to ptbxl-500
-# (docs/results.md, eighth pass).
-OPT_IN: tuple[str, ...] = ("LMI", "ILMI", "ALMI")
+# default: at 1.2 % each, and at ptbxl-500's own 0.6 %, the lateral infarcts lowered the MI transfer to ptbxl-500;
+# the harness reads IVCD's QRS >= 110 ms in only 0.89-0.94 of records (docs/results.md, eighth pass).
+OPT_IN: tuple[str, ...] = ("LMI", "ILMI", "ALMI", "IVCD")
 FINDINGS: tuple[str, ...] = PERSISTENT + TRANSIENT + EXTRA_CODES
 CODES: tuple[str, ...] = RHYTHMS + ("NORM",) + FINDINGS
 MI_CODES: tuple[str, ...] = ("IMI", "AMI", "ASMI", "LMI", "ILMI", "ALMI")
@@ -79,9 +79,9 @@ DEFAULT_PREVALENCE: dict[str, float] = {
     "ILMI": 0.0,
     "ALMI": 0.0,
     "NST_": 0.03,
-    # LPFB 4 and IVCD 6 in ptbxl-500 (0.8 %, 1.2 %), doubled like the infarcts above.
+    # LPFB 4 and IVCD 6 in ptbxl-500 (0.8 %, 1.2 %), doubled like AMI; IVCD is OPT_IN (0 by default).
     "LPFB": 0.015,
-    "IVCD": 0.02,
+    "IVCD": 0.0,
 }
 # Age slope (per year, log scale) and male/female ratio of each code's prevalence.
 _AGE_SLOPE = {
@@ -157,9 +157,10 @@ _CONFLICTS = {
     "ILMI": {"IMI", "LMI", "ALMI"},
     "ALMI": {"LMI"},
     "NST_": {"ISC_"},
-    # LPFB: the opposite axis of LAFB; its right axis is read only without right ventricular forces that would
-    # explain it (RVH is not made). IVCD: a wide QRS *without* a bundle branch block pattern.
-    "LPFB": {"LAFB"},
+    # LPFB: the opposite axis of LAFB; its qR in III / aVF cannot be read through an inferior infarct's Q there (with
+    # IMI 16 of 16 forced LPFB records read a superior axis), and its right axis is read only without right
+    # ventricular forces that would explain it (RVH is not made). IVCD: a wide QRS *without* a BBB pattern.
+    "LPFB": {"LAFB", "IMI", "ILMI"},
     "IVCD": {"CRBBB", "IRBBB"},
 }
 CONFLICTS: dict[str, frozenset[str]] = {}
@@ -298,7 +299,7 @@ def draw_params(rng: np.random.Generator, code: str, age: float, sex: str) -> di
         return {"axis": u(110, 150)}
     if code == "IVCD":
         # Eighth pass: QRS >= 110-120 ms with neither bundle branch block's pattern (slowed, not re-routed).
-        return {"qrs_ms": u(135, 155)}
+        return {"qrs_ms": u(140, 160)}
     if code == "LVH":
         # Seventh pass: more records near the criterion (real ptbxl-500 LVH Sokolow-Lyon median 3.75 mV, 43 % below
         # 3.5; uniform 3.65-5.4 read 4.45 median): 3.65 + 1.75 u^2, median 4.09, same range. Strain (ST-T opposite
@@ -340,7 +341,7 @@ def draw_params(rng: np.random.Generator, code: str, age: float, sex: str) -> di
         return {"t_factor": u(-0.6, 0.2)}
     if code == "NST_":
         # Non-specific ST-T change (below the ischaemia criteria): a small lateral ST depression, a flattened T.
-        return {"st_mv": u(0.03, 0.06), "t_factor": u(0.1, 0.4)}
+        return {"st_mv": u(0.03, 0.06), "t_factor": u(0.05, 0.3)}
     if code == "STD_":
         # ST depression of 0.05 mV or more in two contiguous leads: the depth the ST is taken down to at least
         # (against the PR baseline, which the atrial Ta wave lowers by about 0.03 mV in II).
