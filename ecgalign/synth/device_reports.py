@@ -62,11 +62,30 @@ _DE: dict[str, tuple[Phrase, ...]] = {
     "PVC": (("ventrikuläre extrasystole(n)", "ventricular extrasystole(s)"),),
     "PAC": (("supraventrikuläre extrasystole(n)", "supraventricular extrasystole(s)"),),
     "LVOLT": (("periphere niederspannung", "low limb lead voltage"),),
+    "LPFB": (
+        ("linksposteriorer hemiblock", "left posterior fascicular block"),
+        ("rechtstyp linksposteriorer hemiblock", "right axis left posterior fascicular block"),
+    ),
+    "IVCD": (
+        (
+            "unspezifische intraventrikuläre leitungsstörung",
+            "non-specific intraventricular conduction disturbance",
+        ),
+        ("intraventrikuläre leitungsstörung", "intraventricular conduction disturbance"),
+    ),
+    "NST_": (
+        ("unspezifische st-veränderungen", "non-specific st changes"),
+        ("unspezifische st-veränderungen in {st_leads}", "non-specific st changes in {st_leads}"),
+    ),
+    "STD_": (("st-streckensenkung in {st_leads}", "st segment depression in {st_leads}"),),
 }
 _DE_MI = {
     "IMI": ("inferiorer", "inferior"),
     "AMI": ("anteriorer", "anterior"),
     "ASMI": ("anteroseptaler", "anteroseptal"),
+    "LMI": ("lateraler", "lateral"),
+    "ILMI": ("inferolateraler", "inferolateral"),
+    "ALMI": ("anterolateraler", "anterolateral"),
 }
 _DE_STAGE = {
     "acute": (
@@ -111,11 +130,21 @@ _SV: dict[str, tuple[Phrase, ...]] = {
     "PVC": (("ventrikulär(a) extrasystoli(er)", "ventricular extrasystole(s)"),),
     "PAC": (("supraventrikulär(a) extrasystoli(er)", "supraventricular extrasystole(s)"),),
     "LVOLT": (("låga qrs amplituder i extremitetsavledningarna", "low qrs voltages in the limb leads"),),
+    "LPFB": (
+        ("vänster posteriort hemiblock", "left posterior fascicular block"),
+        ("höger el-axel vänster posteriort hemiblock", "right axis deviation left posterior fascicular block"),
+    ),
+    "IVCD": (("ospecifikt skänkelblock", "non-specific bundle branch block"),),
+    "NST_": (("ospecifik st-t förändring i {st_leads}", "non-specific st-t change in {st_leads}"),),
+    "STD_": (("st-sträckesänkning i {st_leads}", "st segment depression in {st_leads}"),),
 }
 _SV_MI = {
     "IMI": ("inferior", "inferior"),
     "AMI": ("anterior", "anterior"),
     "ASMI": ("anteroseptal", "anteroseptal"),
+    "LMI": ("lateral", "lateral"),
+    "ILMI": ("inferolateral", "inferolateral"),
+    "ALMI": ("anterolateral", "anterolateral"),
 }
 _SV_STAGE = {
     "acute": (("{site} infarkt, möjligen färsk", "{site} infarction, possibly recent"),),
@@ -150,7 +179,8 @@ CANONICAL_SHARE = 0.5
 _NOT_HEDGED = frozenset({"NORM", "PVC", "PAC", "SR"})
 ST_LEADS = ("v4-v6", "v5,v6", "i, avl, v5, v6", "ii, iii, avf, v4-v6")
 T_LEADS = ("i, avl", "v4-v6", "ii, iii, avf", "v1-v3", "i, ii, v4-v6")
-MI_LEADS = {"IMI": "ii, iii, avf", "AMI": "v2-v4", "ASMI": "v1-v3"}
+MI_LEADS = {"IMI": "ii, iii, avf", "AMI": "v2-v4", "ASMI": "v1-v3", "LMI": "i, avl, v5, v6",
+            "ILMI": "ii, iii, avf, v5, v6", "ALMI": "v3-v6, i, avl"}
 
 
 def _pick(rng: np.random.Generator, options: Sequence[Phrase]) -> Phrase:

@@ -53,6 +53,7 @@ from ecgalign.synth.rhythm import (
 
 _BLOCK = 64  # records are grouped into patients within consecutive blocks of this many indices
 _TAG_GROUPS, _TAG_PATIENT, _TAG_LEADS, _TAG_TIMING = 0x6770, 0x7061, 0x6C64, 0x7174
+_TAG_EXTRA = 0x7838  # eighth-pass codes: their own patient and record streams (records without them unchanged)
 _LEAD_AXIS_AF = np.array([-0.30, 0.45, -0.75]) / np.linalg.norm([-0.30, 0.45, -0.75])  # V1-V2 and inferior
 _LEAD_AXIS_AFL = np.array([-0.05, -0.90, -0.45]) / np.linalg.norm([-0.05, -0.90, -0.45])  # negative inferior
 
@@ -182,10 +183,22 @@ def _patient(seed: int, number: int, config: SynthConfig) -> _Patient:
     # Forced codes may be persistent ones the patient was not drawn with: parameters for all it can carry.
     carried = [c for c in cond.PERSISTENT if c in persistent or c in config.conditions]
     params = {code: cond.draw_params(rng, code, age, sex) for code in carried}
+    # Eighth-pass persistent codes, from their own stream (drawn for every patient, kept where they do not
+    # contradict what the patient already has).
+    extra = np.random.default_rng([seed, _TAG_EXTRA, number])
+    for code in sorted(cond.draw_findings(extra, cond.EXTRA_PERSISTENT, age, sex, config.prevalence),
+                       key=cond.EXTRA_PERSISTENT.index):
+        if not cond.CONFLICTS.get(code, frozenset()) & persistent:
+            persistent.add(code)
+    params.update({code: cond.draw_params(extra, code, age, sex) for code in cond.EXTRA_PERSISTENT
+                   if code in persistent or code in config.conditions})
     return _Patient(number, age, sex, fold, anatomy, persistent, params, rhythm, base)
 
 
-def _codes(rng: np.random.Generator, patient: _Patient, age: float, config: SynthConfig) -> set[str]:
+def _codes(
+    rng: np.random.Generator, extra: np.random.Generator, patient: _Patient, age: float, config: SynthConfig
+) -> set[str]:
+    """The record's codes; ``extra`` is the record's eighth-pass stream (transient and companion codes)."""
     forced = set(config.conditions)
     forced_rhythm = forced & set(cond.RHYTHMS)
     if config.exclusive:
@@ -208,6 +221,10 @@ def _codes(rng: np.random.Generator, patient: _Patient, age: float, config: Synt
             if pool:
                 codes.add(pool[int(rng.choice(len(pool), p=weights / weights.sum()))])
     codes.add(next(iter(forced_rhythm)) if forced_rhythm else rhythm)
+    codes |= cond.draw_findings(extra, cond.EXTRA_TRANSIENT, age, patient.sex, prev)
+    codes = cond.resolve(codes, forced, cond.CODES)
+    strain = {"LVH_strain"} if "LVH" in codes and patient.params.get("LVH", {}).get("strain") else set()
+    cond.add_extra_companions(extra, codes, codes | strain)
     return cond.resolve(codes, forced, cond.CODES)
 
 
@@ -330,8 +347,13 @@ def synthesize_record(
     rng = np.random.default_rng([seed, index])
     age = patient.age + (float(np.round(visit * rng.uniform(0.0, 2.0))) if visit else 0.0)
     anat = patient.anatomy.jittered(rng)
-    codes = _codes(rng, patient, age, config)
+    extra_rng = np.random.default_rng([seed, _TAG_EXTRA, index])
+    codes = _codes(rng, extra_rng, patient, age, config)
     params = {c: dict(v) for c, v in patient.params.items()}
+    params.update(
+        {c: cond.draw_params(extra_rng, c, age, patient.sex) for c in cond.ordered(codes)
+         if c in cond.EXTRA_CODES and c not in params}
+    )
     params.update(
         {c: cond.draw_params(rng, c, age, patient.sex) for c in cond.ordered(codes) if c not in params}
     )
@@ -352,6 +374,8 @@ def synthesize_record(
             qrs = params[code]["qrs_ms"] / 1000
     if "LVH" in codes and not codes & {"CLBBB", "CRBBB", "IRBBB"}:
         qrs = min(qrs + 0.008, 0.112)
+    if "IVCD" in codes:
+        qrs = params["IVCD"]["qrs_ms"] / 1000
     qtc = (
         params["LNGQT"]["qtc_ms"] / 1000
         if "LNGQT" in codes

@@ -9,6 +9,8 @@ descriptions (e.g. Surawicz & Knilans, "Chou's Electrocardiography in Clinical P
 - CRBBB: normal early forces, then slow right-anterior terminal forces (rsR' in V1, broad S in I/V6), T
   opposite to the terminal forces (inverted V1-V3); IRBBB: the same with a shorter, smaller R';
 - LAFB: initial forces inferior-right (q in I/aVL, r in II/III/aVF), main forces superior-left (axis -45..-90);
+- LPFB (eighth pass): the mirror image, initial forces superior-left (r in I/aVL, q in III/aVF), main forces
+  inferior-right (axis +110..+150: rS in I, qR in III); IVCD: the normal sequence, slowed (QRS 135-155 ms);
 - MI: loss of forces facing the infarct -> initial forces pointing away (pathological Q), ST elevation towards
   the infarct when acute, T away from it when old.
 Measurements (axis, Sokolow-Lyon, limb voltage) are taken on the rendered template, not assumed.
@@ -196,6 +198,13 @@ _LAFB_QRS = (
     ("R2", 0.53, 0.090, (0.62, -0.36, 0.50)),
     ("S", 0.72, 0.085, (-0.10, -0.20, 0.50)),
 )  # frontal forces sized like ptbxl-500 LAFB (limb-lead peak-to-peak 1.22 mV median, about NORM's 1.14)
+_LPFB_QRS = (
+    ("q", 0.15, 0.065, (0.15, -0.22, -0.05)),
+    ("R1", 0.40, 0.095, (-0.18, 0.45, -0.30)),
+    ("R2", 0.53, 0.090, (-0.36, 0.62, 0.50)),
+    ("S", 0.72, 0.085, (-0.20, -0.10, 0.50)),
+)  # eighth pass, textbook (not fitted): LAFB's loop mirrored about the frontal +45/-135 deg line (net area near
+# +117 deg, so the turn to the target axis is small), the q a little more superior so it stays in III and aVF
 _LBBB_QRS = (
     ("r", 0.14, 0.080, (0.10, 0.02, -0.04)),
     ("R1", 0.38, 0.130, (0.76, 0.09, 0.86)),
@@ -214,7 +223,7 @@ def _shape(codes: set[str], d: float, params: dict[str, dict]) -> list[tuple[str
     """QRS components (name, centre s, width s, direction) for the record's conduction pattern."""
     if "CLBBB" in codes:
         return [(n, m * d, s * d, v) for n, m, s, v in _LBBB_QRS]
-    early = _LAFB_QRS if "LAFB" in codes else _NORMAL_QRS
+    early = _LAFB_QRS if "LAFB" in codes else _LPFB_QRS if "LPFB" in codes else _NORMAL_QRS
     if not ({"CRBBB", "IRBBB"} & codes):
         return [(n, m * d, s * d, v) for n, m, s, v in early]
     e = _RBBB_EARLY_S
@@ -259,7 +268,7 @@ def _add_notches(tpl: Template, anat: Anatomy, codes: set[str], params: dict[str
     at, size, width = anat.notch
     if size > 0:
         tpl.add("notch", QRS, at * tpl.qrs, width, anat.notch_dir * size * biggest)
-    for code in ("IMI", "AMI", "ASMI", "CLBBB", "CRBBB"):
+    for code in ("IMI", "AMI", "ASMI", "CLBBB", "CRBBB", "LMI", "ILMI", "ALMI"):
         p = params.get(code, {})
         if code in codes and p.get("fqrs"):
             turn = rotation(0.0, 0.0, 90.0) @ anat.notch_dir
@@ -343,11 +352,13 @@ def sinus_template(codes: set[str], iv: Intervals, anat: Anatomy, params: dict[s
     tpl = Template(qrs=iv.qrs, qt=iv.qt)
     anat_rot = rotation(anat.tilt, anat.turn, 0.0)
     shape = _shape(codes, iv.qrs, params)
-    conduction = {"CLBBB", "CRBBB", "IRBBB", "LAFB"} & codes
+    conduction = {"CLBBB", "CRBBB", "IRBBB", "LAFB", "LPFB"} & codes
     if "CLBBB" in codes:
         target = params["CLBBB"]["axis"]
     elif "LAFB" in codes:
         target = params["LAFB"]["axis"]
+    elif "LPFB" in codes:
+        target = params["LPFB"]["axis"]
     else:
         target = anat.axis
     # The left-ventricular forces are turned to the target axis; an RBBB's R' (right ventricle) stays put.
@@ -386,15 +397,21 @@ def sinus_template(codes: set[str], iv: Intervals, anat: Anatomy, params: dict[s
     if "CLBBB" in codes:
         tpl.set_vec("ST", -qrs_dir * params["CLBBB"]["st_mv"])
 
-    for mi, site in (("IMI", "inferior"), ("AMI", "anterior"), ("ASMI", "anteroseptal")):
+    for mi, site in (("IMI", "inferior"), ("AMI", "anterior"), ("ASMI", "anteroseptal"), ("LMI", "lateral"),
+                     ("ILMI", "inferolateral"), ("ALMI", "anterolateral")):
         if mi in codes:
             _infarct(tpl, site, params[mi])
+    st_dir = _unit(np.array([0.6, 0.6, -0.2]))  # towards II, aVF and V4-V6: where ST depression is read
     if "ISC_" in codes:
-        st_dir = _unit(np.array([0.6, 0.6, -0.2]))
         tpl.set_vec("ST", tpl.vec("ST") - st_dir * params["ISC_"]["st_mv"])
         tpl.set_vec("T", tpl.vec("T") * params["ISC_"]["t_factor"])
     if "NDT" in codes:
         tpl.set_vec("T", tpl.vec("T") * params["NDT"]["t_factor"])
+    if "NST_" in codes:
+        # Eighth pass: non-specific ST-T change, below the ischaemia criteria (Minnesota minor ST-T items 4-3 / 5-3):
+        # ST 0.03-0.06 mV down in the leads ISC_ depresses, T flattened but upright.
+        tpl.set_vec("ST", tpl.vec("ST") - st_dir * params["NST_"]["st_mv"])
+        tpl.set_vec("T", tpl.vec("T") * params["NST_"]["t_factor"])
 
     if "LVH" in codes:
         # Seventh pass (ptbxl-500 LVH records): the added left-ventricular mass pulls the main forces leftward
@@ -413,11 +430,21 @@ def sinus_template(codes: set[str], iv: Intervals, anat: Anatomy, params: dict[s
         t = tpl.vec("T")
         tpl.set_vec("ST", tpl.vec("ST") - qh * 0.08)
         tpl.set_vec("T", -qh * np.linalg.norm(t) * 1.2 + np.array([0.0, t[1], 0.0]))
+    if "STD_" in codes:
+        # Eighth pass: ST depression >= 0.05 mV in two contiguous leads: the ST along the leads ISC_ depresses is
+        # taken down to at least st_mv, whatever its trigger (ISC_, LVH strain) already did.
+        depth = max(-float(tpl.vec("ST") @ st_dir), 0.0)
+        tpl.set_vec("ST", tpl.vec("ST") - st_dir * max(params["STD_"]["st_mv"] - depth, 0.0))
     # The slow ramp belongs to primary repolarisation; LBBB's secondary ST-T is discordant from the J point on.
     tpl.set_vec("Tr", tpl.vec("T") * (0.0 if "CLBBB" in codes else POP["t_ramp"]))
     if not ({"AFIB", "AFLT"} & codes):
         _add_p(tpl, iv, anat, rotation(anat.tilt, anat.turn, anat.p_axis))
     return tpl
+
+
+_INFERIOR = _unit(np.array([-0.15, 1.0, 0.0]))
+_LATERAL = _unit(np.array([1.0, -0.4, 0.1]))
+_ANTERIOR_WALL = _unit(np.array([0.35, 0.0, -1.0]))
 
 
 def _infarct(tpl: Template, site: str, p: dict) -> None:
@@ -426,9 +453,14 @@ def _infarct(tpl: Template, site: str, p: dict) -> None:
     # inferior Q is deepest in III and shallow in II (towards +110 deg frontal), and anteroseptal infarction
     # takes the R of V3 too (real ASMI R: V3 0.20 mV, V4 0.41 mV against NORM 0.88 / 1.31).
     facing = {
-        "inferior": _unit(np.array([-0.15, 1.0, 0.0])),
-        "anterior": _unit(np.array([0.35, 0.0, -1.0])),  # anterior wall (V3-V4): anterior and leftward
+        "inferior": _INFERIOR,
+        "anterior": _ANTERIOR_WALL,  # anterior wall (V3-V4): anterior and leftward
         "anteroseptal": _unit(np.array([0.35, 0.0, -1.0])),  # the R of V3-V4 is lost too (real: QS in V2-V3)
+        # Eighth pass, textbook sites (Chou's ECG, ch. 7): lateral wall I, aVL, V5-V6 (leftward, a little superior);
+        # inferolateral II, III, aVF and V5-V6; anterolateral V3-V6, I, aVL.
+        "lateral": _LATERAL,
+        "inferolateral": _unit(np.array([0.6, 1.0, 0.2])),
+        "anterolateral": _unit(np.array([0.7, 0.0, -0.7])),
     }[site]
     # The Q itself points away from the scar's centre, which is not where most R is lost (fifth pass, ptbxl-500
     # MI median beats, z-scored view): inferior Q deepest in III and small in II (towards +121 deg frontal: real
@@ -439,13 +471,26 @@ def _infarct(tpl: Template, site: str, p: dict) -> None:
         "inferior": _unit(np.array([-0.85, 1.0, 0.0])),
         "anterior": facing,
         "anteroseptal": _unit(np.array([-0.2, 0.0, -1.0])),
+        # Eighth pass: Q in I and aVL (-37 deg frontal) and V5-V6; in II, aVF, III and V5-V6 (towards +42 deg
+        # frontal; at +59 deg the V6 part of the ILMI criterion read 0.80 of 40 forced records, 0.925 with the R
+        # lost along both walls, 0.975 at +42 deg); in V4-V6 and I.
+        "lateral": _unit(np.array([1.0, -0.5, 0.0])),
+        "inferolateral": _unit(np.array([1.0, 0.9, 0.2])),
+        "anterolateral": _unit(np.array([0.8, -0.2, -0.6])),
     }[site]
-    # Forces facing the infarct are lost from the early and middle QRS.
+    # Forces facing the infarct are lost from the early and middle QRS. An inferolateral scar is an inferior and a
+    # lateral one, an anterolateral scar an anterior and a lateral one (eighth pass): forces are lost along both
+    # walls' vectors (with one vector between them a leftward heart kept its lateral early R: the V6 Q read
+    # positive in 0.2 of 40 forced ILMI records).
+    walls = {"inferolateral": (_INFERIOR, _LATERAL), "anterolateral": (_ANTERIOR_WALL, _LATERAL)}.get(
+        site, (facing,)
+    )
     for name in [n for n, k in zip(tpl.names, tpl.kind) if k == QRS and n not in ("S", "R'")]:
-        v = tpl.vec(name)
-        along = float(v @ facing)
-        if along > 0:
-            tpl.set_vec(name, v - (1.0 - p["r_keep"]) * along * facing)
+        for wall in walls:
+            v = tpl.vec(name)
+            along = float(v @ wall)
+            if along > 0:
+                tpl.set_vec(name, v - (1.0 - p["r_keep"]) * along * wall)
         if site == "anteroseptal" and name.startswith("q"):  # the septum is the scar: no septal q in I, V5, V6
             tpl.set_vec(name, tpl.vec(name) * p["r_keep"])
     q_dur = p["q_ms"] / 1000.0

@@ -189,6 +189,35 @@ _FINDING = {
         "isolated atrial premature beat",
         "occasional PAC",
     ),
+    # Eighth pass. NST_ always says "non-specific ST" (real English PTB-XL: "minor non-specific st-t wave changes");
+    # STD_ the real English form "st segments are depressed in ..." (its 22 ptbxl-500 records are all English).
+    "LPFB": (
+        "left posterior fascicular block",
+        "LPFB",
+        "left posterior hemiblock",
+        "right axis deviation ({axis} deg), left posterior fascicular block",
+        "right axis deviation, left posterior hemiblock",
+    ),
+    "IVCD": (
+        "non-specific intraventricular conduction delay",
+        "nonspecific intraventricular block",
+        "intraventricular conduction delay",
+        "IVCD",
+        "non-specific intraventricular conduction disturbance (QRS {qrs} ms)",
+    ),
+    "NST_": (
+        "non-specific ST changes",
+        "nonspecific ST-T changes",
+        "minor non-specific ST-T changes",
+        "non-specific ST-T changes in {st_leads}",
+        "nonspecific ST segment changes",
+    ),
+    "STD_": (
+        "ST segments are depressed in {st_leads}",
+        "ST segment depression in {st_leads}",
+        "widespread ST segment depression",
+        "ST segments depressed in {st_leads}",
+    ),
     "LVOLT": (
         "low voltage in limb leads",
         "low QRS voltage in the limb leads",
@@ -201,6 +230,9 @@ _MI = {
     "IMI": "inferior",
     "AMI": "anterior",
     "ASMI": "anteroseptal",
+    "LMI": "lateral",
+    "ILMI": "inferolateral",
+    "ALMI": "anterolateral",
 }
 _MI_TEXT = {
     "acute": (

@@ -100,3 +100,22 @@ def test_patient_qrs_timing_has_its_own_stream(monkeypatch):
     monkeypatch.setitem(POP, "qrs_timing_sd", spread)
     again = generate._patient(3, 17, cfg)
     assert np.array_equal(again.anatomy.timing, with_timing.anatomy.timing)
+
+
+def test_eighth_pass_codes_have_their_own_streams():
+    """The eighth-pass codes (LMI, ILMI, ALMI, NST_, STD_) are drawn from streams of their own: with their
+    prevalence at zero, every record that carries none of them is the record it is by default, and records
+    carrying them differ only there."""
+    from ecgalign.synth import conditions as cond
+
+    zero = SynthConfig(prevalence={c: 0.0 for c in cond.EXTRA_PERSISTENT + cond.EXTRA_TRANSIENT})
+    default = SynthConfig()
+    seen = 0
+    for i in range(120):
+        a, b = synthesize_record(i, 4, fs=100, config=default), synthesize_record(i, 4, fs=100, config=zero)
+        if set(a.codes) & set(cond.EXTRA_CODES):
+            seen += 1
+            assert not set(b.codes) & set(cond.EXTRA_PERSISTENT + cond.EXTRA_TRANSIENT)
+        else:
+            assert _same(a, b), (i, a.codes, b.codes)
+    assert seen > 0

@@ -104,6 +104,68 @@ def test_infarction_flattens_lateral_t_more_than_anterior(ecg, norm):
         assert t(old, "V2") > 0.4 * normal["V2"], (code, t(old, "V2"), normal)
 
 
+def test_lateral_infarction_q_waves(ecg, norm):
+    """Eighth pass (textbook sites): lateral infarction has Q in I and aVL, inferolateral in aVF, III and V6,
+    anterolateral in V4-V6; the R of the lateral leads is smaller than in normal records (lost forces)."""
+    for code, leads in (("LMI", ("I", "aVL", "V6")), ("ILMI", ("III", "aVF", "V6")), ("ALMI", ("V4", "V5"))):
+        recs = ecg.records(code, 6)
+        for rec in recs:
+            for lead in leads:
+                assert _late_window(rec, lead, 5, 35) < -0.05, (code, rec.record_id, lead)
+    normal_r_i = np.median([ecg.qrs_extreme(r, "I", 1) for r in norm])
+    lmi_r_i = np.median([ecg.qrs_extreme(r, "I", 1) for r in ecg.records("LMI", 12, seed=13)])
+    assert lmi_r_i < 0.8 * normal_r_i, (lmi_r_i, normal_r_i)
+
+
+def _st(rec, lead: str) -> float:
+    """Mean of a lead 50-70 ms after the ground-truth J point (QRS end), over conducted beats."""
+    q = rec.extra["qrs_ms"]
+    return _late_window(rec, lead, q + 50, q + 70)
+
+
+def test_st_depression_and_nonspecific_st_t(ecg, norm):
+    """Eighth pass: STD_ depresses the ST by >= 0.05 mV in contiguous leads (II and aVF, V5 and V6); NST_ is a
+    smaller depression (below ISC_'s 0.08-0.2 mV) with a flattened lateral T, upright on the whole."""
+    for rec in ecg.records("STD_", 8):
+        assert (_st(rec, "II") <= -0.05 and _st(rec, "aVF") <= -0.05) or (
+            _st(rec, "V5") <= -0.05 and _st(rec, "V4") <= -0.05), rec.record_id
+
+    def t(recs, lead):
+        return np.median([_late_window(r, lead, r.extra["qt_ms"] - 150, r.extra["qt_ms"] - 60) for r in recs])
+
+    nst = ecg.records("NST_", 12)
+    st_nst, st_norm = [_st(r, "V5") for r in nst], [_st(r, "V5") for r in norm]
+    assert min(st_nst) > -0.08, st_nst  # below ISC_'s depression
+    assert np.median(st_nst) < np.median(st_norm) - 0.02, (np.median(st_nst), np.median(st_norm))
+    assert 0 < t(nst, "V5") < 0.5 * t(norm, "V5"), (t(nst, "V5"), t(norm, "V5"))
+
+
+def test_posterior_fascicular_block_and_intraventricular_delay(ecg, norm):
+    """Eighth pass (textbook criteria): LPFB has a right axis (> +90 deg), rS in I and qR in III, and a narrow QRS
+    (< 120 ms); IVCD a QRS >= 110 ms without either bundle branch block's pattern (no late R' in V1, no broad
+    notched R with discordant ST-T in V6)."""
+    lpfb = ecg.records("LPFB", 12)
+    axes = np.array([r.extra["axis_deg"] for r in lpfb])  # as the record shows it (local sources included)
+    assert np.mean(axes > 90) >= 0.85 and axes.min() > 75, axes
+    for rec in lpfb:
+        assert rec.extra["qrs_ms"] < 120, rec.record_id
+        q = rec.extra["qrs_ms"]  # read over the ground-truth QRS
+        assert -_extreme_in(rec, "I", 0, q, -1) > _extreme_in(rec, "I", 0, q, 1) > 0, rec.record_id  # rS in I
+        assert _late_window(rec, "III", 2, 12) < 0 and _extreme_in(rec, "III", 0, q, 1) > 0.3, rec.record_id  # qR
+    from ecgalign.data.preprocess.filters import bandpass, resample
+    from ecgalign.synth.realism.measure import measure
+
+    def qrs(rec):  # the harness's QRS duration (median beat, mV view)
+        return measure(resample(bandpass(rec.signal.astype(float), rec.fs, 0.5, 100.0), rec.fs, 250.0))["qrs_ms"]
+
+    normal_qrs = np.median([qrs(r) for r in norm[:12]])
+    ivcd = ecg.records("IVCD", 12)
+    widths = np.array([qrs(r) for r in ivcd])
+    assert np.mean(widths >= 110) >= 0.85 and widths.min() > normal_qrs + 15, (widths, normal_qrs)
+    for rec in ivcd:
+        assert _late_window(rec, "V1", rec.extra["qrs_ms"] - 35, rec.extra["qrs_ms"] - 5) < 0.15, rec.record_id
+
+
 def test_lvh_like_real_records(ecg):
     """Seventh pass (ptbxl-500 LVH records): the added left-ventricular forces point leftward and posterior, so
     V3 is dominated by its S (real LVH: R V3 0.65 mV, S V3 1.66 mV; scaling the normal loop up gave R 1.53,

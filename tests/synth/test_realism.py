@@ -144,7 +144,10 @@ def test_realism_cli_on_ptbxl(shared_data, tmp_path):
     assert bad.exit_code != 0 and "no such store" in bad.output
 
 
-@pytest.mark.parametrize("code", ["CLBBB", "CRBBB", "LVH", "LAFB", "IMI", "AMI", "ASMI"])
+@pytest.mark.parametrize(
+    "code",
+    ["CLBBB", "CRBBB", "LVH", "LAFB", "IMI", "AMI", "ASMI", "LMI", "ILMI", "ALMI", "NST_", "STD_", "LPFB", "IVCD"],
+)
 def test_label_fidelity_of_noisy_records(code):
     """The harness reads the claimed criterion in >= 90 % of noisy records with companions (issue 15's
     fidelity line). CRBBB read 0.92 on 2000 default records of seed 0 when the QRS was delineated per beat, where

@@ -30,6 +30,11 @@ MEASURES: tuple[str, ...] = (
     "q_inferior",
     "q_anterior",
     "q_septal",
+    "q_lateral",
+    "q_inferolateral",
+    "q_anterolateral",
+    "st_depressed",
+    "nst_change",
 )
 # code -> (measure, test, threshold, description)
 CRITERIA: dict[str, tuple[str, str, float, str]] = {
@@ -44,7 +49,20 @@ CRITERIA: dict[str, tuple[str, str, float, str]] = {
     "IMI": ("q_inferior", ">", 0.5, "initial 30 ms negative in III and aVF"),
     "AMI": ("q_anterior", ">", 0.5, "initial 30 ms negative in V2 and V3"),
     "ASMI": ("q_septal", ">", 0.5, "initial 30 ms negative in V1 and V2"),
+    # Eighth pass
+    "LPFB": ("axis_deg", ">", 90.0, "frontal axis > +90 deg"),
+    "IVCD": ("qrs_ms", ">=", 110.0, "QRS >= 110 ms"),
+    "LMI": ("q_lateral", ">", 0.5, "initial 30 ms negative in I and aVL"),
+    "ILMI": ("q_inferolateral", ">", 0.5, "initial 30 ms negative in aVF and V6"),
+    "ALMI": ("q_anterolateral", ">", 0.5, "initial 30 ms negative in V4 and V5"),
+    "STD_": ("st_depressed", ">", 0.5, "ST (J + 60 ms) <= -0.05 mV in two contiguous leads"),
+    "NST_": ("nst_change", ">", 0.5, "T < 0.25 mV in V5 and V6, or ST <= -0.025 mV in two of I, II, V4-V6"),
 }
+# Contiguous leads (Cabrera order of the limb leads, then the chest leads) for ST depression.
+CONTIGUOUS: tuple[tuple[str, str], ...] = (
+    ("aVL", "I"), ("I", "II"), ("II", "aVF"), ("aVF", "III"),
+    ("V1", "V2"), ("V2", "V3"), ("V3", "V4"), ("V4", "V5"), ("V5", "V6"),
+)
 
 
 def qrs_bounds(mv: np.ndarray, peaks: np.ndarray, fs: float = FS, frac: float = 0.1) -> np.ndarray:
@@ -128,9 +146,35 @@ def measure(mv: np.ndarray, fs: float = FS) -> dict[str, float]:
         ("q_inferior", ("III", "aVF")),
         ("q_anterior", ("V2", "V3")),
         ("q_septal", ("V1", "V2")),
+        ("q_lateral", ("I", "aVL")),
+        ("q_inferolateral", ("aVF", "V6")),
+        ("q_anterolateral", ("V4", "V5")),
     ):
         out[name] = float(all(initial[_L[n]] < -0.05 for n in leads))
+    st, t = _st_t(mv, bounds, fs)
+    if st is not None:
+        out["st_depressed"] = float(any(st[_L[a]] <= -0.05 and st[_L[b]] <= -0.05 for a, b in CONTIGUOUS))
+        flat_t = t[_L["V5"]] < 0.25 and t[_L["V6"]] < 0.25
+        low_st = sum(st[_L[n]] <= -0.025 for n in ("I", "II", "V4", "V5", "V6")) >= 2
+        out["nst_change"] = float(flat_t or low_st)
     return out
+
+
+def _st_t(mv: np.ndarray, bounds: np.ndarray, fs: float) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(12,) ST at J + 60 ms and T (the larger-magnitude extreme 100-400 ms after J), medians over beats, against
+    the 40 ms before QRS onset (as ``benchmarks/bench_condition_measures.py``); (None, None) without a whole beat."""
+    n40, j60, t0, t1 = int(0.04 * fs), int(0.06 * fs), int(0.10 * fs), int(0.40 * fs)
+    st, t = [], []
+    for a, b in bounds:
+        if b + t1 >= mv.shape[1] or a - n40 < 0:
+            continue
+        s = mv[:, b : b + t1] - np.median(mv[:, a - n40 : a + 1], axis=1, keepdims=True)
+        st.append(s[:, j60])
+        tw = s[:, t0:]
+        t.append(tw[np.arange(12), np.argmax(np.abs(tw), axis=1)])
+    if not st:
+        return None, None
+    return np.median(st, axis=0), np.median(t, axis=0)
 
 
 def meets(code: str, m: dict[str, float]) -> bool | None:
