@@ -136,7 +136,8 @@ class ECGScanTask(Task):
             if img.print_dpi is None:
                 cfg = sample_wild_config(page_seed, layout=img.layout, size=(img.height, img.width))
             else:
-                cfg = sample_wild_config(page_seed, layout=img.layout, dpi=(float(img.print_dpi[0]), float(img.print_dpi[1])))
+                dpi = (float(img.print_dpi[0]), float(img.print_dpi[1]))
+                cfg = sample_wild_config(page_seed, layout=img.layout, dpi=dpi)
             result = Renderer(cfg, device=x_mv.device).render(
                 x_mv[s:e], self.recipe.data.fs, augment="wild",
                 seed=seeds[s:e] if seeds is not None else 0, output="float")
