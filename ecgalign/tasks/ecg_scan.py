@@ -32,6 +32,11 @@ from ecgalign.tasks.base import Task, register_task
 WILD_GROUP = 8  # images per page convention in a `wild` batch (a renderer per convention costs ~25 ms)
 
 
+def _n_groups(n: int) -> int:
+    """Groups of ``WILD_GROUP`` images in a batch of ``n`` (the last one may be short)."""
+    return -(-n // WILD_GROUP)
+
+
 def _tanh_projector(d_in: int, d_out: int) -> nn.Module:
     return nn.Sequential(nn.Linear(d_in, d_out), nn.Tanh())
 
@@ -61,6 +66,7 @@ class ECGScanTask(Task):
             self.decoder = QuerySignalDecoder(img.latent_dim, self.samples, leads=len(d.leads), **img.decoder)
         self.render_config = RenderConfig(layout=img.layout, width=img.width, height=img.height, grid=img.grid)
         self._renderer: Renderer | None = None
+        self._print_renderer: tuple[float, Renderer] | None = None  # the last print-dpi page's (dpi, renderer)
         self.text_source: str | None = None  # the teacher's text encoder (set by the engine, saved in the card)
 
     def _render(self, x_mv: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
@@ -76,7 +82,7 @@ class ECGScanTask(Task):
             if n_light == 0:
                 return wild
             light = self.render_pages(x_mv[:n_light].float(), "light", seeds[:n_light] if seeds is not None else 0,
-                                      None if dpis is None else dpis[: -(-n_light // WILD_GROUP)])
+                                      None if dpis is None else dpis[: _n_groups(n_light)])
             return torch.cat([light, wild])
 
     def _draw_dpis(self, n: int, generator: torch.Generator | None) -> list[float] | None:
@@ -86,8 +92,8 @@ class ECGScanTask(Task):
         if rng is None:
             return None
         lo, hi = float(rng[0]), float(rng[1])
-        u = (torch.rand(-(-n // WILD_GROUP), generator=generator, device=generator.device).tolist()
-             if generator is not None else [0.5] * -(-n // WILD_GROUP))
+        u = (torch.rand(_n_groups(n), generator=generator, device=generator.device).tolist()
+             if generator is not None else [0.5] * _n_groups(n))
         return [float(round(lo + (hi - lo) * v)) for v in u]
 
     def eval_dpi(self) -> float | None:
@@ -103,7 +109,7 @@ class ECGScanTask(Task):
         evaluation (``dpis`` None) every page is drawn at ``eval_dpi()``."""
         fs = self.recipe.data.fs
         if dpis is None and self.recipe.image.print_dpi is not None:
-            dpis = [self.eval_dpi()] * -(-len(x_mv) // WILD_GROUP)
+            dpis = [self.eval_dpi()] * _n_groups(len(x_mv))
         if dpis is None:
             if self._renderer is None or str(self._renderer.device) != str(x_mv.device):
                 self._renderer = Renderer(self.render_config, device=x_mv.device)
@@ -113,11 +119,20 @@ class ECGScanTask(Task):
             s, e = g * WILD_GROUP, min(len(x_mv), (g + 1) * WILD_GROUP)
             if s >= e:
                 break
-            cfg = RenderConfig.letter(dpi, layout=img.layout, grid=img.grid)
-            page = Renderer(cfg, device=x_mv.device).render(
+            page = self._print_page_renderer(dpi, x_mv.device).render(
                 x_mv[s:e], fs, augment=augment, seed=seeds[s:e] if isinstance(seeds, list) else seeds, output="float")
             out.append(fit_images(page.images, (img.height, img.width)))
         return torch.cat(out)
+
+    def _print_page_renderer(self, dpi: float, device: torch.device) -> Renderer:
+        """The renderer of the recipe's Letter page at ``dpi``, kept while the dpi stays (evaluation draws every
+        page at one dpi; a fresh renderer's first page costs about a quarter more)."""
+        kept = self._print_renderer
+        if kept is None or kept[0] != dpi or str(kept[1].device) != str(device):
+            img = self.recipe.image
+            kept = (dpi, Renderer(RenderConfig.letter(dpi, layout=img.layout, grid=img.grid), device=device))
+            self._print_renderer = kept
+        return kept[1]
 
     def _render_wild(self, x_mv: torch.Tensor, seeds: list[int] | None,
                      generator: torch.Generator | None) -> torch.Tensor:
@@ -127,7 +142,7 @@ class ECGScanTask(Task):
         encoder does not learn one printer's page geometry. With ``image.print_dpi`` the page is drawn at a dpi
         from that range (the config's own draw) and resized to the training size by ``fit_images``."""
         img, b = self.recipe.image, len(x_mv)
-        n_groups = -(-b // WILD_GROUP)
+        n_groups = _n_groups(b)
         page_seeds = ([0] * n_groups if generator is None else
                       torch.randint(0, 2**31 - 1, (n_groups,), generator=generator, device=generator.device).tolist())
         out = []
