@@ -115,9 +115,9 @@ def _image_batches(model, table: pd.DataFrame, batch_size: int,
 
     def flush():
         x = torch.stack(pixels)
-        out = {"features": model.image_features(x, batch_size)}
+        out = {"features": model.image_features(x, batch_size, prepared=True)}  # model.images made them
         if model.has_joint_space:
-            out["embedding"] = model.encode_image(x, batch_size)
+            out["embedding"] = model.encode_image(x, batch_size, prepared=True)
         return out
 
     for row in table.itertuples(index=False):

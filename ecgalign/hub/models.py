@@ -14,7 +14,7 @@ import torch
 from ecgalign.data.errors import NotApplicableError
 from ecgalign.data.registry import Registry
 from ecgalign.models.encoders.text import TextEncoder
-from ecgalign.render import image_tensor
+from ecgalign.render import image_tensor, ink_images
 from ecgalign.tasks import Task
 
 MODEL_KINDS: Registry[type] = Registry("model kind")
@@ -131,7 +131,7 @@ class ImageModel(_Loaded):
     """A loaded ECG-Scan model: ``encode_image`` / ``image_features`` / ``reconstruct`` take printout images:
     (B, 3, H, W) at the trained size (float in [0, 1] or uint8), or image files, PIL images or arrays of any size
     (letterboxed to the trained size, see ``images``); ``render(signals_mv)`` draws printouts the
-    way training did. ``features`` / ``encode_ecg`` take ECGs as millivolt signals in ``input_spec`` and
+    way training did; a model trained with ``image.ink`` reads every image as its ink map (``images``). ``features`` / ``encode_ecg`` take ECGs as millivolt signals in ``input_spec`` and
     render them first (with ``eval_augment``: "none", "light" or "heavy"), so every evaluation protocol runs
     on images unchanged. ``encode_text`` uses the teacher's frozen text encoder and the trained projector."""
 
@@ -143,6 +143,7 @@ class ImageModel(_Loaded):
         super().__init__(task, card, device, weights_path)
         self.input_spec = task.recipe.input_spec()
         self.image_size = (task.recipe.image.height, task.recipe.image.width)
+        self.ink = bool(task.recipe.image.ink)
         self.eval_augment = "none"
         self._text = text_encoder
         self._rendered = 0  # images rendered so far: the seed of the next augmented one
@@ -156,7 +157,8 @@ class ImageModel(_Loaded):
         return self.task.decoder is not None
 
     def render(self, signals, augment: str | None = None) -> torch.Tensor:
-        """Printouts (B, 3, H, W) float in [0, 1] of millivolt signals (B, 12, T) at ``input_spec.fs``."""
+        """Printouts (B, 3, H, W) float in [0, 1] of millivolt signals (B, 12, T) at ``input_spec.fs``, as the
+        encoder reads them (with ``image.ink``: their ink maps)."""
         x = _as_float_tensor(signals)
         x = x.to(self.device).reshape(-1, *x.shape[-2:])
         seeds = list(range(self._rendered, self._rendered + len(x)))
@@ -166,12 +168,12 @@ class ImageModel(_Loaded):
 
     def features(self, signals, batch_size: int = 64) -> np.ndarray:
         """Image-encoder features of the printouts of ``signals`` (mV)."""
-        return np.concatenate([self.image_features(self.render(signals[i:i + batch_size]), batch_size)
+        return np.concatenate([self.image_features(self.render(signals[i:i + batch_size]), batch_size, prepared=True)
                                for i in range(0, len(signals), batch_size)])
 
     def encode_ecg(self, signals, batch_size: int = 64) -> np.ndarray:
         """Shared-space embeddings of the printouts of ``signals`` (mV)."""
-        return np.concatenate([self.encode_image(self.render(signals[i:i + batch_size]), batch_size)
+        return np.concatenate([self.encode_image(self.render(signals[i:i + batch_size]), batch_size, prepared=True)
                                for i in range(0, len(signals), batch_size)])
 
     def encode_text(self, texts: list[str]) -> np.ndarray:
@@ -186,44 +188,51 @@ class ImageModel(_Loaded):
         """(B, 3, H, W) at the trained size from: a (B, 3, H, W) or (3, H, W) tensor / array already at that size
         (float in [0, 1] or uint8, passed through), or one image or a list of images of any size, each a path
         (PNG, JPEG, ...), a PIL image or an array, letterboxed onto white paper (``ecgalign.render.image_tensor``,
-        which refuses images above its pixel budget before decoding them)."""
+        which refuses images above its pixel budget before decoding them). A model trained with ``image.ink``
+        takes every image as a page and reads its ink map (``ecgalign.render.ink_images``), tensors at the trained
+        size included: pass pages, not ink maps (``render`` gives what the encoder reads)."""
         if isinstance(images, (str, Path)) or hasattr(images, "convert"):
             images = [images]
         if isinstance(images, (list, tuple)):
-            return torch.stack([image_tensor(im, self.image_size) for im in images])
+            return torch.stack([image_tensor(im, self.image_size, ink=self.ink) for im in images])
         x = torch.as_tensor(images)
         if x.ndim == 3 and x.shape[0] == 3:
             x = x[None]
         if x.ndim == 4 and x.shape[1] == 3 and tuple(x.shape[-2:]) == self.image_size:
-            return x
+            if not self.ink:
+                return x
+            return ink_images(x.float() / 255.0 if x.dtype == torch.uint8 else x.float(), self.image_size)
         if x.ndim == 4 and x.shape[1] == 3:  # a batch at another size: letterbox each
-            return torch.stack([image_tensor(im, self.image_size) for im in x])
-        return image_tensor(x, self.image_size)[None]  # one (H, W[, C]) array
+            return torch.stack([image_tensor(im, self.image_size, ink=self.ink) for im in x])
+        return image_tensor(x, self.image_size, ink=self.ink)[None]  # one (H, W[, C]) array
 
-    def _batched(self, fn, images, batch_size: int) -> np.ndarray:
-        x = self.images(images)
+    def _batched(self, fn, images, batch_size: int, prepared: bool) -> np.ndarray:
+        x = images if prepared else self.images(images)
         with torch.inference_mode():
             return torch.cat([fn(x[i:i + batch_size].to(self.device)).float().cpu()
                               for i in range(0, len(x), batch_size)]).numpy()
 
-    def encode_image(self, images, batch_size: int = 64) -> np.ndarray:
-        """L2-normalised image embeddings in the shared (teacher signal) space."""
-        return self._batched(self.task.encode_image, images, batch_size)
+    def encode_image(self, images, batch_size: int = 64, prepared: bool = False) -> np.ndarray:
+        """L2-normalised image embeddings in the shared (teacher signal) space. ``prepared=True``: ``images`` are
+        already encoder inputs (B, 3, H, W) from ``images`` or ``render``, used as they are."""
+        return self._batched(self.task.encode_image, images, batch_size, prepared)
 
-    def image_features(self, images, batch_size: int = 64) -> np.ndarray:
-        """Pooled image-encoder features: what linear probes use."""
-        return self._batched(self.task.image_features, images, batch_size)
+    def image_features(self, images, batch_size: int = 64, prepared: bool = False) -> np.ndarray:
+        """Pooled image-encoder features: what linear probes use (``prepared`` as in ``encode_image``)."""
+        return self._batched(self.task.image_features, images, batch_size, prepared)
 
-    def reconstruct(self, images, batch_size: int = 64) -> np.ndarray:
-        """Reconstructed 12-lead signals (in units of the record's standard deviation)."""
-        return self._batched(self.task.reconstruct, images, batch_size)
+    def reconstruct(self, images, batch_size: int = 64, prepared: bool = False) -> np.ndarray:
+        """Reconstructed 12-lead signals (in units of the record's standard deviation; ``prepared`` as in
+        ``encode_image``)."""
+        return self._batched(self.task.reconstruct, images, batch_size, prepared)
 
     def recover_signals(self, signals, batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
         """The decoder's reconstruction from each record's printout, and the record in the same units (the
         signal over its record-wide standard deviation: the training target)."""
         if not self.can_reconstruct:
             raise NotApplicableError("the image model was trained without the signal decoder")
-        return recover_from_printouts(self.render, self.reconstruct, signals, batch_size)
+        return recover_from_printouts(self.render, lambda x, b: self.reconstruct(x, b, prepared=True), signals,
+                                      batch_size)
 
     def random_init(self, seed: int = 0) -> ImageModel:
         card = self._random_card(self.task.recipe.image.encoder, seed)

@@ -64,6 +64,10 @@ class ImageConfig:
     # (thin, faint, blurred traces) instead of a page drawn at 224 px. Evaluation from signals draws at the
     # range's midpoint. None: pages are drawn at (height, width) directly.
     print_dpi: list[float] | None = None
+    # True: every page reaches the encoder as its ink map (``render.ink_images``: black ink on white, grid and
+    # paper colour dropped, shrunk by max pooling so thin traces stay dark), in training and for image files
+    # alike, so printouts of other generators and scanners look like the training pages. Best with print_dpi.
+    ink: bool = False
     grid: str = "red"
     latent_dim: int = 256  # reconstruction latent (the contrastive space takes the teacher's width)
     decoder: dict[str, Any] = field(default_factory=dict)  # QuerySignalDecoder overrides

@@ -14,7 +14,7 @@ docs/render.md.
 
 from ecgalign.render.augment import AUG_NAMES, AUGMENT_PRESETS, Augment
 from ecgalign.render.draw import GRID_SCHEMES
-from ecgalign.render.imagefile import ImageError, fit_images, image_tensor, read_image
+from ecgalign.render.imagefile import ImageError, fit_images, image_tensor, ink_images, read_image
 from ecgalign.render.io import render_records, save_png, write_render
 from ecgalign.render.layout import LAYOUTS, Page, Panel, compute_page, list_layouts
 from ecgalign.render.renderer import RenderConfig, Renderer, RenderResult, header_text, render_ecg
@@ -38,6 +38,7 @@ __all__ = [
     "header_text",
     "fit_images",
     "image_tensor",
+    "ink_images",
     "list_layouts",
     "read_image",
     "render_ecg",

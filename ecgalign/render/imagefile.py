@@ -9,6 +9,7 @@ Pillow's own ``DecompressionBombError``.
 
 from __future__ import annotations
 
+import math
 import warnings
 from pathlib import Path
 
@@ -19,6 +20,9 @@ from ecgalign.data.errors import InputError
 
 MAX_PIXELS = 40_000_000  # 300 dpi A3 landscape is 4960 x 3508 = 17.4 MP; a phone photo 12-48 MP
 MIN_SIDE = 64
+INK_QUANTILE = 0.999  # a page's ink level: this quantile of its darkness (traces are ~1-5 % of a page's pixels)
+MIN_INK_LEVEL = 0.25  # a page with nothing darker than this is taken as blank, not stretched up to full ink
+INK_SAMPLE = 250_000  # pixels (a regular subsample) the ink level is estimated from
 
 
 class ImageError(InputError):
@@ -97,19 +101,20 @@ def image_tensor(
     fill: float = 1.0,
     name: str | None = None,
     max_pixels: int = MAX_PIXELS,
+    ink: bool = False,
 ) -> torch.Tensor:
     """One printout as a (3, H, W) float32 tensor in [0, 1] of ``size`` = (H, W), for an image encoder.
 
     ``fit="letterbox"`` keeps the aspect ratio (antialiased bilinear resize to fit, the rest ``fill``: white
-    paper); ``"resize"`` stretches to (H, W). Inputs as ``read_image`` (path, PIL, array, tensor)."""
+    paper); ``"resize"`` stretches to (H, W). ``ink=True``: the page's ink map instead (``ink_images``; for
+    models trained with ``image.ink``). Inputs as ``read_image`` (path, PIL, array, tensor)."""
     x = torch.from_numpy(read_image(image, name=name, max_pixels=max_pixels)).permute(2, 0, 1)[None]  # (1, 3, h0, w0)
+    if ink:
+        return ink_images(x, size, fit=fit)[0]
     return fit_images(x, size, fit=fit, fill=fill)[0]
 
 
-def fit_images(x: torch.Tensor, size: tuple[int, int], *, fit: str = "letterbox", fill: float = 1.0) -> torch.Tensor:
-    """A batch of pages (B, 3, h0, w0) float in [0, 1] resized to (B, 3, H, W) exactly as ``image_tensor``
-    resizes one image file (antialiased bilinear; ``letterbox`` keeps the aspect ratio on ``fill`` paper), so
-    pages drawn at print resolution in training reach the encoder as a scanned file would (issue 14)."""
+def _check_fit(x: torch.Tensor, size: tuple[int, int], fit: str) -> tuple[int, int]:
     h, w = (int(size[0]), int(size[1]))
     if h < 1 or w < 1:
         raise ValueError(f"size must be (H, W) with positive sides, got {size}")
@@ -117,13 +122,62 @@ def fit_images(x: torch.Tensor, size: tuple[int, int], *, fit: str = "letterbox"
         raise ValueError(f"fit must be 'letterbox' or 'resize', got {fit!r}")
     if x.ndim != 4:
         raise ValueError(f"expected a (B, C, H, W) batch, got shape {tuple(x.shape)}")
+    return h, w
+
+
+def _letterbox_size(h0: int, w0: int, h: int, w: int) -> tuple[int, int]:
+    scale = min(h / h0, w / w0)
+    return max(1, min(h, round(h0 * scale))), max(1, min(w, round(w0 * scale)))
+
+
+def ink_levels(x: torch.Tensor) -> torch.Tensor:
+    """(B,) each page's ink level: the ``INK_QUANTILE`` quantile of its darkness ``1 - max(R, G, B)``, max-pooled
+    in square blocks to at most about ``INK_SAMPLE`` values (so a one-pixel trace is never skipped), floored at
+    ``MIN_INK_LEVEL``."""
+    h0, w0 = x.shape[-2:]
+    step = max(1, math.ceil(math.sqrt(h0 * w0 / INK_SAMPLE)))
+    dark = 1.0 - x.float().amax(1, keepdim=True)
+    if step > 1:
+        dark = torch.nn.functional.max_pool2d(dark, step, step, ceil_mode=True)
+    return torch.quantile(dark.flatten(1), INK_QUANTILE, dim=1).clamp_min(MIN_INK_LEVEL)
+
+
+def ink_images(x: torch.Tensor, size: tuple[int, int], *, fit: str = "letterbox") -> torch.Tensor:
+    """Pages (B, 3, h0, w0) float in [0, 1] as ink maps (B, 3, H, W) of ``size``: black ink on white, the same in
+    every channel. A pixel's darkness is ``1 - max(R, G, B)``: black or grey ink is dark, white paper and
+    saturated colours (red / pink / green / blue grids, tinted paper) are not. Each page's darkness is
+    stretched between half its ink level (``ink_levels``) and the level itself, which keeps the traces, text and
+    frame of pages printed dark or faint alike and drops the paler grey grid lines, and is then shrunk by max
+    pooling, so a trace one pixel wide at print resolution stays dark at the encoder's size instead of being
+    averaged into the paper as an antialiased resize does. ``letterbox`` keeps the aspect ratio on blank
+    paper; ``resize`` stretches. The same map for a page drawn by any generator, at any dpi (issue 14)."""
+    h, w = _check_fit(x, size, fit)
+    level = ink_levels(x).view(-1, 1, 1, 1)
+    dark = 1.0 - x.float().amax(1, keepdim=True)
+    m = ((dark - level / 2) / (level / 2)).clamp(0, 1)
+    h0, w0 = m.shape[-2:]
+    if (h0, w0) != (h, w):
+        if fit == "resize":
+            m = torch.nn.functional.adaptive_max_pool2d(m, (h, w))
+        else:
+            nh, nw = _letterbox_size(h0, w0, h, w)
+            top, left = (h - nh) // 2, (w - nw) // 2
+            m = torch.nn.functional.pad(torch.nn.functional.adaptive_max_pool2d(m, (nh, nw)),
+                                        (left, w - nw - left, top, h - nh - top))
+    return (1.0 - m).expand(-1, 3, -1, -1).contiguous()
+
+
+def fit_images(x: torch.Tensor, size: tuple[int, int], *, fit: str = "letterbox", fill: float = 1.0) -> torch.Tensor:
+    """A batch of pages (B, 3, h0, w0) float in [0, 1] resized to (B, 3, H, W) exactly as ``image_tensor``
+    resizes one image file (antialiased bilinear; ``letterbox`` keeps the aspect ratio on ``fill`` paper), so
+    pages drawn at print resolution in training reach the encoder as a scanned file would (issue 14)."""
+    h, w = _check_fit(x, size, fit)
     h0, w0 = x.shape[-2:]
     if (h0, w0) == (h, w):
         return x
     if fit == "resize":
         return torch.nn.functional.interpolate(x, (h, w), mode="bilinear", antialias=True, align_corners=False)
-    scale = min(h / h0, w / w0)
-    nh, nw = max(1, min(h, round(h0 * scale))), max(1, min(w, round(w0 * scale)))
+    nh, nw = _letterbox_size(h0, w0, h, w)
     y = torch.nn.functional.interpolate(x, (nh, nw), mode="bilinear", antialias=True, align_corners=False)
     out = torch.full((x.shape[0], x.shape[1], h, w), float(fill), dtype=x.dtype, device=x.device)
     top, left = (h - nh) // 2, (w - nw) // 2

@@ -25,7 +25,7 @@ from ecgalign.losses import ClipLoss, gram_loss, lead_consistency_loss
 from ecgalign.models.decoders import QuerySignalDecoder
 from ecgalign.models.encoders.image import create_image_encoder
 from ecgalign.recipes.schema import Recipe
-from ecgalign.render import RenderConfig, Renderer, fit_images, sample_wild_config
+from ecgalign.render import RenderConfig, Renderer, fit_images, ink_images, sample_wild_config
 from ecgalign.tasks.base import Task, register_task
 
 
@@ -105,7 +105,7 @@ class ECGScanTask(Task):
                      dpis: list[float] | None = None) -> torch.Tensor:
         """Printouts (B, 3, H, W) in [0, 1] of millivolt signals on the recipe's page. Without ``dpis`` (and
         without ``image.print_dpi``) the page is drawn at (H, W). With them, each group of ``WILD_GROUP`` images is
-        drawn as a US Letter page at its dpi and resized to (H, W) by ``fit_images``, as an image file is; in
+        drawn as a US Letter page at its dpi and resized to (H, W) by ``to_input``, as an image file is; in
         evaluation (``dpis`` None) every page is drawn at ``eval_dpi()``."""
         fs = self.recipe.data.fs
         if dpis is None and self.recipe.image.print_dpi is not None:
@@ -113,16 +113,22 @@ class ECGScanTask(Task):
         if dpis is None:
             if self._renderer is None or str(self._renderer.device) != str(x_mv.device):
                 self._renderer = Renderer(self.render_config, device=x_mv.device)
-            return self._renderer.render(x_mv, fs, augment=augment, seed=seeds, output="float").images
-        img, out = self.recipe.image, []
+            return self.to_input(self._renderer.render(x_mv, fs, augment=augment, seed=seeds, output="float").images)
+        out = []
         for g, dpi in enumerate(dpis):
             s, e = g * WILD_GROUP, min(len(x_mv), (g + 1) * WILD_GROUP)
             if s >= e:
                 break
             page = self._print_page_renderer(dpi, x_mv.device).render(
                 x_mv[s:e], fs, augment=augment, seed=seeds[s:e] if isinstance(seeds, list) else seeds, output="float")
-            out.append(fit_images(page.images, (img.height, img.width)))
+            out.append(self.to_input(page.images))
         return torch.cat(out)
+
+    def to_input(self, pages: torch.Tensor) -> torch.Tensor:
+        """Drawn pages (B, 3, h, w) float in [0, 1] as the encoder reads them: resized to the recipe's size as an
+        image file is (``fit_images``), or with ``image.ink`` their ink maps at that size (``ink_images``)."""
+        size = (self.recipe.image.height, self.recipe.image.width)
+        return ink_images(pages, size) if self.recipe.image.ink else fit_images(pages, size)
 
     def _print_page_renderer(self, dpi: float, device: torch.device) -> Renderer:
         """The renderer of the recipe's Letter page at ``dpi``, kept while the dpi stays (evaluation draws every
@@ -140,7 +146,7 @@ class ECGScanTask(Task):
         gets its own page conventions (``sample_wild_config`` at the training size: grid scheme and weight,
         frame, pulse, labels, legend, separators, line width and faintness, row pitch and position), so the
         encoder does not learn one printer's page geometry. With ``image.print_dpi`` the page is drawn at a dpi
-        from that range (the config's own draw) and resized to the training size by ``fit_images``."""
+        from that range (the config's own draw) and resized to the training size by ``to_input``."""
         img, b = self.recipe.image, len(x_mv)
         n_groups = _n_groups(b)
         page_seeds = ([0] * n_groups if generator is None else
@@ -156,7 +162,7 @@ class ECGScanTask(Task):
             result = Renderer(cfg, device=x_mv.device).render(
                 x_mv[s:e], self.recipe.data.fs, augment="wild",
                 seed=seeds[s:e] if seeds is not None else 0, output="float")
-            out.append(fit_images(result.images, (img.height, img.width)))
+            out.append(self.to_input(result.images))
         return torch.cat(out)
 
     # ------------------------------------------------------------------------------------------ building
@@ -168,6 +174,8 @@ class ECGScanTask(Task):
         if not 0.0 < share <= 1.0:
             raise InputError(f"recipe {recipe.name!r}: image.wild_share must be in (0, 1], got {share!r} "
                              "(for no wild pages set image.augment=light)")
+        if not isinstance(recipe.image.ink, bool):
+            raise InputError(f"recipe {recipe.name!r}: image.ink must be true or false, got {recipe.image.ink!r}")
         dpi = recipe.image.print_dpi
         if dpi is not None:
             ok = (isinstance(dpi, (list, tuple)) and len(dpi) == 2
@@ -207,7 +215,7 @@ class ECGScanTask(Task):
         img = self.recipe.image
         return {"encoder": self.image.config, "embed_dim": self.image.embed_dim, "signal_dim": self.signal_dim,
                 "text_dim": self.text_dim, "image_size": [img.height, img.width], "layout": img.layout,
-                "teacher": img.teacher, "text_encoder": self.text_source,
+                "ink": img.ink, "teacher": img.teacher, "text_encoder": self.text_source,
                 "input_spec": self.recipe.input_spec().to_dict()}
 
     @staticmethod

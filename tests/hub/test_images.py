@@ -91,3 +91,34 @@ def test_an_image_table_with_labels_is_an_evaluation_dataset(model, printouts, t
     assert set(probe) == {"model", "random_init"}
     assert "macro_auroc" in results["zero_shot"]["superdiagnostic"]["model"]
     assert "no signals" in results["reconstruction"]["skipped"]
+
+
+def test_an_ink_model_reads_every_image_as_its_ink_map(printouts, tmp_path):
+    """A run trained with `image.ink` loads as a model that turns files, arrays and tensors at the trained size
+    into ink maps before encoding; its own renders (already ink maps) are encoded as they are."""
+    import json
+    import shutil
+
+    import torch
+
+    from ecgalign.render import image_tensor, ink_images
+
+    folder, images = printouts
+    run = tmp_path / "scan-ink"
+    shutil.copytree(FIXTURES / "scan-tiny", run)
+    card = json.loads((run / "model.json").read_text())
+    card["recipe_resolved"]["image"]["ink"] = True  # what a run trained with image.ink saves
+    (run / "model.json").write_text(json.dumps(card))
+    ink = ecgalign.load(run, device="cpu")
+    assert ink.ink and ink.task.recipe.image.ink
+    size = ink.image_size
+    from_file = ink.encode_image(folder / "r01.png")
+    expected = ink.encode_image(image_tensor(folder / "r01.png", size, ink=True)[None], prepared=True)
+    np.testing.assert_allclose(from_file, expected, atol=1e-6)
+    at_size = torch.from_numpy(images[:2])
+    np.testing.assert_allclose(ink.image_features(at_size), ink.image_features(ink_images(at_size, size), prepared=True),
+                               atol=1e-6)
+    signals = (np.random.default_rng(1).standard_normal((2, 12, 1000)) * 0.3).astype(np.float32)
+    pages = ink.render(signals)
+    assert set(np.unique(pages.numpy()[:, 0]).round(3)) >= {0.0, 1.0}  # ink on white
+    np.testing.assert_allclose(ink.encode_ecg(signals), ink.encode_image(pages, prepared=True), atol=1e-6)

@@ -215,3 +215,36 @@ def test_print_dpi_draws_pages_at_print_resolution_and_resizes_them_as_image_fil
     for bad in ("[0,40]", "[50,40]", "[30]", "abc", "[30,700]", "[10,40]"):
         with pytest.raises(InputError, match="print_dpi"):
             load_recipe("ecg-scan", sets=[*TINY_SCAN, f"image.print_dpi={bad}"])
+
+
+def test_ink_pages_are_the_ink_maps_of_the_drawn_pages():
+    """`image.ink`: the encoder reads the ink map (`ink_images`) of each drawn page, at print resolution (shrunk by
+    max pooling) or at the training size, in training and evaluation; the card records it; a non-boolean is
+    refused by name."""
+    import torch
+
+    from ecgalign.data.errors import InputError
+    from ecgalign.render import RenderConfig, Renderer, ink_images
+    from ecgalign.tasks import ecg_scan
+
+    x = torch.randn(ecg_scan.WILD_GROUP + 3, 12, 1000).cumsum(-1) * 0.02
+    task = ecg_scan.ECGScanTask(load_recipe("ecg-scan", sets=[*TINY_SCAN, "image.augment=light", "image.ink=true",
+                                                               "image.print_dpi=[30,40]"]), 16, 16).train()
+    g = torch.Generator().manual_seed(7)
+    pages = task._render(x, g)
+    g = torch.Generator().manual_seed(7)
+    seeds = torch.randint(0, 2**31 - 1, (len(x),), generator=g).tolist()
+    dpis = [round(30 + 10 * u) for u in torch.rand(2, generator=g).tolist()]
+    for grp, dpi in enumerate(dpis):
+        s, e = grp * ecg_scan.WILD_GROUP, min(len(x), (grp + 1) * ecg_scan.WILD_GROUP)
+        big = Renderer(RenderConfig.letter(dpi), device="cpu").render(x[s:e], 100, augment="light", seed=seeds[s:e],
+                                                                      output="float").images
+        assert torch.allclose(pages[s:e], ink_images(big, (96, 128)), atol=1e-6)
+    assert pages.amin(dim=(1, 2, 3)).max() == 0.0  # full ink on every page, where a plain shrink is faint
+    assert task.card_fields()["ink"] is True
+    native = ecg_scan.ECGScanTask(load_recipe("ecg-scan", sets=[*TINY_SCAN, "image.augment=none", "image.ink=true"]),
+                                  16, 16).eval()
+    drawn = Renderer(native.render_config, device="cpu").render(x[:4], 100, augment="none", seed=0, output="float")
+    assert torch.equal(native._render(x[:4], None), ink_images(drawn.images, (96, 128)))
+    with pytest.raises(InputError, match="image.ink"):
+        load_recipe("ecg-scan", sets=[*TINY_SCAN, "image.ink=sometimes"])
