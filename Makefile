@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 # torch first, pinned: the CPU wheel on the development machine, the CUDA build where pip finds that instead.
 TORCH_SPEC ?= torch==2.13.0
-PYTEST_ARGS ?= -n 2
+PYTEST_ARGS ?= -n 2 --durations=25
 
 .PHONY: install install-dev demo test test-fast bench clean
 
