@@ -6,7 +6,8 @@
 #   1. N_SYNTH synthetic records at 100 Hz (the CPU workers of the device machine);
 #   2. a `merit` ECG-text teacher (vit1d_small, full size) for TEACHER_STEPS steps;
 #   3. an `ecg-scan` image model (ENCODER, patch 8, 176 x 224, `image.augment=wild`, pages drawn at
-#      PRINT_DPI and shrunk as image files are (`image.print_dpi`; PRINT_DPI= draws at 224 px), bf16) for about
+#      PRINT_DPI and shrunk as image files are (`image.print_dpi`; PRINT_DPI= draws at 224 px), as ink maps
+#      with INK=true (`image.ink`), bf16) for about
 #      SCAN_BUDGET_S seconds: CAL_STEPS timed steps set the step count, so the learning-rate schedule runs its
 #      course; a `timeout` 60 s later stops a slow run, and its newest checkpoint (every CHECKPOINT_EVERY) is kept.
 # The image model comes back in $OUT as model.json + model.safetensors split into 15 MiB parts (the device
@@ -36,6 +37,7 @@ ENCODER=${ENCODER:-vit2d_tiny}           # vit2d_small's fp32 weights (87 MB) ex
 WORKERS=${WORKERS:-8}
 SCAN_KW=${SCAN_KW:-}
 PRINT_DPI=${PRINT_DPI-100,200}          # low,high; empty: pages drawn at the training size
+INK=${INK:-false}                        # true: pages reach the encoder as ink maps (image.ink)
 TEXT=()
 if [ -n "${TEXT_ENCODER:-}" ]; then TEXT=(--set "model.text_encoder=${TEXT_ENCODER}"); fi
 ECG=("$PY" -m ecgalign.cli.main)
@@ -52,7 +54,8 @@ COMMON=(--batch-size "$BATCH" --set "train.accelerator=$DEVICE" --set "train.pre
     --max-steps "$TEACHER_STEPS" --overwrite "${COMMON[@]}" "${TEXT[@]}" > "$OUT/teacher.log" 2>&1
 stamp teacher
 SCAN=(pretrain --recipe ecg-scan --data "$WORK/synth" --teacher "$WORK/teacher" --overwrite "${COMMON[@]}"
-      --set "image.encoder=$ENCODER" --set image.encoder_kwargs.patch_size=8 --set image.augment=wild)
+      --set "image.encoder=$ENCODER" --set image.encoder_kwargs.patch_size=8 --set image.augment=wild
+      --set "image.ink=$INK")
 if [ -n "$PRINT_DPI" ]; then SCAN+=(--set "image.print_dpi=[$PRINT_DPI]"); fi
 # calibrate: CAL_STEPS steps give the rate, so the cosine schedule ends where the budget does
 if [ -z "$SCAN_STEPS" ]; then
