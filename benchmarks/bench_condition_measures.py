@@ -23,7 +23,7 @@ import numpy as np
 from ecgalign.data.record import LEADS_12
 from ecgalign.synth.realism import load_sample
 from ecgalign.synth.realism.features import r_peaks
-from ecgalign.synth.realism.measure import FS, qrs_bounds
+from ecgalign.synth.realism.measure import FS, beat_waves, qrs_bounds
 
 _L = {name: i for i, name in enumerate(LEADS_12)}
 GROUPS = {
@@ -47,28 +47,10 @@ LEAD_MEASURES = {
 
 def record_measures(mv: np.ndarray, fs: float = FS) -> dict[str, float] | None:
     """Measures of one record (12, T) in mV; None when no beat can be delineated."""
-    bounds = qrs_bounds(mv, r_peaks(mv, fs), fs)
-    n40, j60, t0, t1 = int(0.04 * fs), int(0.06 * fs), int(0.10 * fs), int(0.40 * fs)
-    rows = []
-    for a, b in bounds:
-        if b + t1 >= mv.shape[1] or a - n40 < 0 or b - a < n40:
-            continue
-        base = np.median(mv[:, a - n40 : a + 1], axis=1)
-        s = mv[:, a : b + t1] - base[:, None]  # (12, QRS + 400 ms)
-        qrs = s[:, : b - a + 1]
-        init = qrs[:, :n40]
-        q = (-init.min(axis=1)).clip(min=0)
-        pos = np.argmax(init > 0, axis=1)
-        q_ms = np.where(init[:, 0] < 0, np.where((init > 0).any(axis=1), pos, n40), 0) / fs * 1000
-        r = qrs.max(axis=1).clip(min=0)
-        sw = (-qrs.min(axis=1)).clip(min=0)
-        st = s[:, b - a + j60]
-        tw = s[:, b - a + t0 :]
-        t = tw[np.arange(12), np.argmax(np.abs(tw), axis=1)]
-        rows.append(np.stack([q, q_ms, r, sw, st, t]))
-    if not rows:
+    waves = beat_waves(mv, qrs_bounds(mv, r_peaks(mv, fs), fs), fs, min_qrs_s=0.04)
+    if waves is None:
         return None
-    q, q_ms, r, sw, st, t = np.median(np.stack(rows), axis=0)
+    q, q_ms, r, sw, st, t = np.median(waves, axis=0)
     out: dict[str, float] = {}
     for lead in LEAD_MEASURES["q_mv"]:
         out[f"q_mv {lead}"] = float(q[_L[lead]])

@@ -19,7 +19,7 @@ from ecgalign.synth.realism.features import (
     pca_shares,
     r_peaks,
 )
-from ecgalign.synth.realism.measure import measure, meets
+from ecgalign.synth.realism.measure import BEAT_WAVES, beat_waves, measure, meets
 
 runner = CliRunner()
 
@@ -72,9 +72,28 @@ def test_measurements_agree_with_ground_truth():
         assert abs(m["qrs_ms"] - rec.extra["qrs_ms"]) < (40 if code == "CLBBB" else 25), (code, m)
         assert abs((m["axis_deg"] - rec.extra["axis_deg"] + 180) % 360 - 180) < 20, (code, m)
         assert code == "NORM" or meets(code, m) is True, (code, m)
-    peaks = r_peaks(np.zeros((12, 1000)))
-    assert peaks.size == 0 or peaks.size > 0  # a flat record must not crash the detector
+    assert r_peaks(np.zeros((12, 1000))).size == 0  # a flat record has no beats (and does not crash)
     assert np.isnan(measure(np.zeros((12, 2500)))["qrs_ms"])
+
+
+def test_beat_waves_read_a_drawn_beat():
+    """Q, R, S, ST at J + 60 ms and T of a beat drawn with known values, against the PR segment's level."""
+    fs, level = 250.0, 0.2
+    x = np.full(2050, level)
+    bounds = []
+    for a in range(200, 2000, 250):  # QRS 100 ms: Q 20 ms, R 40 ms, S 40 ms
+        x[a : a + 5], x[a + 5 : a + 15], x[a + 15 : a + 25] = level - 0.3, level + 1.5, level - 0.4
+        b = a + 24
+        x[b + 1 : b + 100] = level - 0.1  # ST and T segment, then a T peak 200 ms after J
+        x[b + 50] = level + 0.6
+        bounds.append((a, b))
+    mv = np.tile(x, (12, 1))
+    waves = beat_waves(mv, np.array(bounds), fs)
+    assert waves.shape == (len(bounds) - 1, len(BEAT_WAVES), 12)  # the last beat lacks 400 ms after J
+    got = dict(zip(BEAT_WAVES, np.median(waves, axis=0)[:, 0]))
+    assert got == pytest.approx({"q_mv": 0.3, "q_ms": 20.0, "r_mv": 1.5, "s_mv": 0.4, "st_mv": -0.1, "t_mv": 0.6})
+    assert beat_waves(mv, np.array(bounds), fs, min_qrs_s=0.2) is None  # every QRS is shorter than 200 ms
+    assert beat_waves(mv[:, :300], np.array(bounds[:1]), fs) is None
 
 
 def test_load_sample_skips_bad_records(tmp_path):

@@ -160,21 +160,43 @@ def measure(mv: np.ndarray, fs: float = FS) -> dict[str, float]:
     return out
 
 
-def _st_t(mv: np.ndarray, bounds: np.ndarray, fs: float) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """(12,) ST at J + 60 ms and T (the larger-magnitude extreme 100-400 ms after J), medians over beats, against
-    the 40 ms before QRS onset (as ``benchmarks/bench_condition_measures.py``); (None, None) without a whole beat."""
+BEAT_WAVES = ("q_mv", "q_ms", "r_mv", "s_mv", "st_mv", "t_mv")
+
+
+def beat_waves(mv: np.ndarray, bounds: np.ndarray, fs: float = FS, min_qrs_s: float = 0.0) -> np.ndarray | None:
+    """(beats, 6, 12) per-beat, per-lead waves in the order of ``BEAT_WAVES``, against the median of the 40 ms
+    before QRS onset: Q depth (most negative value in the first 40 ms of the QRS, 0 if none), Q duration (ms
+    from onset until the lead first turns positive, when it starts negative), R (largest positive value of the
+    QRS), S (largest negative value), ST at J + 60 ms, T (the larger-magnitude extreme 100-400 ms after J).
+    Beats without 40 ms before onset and 400 ms after J, or with a QRS shorter than ``min_qrs_s``, are left out;
+    None when none is left."""
     n40, j60, t0, t1 = int(0.04 * fs), int(0.06 * fs), int(0.10 * fs), int(0.40 * fs)
-    st, t = [], []
+    n_min = int(round(min_qrs_s * fs))
+    rows = []
     for a, b in bounds:
-        if b + t1 >= mv.shape[1] or a - n40 < 0:
+        if b + t1 >= mv.shape[1] or a - n40 < 0 or b - a < n_min:
             continue
-        s = mv[:, b : b + t1] - np.median(mv[:, a - n40 : a + 1], axis=1, keepdims=True)
-        st.append(s[:, j60])
-        tw = s[:, t0:]
-        t.append(tw[np.arange(12), np.argmax(np.abs(tw), axis=1)])
-    if not st:
+        s = mv[:, a : b + t1] - np.median(mv[:, a - n40 : a + 1], axis=1, keepdims=True)  # (12, QRS + 400 ms)
+        qrs = s[:, : b - a + 1]
+        init = qrs[:, :n40]
+        q = (-init.min(axis=1)).clip(min=0)
+        turns = np.argmax(init > 0, axis=1)
+        q_ms = np.where(init[:, 0] < 0, np.where((init > 0).any(axis=1), turns, init.shape[1]), 0) / fs * 1000
+        tw = s[:, b - a + t0 :]
+        rows.append(np.stack([
+            q, q_ms, qrs.max(axis=1).clip(min=0), (-qrs.min(axis=1)).clip(min=0), s[:, b - a + j60],
+            tw[np.arange(12), np.argmax(np.abs(tw), axis=1)],
+        ]))
+    return np.stack(rows) if rows else None
+
+
+def _st_t(mv: np.ndarray, bounds: np.ndarray, fs: float) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(12,) ST at J + 60 ms and T, medians over beats (``beat_waves``); (None, None) without a whole beat."""
+    waves = beat_waves(mv, bounds, fs)
+    if waves is None:
         return None, None
-    return np.median(st, axis=0), np.median(t, axis=0)
+    med = np.median(waves[:, [BEAT_WAVES.index("st_mv"), BEAT_WAVES.index("t_mv")]], axis=0)
+    return med[0], med[1]
 
 
 def meets(code: str, m: dict[str, float]) -> bool | None:
