@@ -6,8 +6,8 @@
 #   1. N_SYNTH synthetic records at 100 Hz (the CPU workers of the device machine);
 #   2. a `merit` ECG-text teacher (vit1d_small, full size) for TEACHER_STEPS steps;
 #   3. an `ecg-scan` image model (ENCODER, patch 8, 176 x 224, `image.augment=wild`, pages drawn at
-#      PRINT_DPI and shrunk as image files are (`image.print_dpi`; PRINT_DPI= draws at 224 px), as ink maps
-#      with INK=true (`image.ink`), bf16) for about
+#      PRINT_DPI and shrunk as image files are (`image.print_dpi`; PRINT_DPI= draws at 224 px),
+#      as ink maps unless INK=false (`image.ink`), bf16) for about
 #      SCAN_BUDGET_S seconds: CAL_STEPS timed steps set the step count, so the learning-rate schedule runs its
 #      course; a `timeout` 60 s later stops a slow run, and its newest checkpoint (every CHECKPOINT_EVERY) is kept.
 # The image model comes back in $OUT as model.json + model.safetensors split into 15 MiB parts (the device
@@ -37,7 +37,7 @@ ENCODER=${ENCODER:-vit2d_tiny}           # vit2d_small's fp32 weights (87 MB) ex
 WORKERS=${WORKERS:-8}
 SCAN_KW=${SCAN_KW:-}
 PRINT_DPI=${PRINT_DPI-100,200}          # low,high; empty: pages drawn at the training size
-INK=${INK:-false}                        # true: pages reach the encoder as ink maps (image.ink)
+INK=${INK:-true}                         # pages reach the encoder as ink maps (image.ink; docs/results.md, session 13); false: colours
 TEXT=()
 if [ -n "${TEXT_ENCODER:-}" ]; then TEXT=(--set "model.text_encoder=${TEXT_ENCODER}"); fi
 ECG=("$PY" -m ecgalign.cli.main)
