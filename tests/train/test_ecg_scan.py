@@ -190,11 +190,8 @@ def test_print_dpi_draws_pages_at_print_resolution_and_resizes_them_as_image_fil
     g = torch.Generator().manual_seed(7)
     pages = task._render(x, g)
     assert pages.shape == (len(x), 3, 96, 128)
-    g = torch.Generator().manual_seed(7)  # replay the draws: image seeds first, then one dpi per group
-    seeds = torch.randint(0, 2**31 - 1, (len(x),), generator=g).tolist()
-    dpis = [round(30 + 10 * u) for u in torch.rand(2, generator=g).tolist()]
-    for grp, dpi in enumerate(dpis):
-        s, e = grp * ecg_scan.WILD_GROUP, min(len(x), (grp + 1) * ecg_scan.WILD_GROUP)
+    seeds, groups = _replay_print_draws(len(x), 7, (30, 40))
+    for s, e, dpi in groups:
         big = Renderer(RenderConfig.letter(dpi), device="cpu").render(x[s:e], 100, augment="light", seed=seeds[s:e],
                                                                       output="float").images
         assert big.shape[-1] == round(11 * dpi)
@@ -217,6 +214,20 @@ def test_print_dpi_draws_pages_at_print_resolution_and_resizes_them_as_image_fil
             load_recipe("ecg-scan", sets=[*TINY_SCAN, f"image.print_dpi={bad}"])
 
 
+def _replay_print_draws(n: int, seed: int, dpi: tuple[int, int]) -> tuple[list[int], list[tuple[int, int, int]]]:
+    """The draws of ``ECGScanTask._render`` with ``image.print_dpi=dpi`` replayed from a generator seeded ``seed``:
+    the n image seeds first, then one dpi per group of ``WILD_GROUP`` images; groups as (start, end, dpi)."""
+    import torch
+
+    from ecgalign.tasks import ecg_scan
+
+    g = torch.Generator().manual_seed(seed)
+    seeds = torch.randint(0, 2**31 - 1, (n,), generator=g).tolist()
+    n_groups = -(-n // ecg_scan.WILD_GROUP)
+    dpis = [round(dpi[0] + (dpi[1] - dpi[0]) * u) for u in torch.rand(n_groups, generator=g).tolist()]
+    return seeds, [(k * ecg_scan.WILD_GROUP, min(n, (k + 1) * ecg_scan.WILD_GROUP), d) for k, d in enumerate(dpis)]
+
+
 def test_ink_pages_are_the_ink_maps_of_the_drawn_pages():
     """`image.ink`: the encoder reads the ink map (`ink_images`) of each drawn page, at print resolution (shrunk by
     max pooling) or at the training size, in training and evaluation; the card records it; a non-boolean is
@@ -232,11 +243,8 @@ def test_ink_pages_are_the_ink_maps_of_the_drawn_pages():
                                                                "image.print_dpi=[30,40]"]), 16, 16).train()
     g = torch.Generator().manual_seed(7)
     pages = task._render(x, g)
-    g = torch.Generator().manual_seed(7)
-    seeds = torch.randint(0, 2**31 - 1, (len(x),), generator=g).tolist()
-    dpis = [round(30 + 10 * u) for u in torch.rand(2, generator=g).tolist()]
-    for grp, dpi in enumerate(dpis):
-        s, e = grp * ecg_scan.WILD_GROUP, min(len(x), (grp + 1) * ecg_scan.WILD_GROUP)
+    seeds, groups = _replay_print_draws(len(x), 7, (30, 40))
+    for s, e, dpi in groups:
         big = Renderer(RenderConfig.letter(dpi), device="cpu").render(x[s:e], 100, augment="light", seed=seeds[s:e],
                                                                       output="float").images
         assert torch.allclose(pages[s:e], ink_images(big, (96, 128)), atol=1e-6)
