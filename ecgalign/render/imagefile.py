@@ -130,16 +130,40 @@ def _letterbox_size(h0: int, w0: int, h: int, w: int) -> tuple[int, int]:
     return max(1, min(h, round(h0 * scale))), max(1, min(w, round(w0 * scale)))
 
 
+def _darkness(x: torch.Tensor) -> torch.Tensor:
+    """(B, 1, H, W) darkness ``1 - max(R, G, B)`` of pages (B, 3, H, W): an elementwise maximum of the channel
+    planes, in place on one new plane (faster than ``amax`` over the channel axis on print-size pages)."""
+    x = x.float()
+    m = x[:, 0].clone()
+    for c in range(1, x.shape[1]):
+        torch.maximum(m, x[:, c], out=m)
+    return m.neg_().add_(1.0).unsqueeze(1)
+
+
+def _ink_level(dark: torch.Tensor) -> torch.Tensor:
+    h0, w0 = dark.shape[-2:]
+    step = max(1, math.ceil(math.sqrt(h0 * w0 / INK_SAMPLE)))
+    if step > 1:
+        dark = torch.nn.functional.max_pool2d(dark, step, step, ceil_mode=True)
+    return _upper_quantile(dark.flatten(1), INK_QUANTILE).clamp_min(MIN_INK_LEVEL)
+
+
+def _upper_quantile(v: torch.Tensor, q: float) -> torch.Tensor:
+    """``torch.quantile(v, q, dim=1)`` (linear interpolation, the same float32 arithmetic, bit-identical) for a
+    high ``q`` from the top ``(1 - q)`` share of each row (``topk``) instead of a full sort: about 15x faster on
+    the 250k values of a page."""
+    n = v.shape[1]
+    rank = torch.tensor(q, dtype=v.dtype) * (n - 1)
+    lo, hi = int(rank.floor()), int(rank.ceil())
+    top = torch.topk(v, n - lo, dim=1).values  # descending: ascending index i is at n - 1 - i
+    return torch.lerp(top[:, n - 1 - lo], top[:, n - 1 - hi], float(rank - rank.floor()))  # a float: any device
+
+
 def ink_levels(x: torch.Tensor) -> torch.Tensor:
     """(B,) each page's ink level: the ``INK_QUANTILE`` quantile of its darkness ``1 - max(R, G, B)``, max-pooled
     in square blocks to at most about ``INK_SAMPLE`` values (so a one-pixel trace is never skipped), floored at
     ``MIN_INK_LEVEL``."""
-    h0, w0 = x.shape[-2:]
-    step = max(1, math.ceil(math.sqrt(h0 * w0 / INK_SAMPLE)))
-    dark = 1.0 - x.float().amax(1, keepdim=True)
-    if step > 1:
-        dark = torch.nn.functional.max_pool2d(dark, step, step, ceil_mode=True)
-    return torch.quantile(dark.flatten(1), INK_QUANTILE, dim=1).clamp_min(MIN_INK_LEVEL)
+    return _ink_level(_darkness(x))
 
 
 def ink_images(x: torch.Tensor, size: tuple[int, int], *, fit: str = "letterbox") -> torch.Tensor:
@@ -152,9 +176,9 @@ def ink_images(x: torch.Tensor, size: tuple[int, int], *, fit: str = "letterbox"
     averaged into the paper as an antialiased resize does. ``letterbox`` keeps the aspect ratio on blank
     paper; ``resize`` stretches. The same map for a page drawn by any generator, at any dpi (issue 14)."""
     h, w = _check_fit(x, size, fit)
-    level = ink_levels(x).view(-1, 1, 1, 1)
-    dark = 1.0 - x.float().amax(1, keepdim=True)
-    m = ((dark - level / 2) / (level / 2)).clamp(0, 1)
+    dark = _darkness(x)
+    half = _ink_level(dark).view(-1, 1, 1, 1) / 2
+    m = dark.sub_(half).div_(half).clamp_(0, 1)
     h0, w0 = m.shape[-2:]
     if (h0, w0) != (h, w):
         if fit == "resize":

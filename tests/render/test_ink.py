@@ -67,3 +67,16 @@ def test_image_tensor_ink_is_ink_images_of_the_file(tmp_path):
     Image.fromarray((page[0].permute(1, 2, 0) * 255).round().byte().numpy()).save(path)
     assert torch.allclose(image_tensor(path, (100, 128), ink=True), ink_images(page, (100, 128))[0], atol=1e-6)
     assert not torch.allclose(image_tensor(path, (100, 128)), image_tensor(path, (100, 128), ink=True))
+
+
+@pytest.mark.parametrize("n", [1, 2, 999, 1001, 233_750])
+def test_the_ink_level_quantile_is_torch_quantile_bit_for_bit(n):
+    """The page's ink level comes from the top 0.1 % of its values (topk), not a full sort; it must equal
+    torch.quantile exactly, with ties and with mostly blank pages."""
+    from ecgalign.render.imagefile import INK_QUANTILE, _upper_quantile
+
+    g = torch.Generator().manual_seed(n)
+    v = torch.rand(4, n, generator=g)
+    for rows in (v, (v * 4).round() / 4, torch.where(v > 0.995, v, torch.zeros_like(v))):
+        for q in (INK_QUANTILE, 0.9, 0.5):
+            assert torch.equal(_upper_quantile(rows, q), torch.quantile(rows, q, dim=1)), (n, q)
