@@ -7,7 +7,8 @@
 #   2. a `merit` ECG-text teacher (vit1d_small, full size) for TEACHER_STEPS steps;
 #   3. an `ecg-scan` image model (ENCODER, patch 8, 176 x 224, `image.augment=wild`, pages drawn at
 #      PRINT_DPI and shrunk as image files are (`image.print_dpi`; PRINT_DPI= draws at 224 px),
-#      as ink maps unless INK=false (`image.ink`), bf16) for about
+#      as ink maps unless INK=false (`image.ink`), bf16; the first LIGHT_SHARE of its steps on `light` pages, the
+#      rest `wild` from those weights, LIGHT_SHARE=0: all `wild`) for about
 #      SCAN_BUDGET_S seconds: CAL_STEPS timed steps set the step count, so the learning-rate schedule runs its
 #      course; a `timeout` 60 s later stops a slow run, and its newest checkpoint (every CHECKPOINT_EVERY) is kept.
 # The image model comes back in $OUT as model.json + model.safetensors split into 15 MiB parts (the device
@@ -38,6 +39,9 @@ WORKERS=${WORKERS:-8}
 SCAN_KW=${SCAN_KW:-}
 PRINT_DPI=${PRINT_DPI-100,200}          # low,high; empty: pages drawn at the training size
 INK=${INK:-true}                         # pages reach the encoder as ink maps (image.ink; docs/results.md, session 13); false: colours
+LIGHT_SHARE=${LIGHT_SHARE:-0.3}          # share of the scan steps drawn `light` first, the rest `wild` from those weights
+                                         # (--init-from; results.md, session 14: every CPU `wild` run from scratch stayed
+                                         # near chance, light then wild learnt); 0: `wild` from scratch
 TEXT=()
 if [ -n "${TEXT_ENCODER:-}" ]; then TEXT=(--set "model.text_encoder=${TEXT_ENCODER}"); fi
 ECG=("$PY" -m ecgalign.cli.main)
@@ -66,8 +70,28 @@ if [ -z "$SCAN_STEPS" ]; then
         "$WORK/scan-cal/metrics.csv" "$SCAN_BUDGET_S" "$BATCH")
     stamp "calibrated: $SCAN_STEPS steps"
 fi
+WILD_BUDGET_S=$SCAN_BUDGET_S
+LIGHT_STEPS=$("$PY" -c "import sys; print(int(float(sys.argv[1]) * int(sys.argv[2])))" "$LIGHT_SHARE" "$SCAN_STEPS")
+if [ "$LIGHT_STEPS" -gt 0 ]; then
+    # the light phase: the same model and pages, `light` instead of `wild`; steps counted at the wild rate, so it
+    # ends early rather than late. A phase stopped before its one checkpoint leaves nothing to start from: then wild
+    # runs from scratch, and timing.txt says so.
+    LIGHT_BUDGET_S=$("$PY" -c "import sys; print(int(float(sys.argv[1]) * int(sys.argv[2])))" "$LIGHT_SHARE" "$SCAN_BUDGET_S")
+    WILD_BUDGET_S=$(( SCAN_BUDGET_S - LIGHT_BUDGET_S ))
+    # shellcheck disable=SC2086
+    timeout --signal=INT --kill-after=30 "$(( LIGHT_BUDGET_S + 30 ))" "${ECG[@]}" "${SCAN[@]/image.augment=wild/image.augment=light}" \
+        --out "$WORK/scan-light" --max-steps "$LIGHT_STEPS" --set "train.checkpoint_every=$LIGHT_STEPS" $SCAN_KW \
+        >> "$OUT/scan.log" 2>&1 || echo "light phase stopped by its budget (exit $?)" | tee -a "$OUT/timing.txt"
+    stamp "light: $LIGHT_STEPS steps"
+    if [ -f "$WORK/scan-light/model.safetensors" ] || ls -d "$WORK/scan-light/checkpoints"/* >/dev/null 2>&1; then
+        SCAN+=(--init-from "$WORK/scan-light")
+        SCAN_STEPS=$(( SCAN_STEPS - LIGHT_STEPS ))
+    else
+        echo "light phase left no weights: wild from scratch" | tee -a "$OUT/timing.txt"
+    fi
+fi
 # shellcheck disable=SC2086
-timeout --signal=INT --kill-after=30 "$(( SCAN_BUDGET_S + 60 ))" "${ECG[@]}" "${SCAN[@]}" --out "$WORK/scan" \
+timeout --signal=INT --kill-after=30 "$(( WILD_BUDGET_S + 60 ))" "${ECG[@]}" "${SCAN[@]}" --out "$WORK/scan" \
     --max-steps "$SCAN_STEPS" $SCAN_KW >> "$OUT/scan.log" 2>&1 || echo "ecg-scan stopped by its budget (exit $?)" | tee -a "$OUT/timing.txt"
 stamp scan
 rm -rf "$WORK/export"
