@@ -107,7 +107,8 @@ def linear_auroc(fa: np.ndarray, fb: np.ndarray, ga: np.ndarray, gb: np.ndarray,
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    x, y = np.vstack([fa, fb]), np.r_[np.ones(len(fa)), np.zeros(len(fb))]
+    x = np.nan_to_num(np.vstack([fa, fb]), nan=0.0)  # a record with < 2 beats has no median beat
+    y = np.r_[np.ones(len(fa)), np.zeros(len(fb))]
     g = np.r_[np.char.add("a:", ga.astype(str)), np.char.add("b:", gb.astype(str))]
     score = np.zeros(len(y))
     for train, test in StratifiedGroupKFold(folds, shuffle=True, random_state=0).split(x, y, g):
