@@ -79,11 +79,11 @@ if [ "$LIGHT_STEPS" -gt 0 ]; then
     LIGHT_BUDGET_S=$("$PY" -c "import sys; print(int(float(sys.argv[1]) * int(sys.argv[2])))" "$LIGHT_SHARE" "$SCAN_BUDGET_S")
     WILD_BUDGET_S=$(( SCAN_BUDGET_S - LIGHT_BUDGET_S ))
     # shellcheck disable=SC2086
-    timeout --signal=INT --kill-after=30 "$(( LIGHT_BUDGET_S + 30 ))" "${ECG[@]}" "${SCAN[@]/image.augment=wild/image.augment=light}" \
+    timeout --signal=INT --kill-after=15 "$(( LIGHT_BUDGET_S + 15 ))" "${ECG[@]}" "${SCAN[@]/image.augment=wild/image.augment=light}" \
         --out "$WORK/scan-light" --max-steps "$LIGHT_STEPS" --set "train.checkpoint_every=$LIGHT_STEPS" $SCAN_KW \
         >> "$OUT/scan.log" 2>&1 || echo "light phase stopped by its budget (exit $?)" | tee -a "$OUT/timing.txt"
     stamp "light: $LIGHT_STEPS steps"
-    if [ -f "$WORK/scan-light/model.safetensors" ] || ls -d "$WORK/scan-light/checkpoints"/* >/dev/null 2>&1; then
+    if [ -f "$WORK/scan-light/model.safetensors" ] || [ -f "$WORK/scan-light/checkpoints/last.json" ]; then
         SCAN+=(--init-from "$WORK/scan-light")
         SCAN_STEPS=$(( SCAN_STEPS - LIGHT_STEPS ))
     else
