@@ -38,7 +38,12 @@ import time
 import types
 
 import numpy as np
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
+from ecgalign.data.leads import derive_limb_leads
 from ecgalign.synth.realism import load_sample
 from ecgalign.synth.realism.compare import domain_auroc
 from ecgalign.synth.realism.features import _POST, _PRE, INDEPENDENT, beat_matrix, feature_families, r_peaks
@@ -72,8 +77,7 @@ def _twelve(d8: np.ndarray) -> np.ndarray:
     """(8, T) corrections of I, II, V1-V6 -> (12, T), the limb leads derived (Einthoven / Goldberger)."""
     d = np.zeros((12, d8.shape[-1]))
     d[INDEPENDENT] = d8
-    i, ii = d8[0], d8[1]
-    d[2], d[3], d[4], d[5] = ii - i, -(i + ii) / 2, i - ii / 2, ii - i / 2
+    d[2:6] = derive_limb_leads(d8[0], d8[1])
     return d
 
 
@@ -99,22 +103,11 @@ def _sqrtm(c: np.ndarray, inverse: bool = False, floor: float = 1e-3) -> np.ndar
     return (v * w ** (-0.5 if inverse else 0.5)) @ v.T
 
 
-def linear_auroc(fa: np.ndarray, fb: np.ndarray, ga: np.ndarray, gb: np.ndarray, folds: int = 5) -> float:
-    """domain_auroc's protocol (patient-grouped folds) with a logistic regression instead of boosting."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import roc_auc_score
-    from sklearn.model_selection import StratifiedGroupKFold
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    x = np.nan_to_num(np.vstack([fa, fb]), nan=0.0)  # a record with < 2 beats has no median beat
-    y = np.r_[np.ones(len(fa)), np.zeros(len(fb))]
-    g = np.r_[np.char.add("a:", ga.astype(str)), np.char.add("b:", gb.astype(str))]
-    score = np.zeros(len(y))
-    for train, test in StratifiedGroupKFold(folds, shuffle=True, random_state=0).split(x, y, g):
-        clf = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=3000)).fit(x[train], y[train])
-        score[test] = clf.predict_proba(x[test])[:, 1]
-    return round(float(roc_auc_score(y, score)), 3)
+def _logistic():
+    """domain_auroc's folds with a logistic regression instead of boosting (a record with < 2 beats has no median
+    beat: its NaN features count as 0)."""
+    return make_pipeline(SimpleImputer(strategy="constant", fill_value=0.0), StandardScaler(),
+                         LogisticRegression(C=0.1, max_iter=3000))
 
 
 def aurocs(fa: dict, fb: dict, ga: np.ndarray, gb: np.ndarray) -> dict[str, float]:
@@ -166,11 +159,11 @@ def main() -> None:
         f = m[INDEPENDENT].ravel()
         return _twelve((mu_r + a @ (f - mu_s) - f).reshape(8, _WIN))
 
-    def coral_x(x: np.ndarray) -> np.ndarray:
-        m, ok = median_beats(x)
+    def coral_x(x: np.ndarray, beats: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+        m, ok = median_beats(x) if beats is None else beats
         return add_to_beats(x, [coral(mi) if k else None for mi, k in zip(m, ok)])
 
-    out["coral"] = aurocs(feature_families(coral_x(synth.x)), fr, synth.patients, real.patients)
+    out["coral"] = aurocs(feature_families(coral_x(synth.x, (m0, ok0))), fr, synth.patients, real.patients)
     # the median-beat features of the harness are every second sample of the 8 leads
     f_c = (mu_r + (_flat(m0[ok0]) - mu_s) @ a.T).reshape(-1, 8, _WIN)[:, :, ::2].reshape(int(ok0.sum()), -1)
     f_0 = _flat(m0[ok0]).reshape(-1, 8, _WIN)[:, :, ::2].reshape(int(ok0.sum()), -1)
@@ -179,8 +172,10 @@ def main() -> None:
     out["median_beat_features_only"] = {
         "baseline": round(domain_auroc(f_0, real_med, synth.patients[ok0], real.patients), 3),
         "coral_features": round(domain_auroc(f_c, real_med, synth.patients[ok0], real.patients), 3),
-        "baseline_logistic": linear_auroc(f_0, real_med, synth.patients[ok0], real.patients),
-        "coral_features_logistic": linear_auroc(f_c, real_med, synth.patients[ok0], real.patients),
+        "baseline_logistic": round(domain_auroc(f_0, real_med, synth.patients[ok0], real.patients,
+                                                classifier=_logistic), 3),
+        "coral_features_logistic": round(domain_auroc(f_c, real_med, synth.patients[ok0], real.patients,
+                                                      classifier=_logistic), 3),
     }
 
     centred = fr8 - mu_r

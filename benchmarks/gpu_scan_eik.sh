@@ -70,13 +70,14 @@ if [ -z "$SCAN_STEPS" ]; then
         "$WORK/scan-cal/metrics.csv" "$SCAN_BUDGET_S" "$BATCH")
     stamp "calibrated: $SCAN_STEPS steps"
 fi
+share() { "$PY" -c "import sys; print(int(float(sys.argv[1]) * int(sys.argv[2])))" "$LIGHT_SHARE" "$1"; }  # LIGHT_SHARE of $1
 WILD_BUDGET_S=$SCAN_BUDGET_S
-LIGHT_STEPS=$("$PY" -c "import sys; print(int(float(sys.argv[1]) * int(sys.argv[2])))" "$LIGHT_SHARE" "$SCAN_STEPS")
+LIGHT_STEPS=$(share "$SCAN_STEPS")
 if [ "$LIGHT_STEPS" -gt 0 ]; then
     # the light phase: the same model and pages, `light` instead of `wild`; steps counted at the wild rate, so it
     # ends early rather than late. A phase stopped before its one checkpoint leaves nothing to start from: then wild
     # runs from scratch, and timing.txt says so.
-    LIGHT_BUDGET_S=$("$PY" -c "import sys; print(int(float(sys.argv[1]) * int(sys.argv[2])))" "$LIGHT_SHARE" "$SCAN_BUDGET_S")
+    LIGHT_BUDGET_S=$(share "$SCAN_BUDGET_S")
     WILD_BUDGET_S=$(( SCAN_BUDGET_S - LIGHT_BUDGET_S ))
     # shellcheck disable=SC2086
     timeout --signal=INT --kill-after=15 "$(( LIGHT_BUDGET_S + 15 ))" "${ECG[@]}" "${SCAN[@]/image.augment=wild/image.augment=light}" \

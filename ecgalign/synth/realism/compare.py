@@ -3,9 +3,11 @@ condition, and label fidelity (issue 15 of the project: synthetic ECGs a classif
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+from sklearn.base import ClassifierMixin
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedGroupKFold
@@ -35,10 +37,17 @@ class Realism:
 
 
 def domain_auroc(
-    fa: np.ndarray, fb: np.ndarray, groups_a: np.ndarray, groups_b: np.ndarray, folds: int = 5, seed: int = 0
+    fa: np.ndarray,
+    fb: np.ndarray,
+    groups_a: np.ndarray,
+    groups_b: np.ndarray,
+    folds: int = 5,
+    seed: int = 0,
+    classifier: Callable[[], ClassifierMixin] | None = None,
 ) -> float:
-    """Out-of-fold AUROC of a gradient-boosting classifier telling set a from set b, folds grouped by patient
-    (a patient's records never sit on both sides of a split)."""
+    """Out-of-fold AUROC of a classifier telling set a from set b, folds grouped by patient (a patient's records
+    never sit on both sides of a split). ``classifier`` makes a fresh unfitted model per fold; the default is the
+    harness's gradient boosting."""
     x = np.vstack([fa, fb]).astype(np.float64)
     y = np.r_[np.ones(len(fa)), np.zeros(len(fb))]
     g = np.r_[np.char.add("a:", groups_a.astype(str)), np.char.add("b:", groups_b.astype(str))]
@@ -47,9 +56,10 @@ def domain_auroc(
         raise ValueError(f"domain classifier needs at least 2 records per side, got {len(fa)} and {len(fb)}")
     score = np.zeros(len(y))
     for train, test in StratifiedGroupKFold(k, shuffle=True, random_state=seed).split(x, y, g):
-        clf = HistGradientBoostingClassifier(
-            max_iter=150, learning_rate=0.1, max_leaf_nodes=15, random_state=seed
-        )
+        if classifier is None:
+            clf = HistGradientBoostingClassifier(max_iter=150, learning_rate=0.1, max_leaf_nodes=15, random_state=seed)
+        else:
+            clf = classifier()
         clf.fit(x[train], y[train])
         score[test] = clf.predict_proba(x[test])[:, 1]
     return float(roc_auc_score(y, score))
