@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from sklearn.linear_model import LogisticRegression
 from typer.testing import CliRunner
 
 from ecgalign.synth import SynthConfig, synthesize_record
@@ -31,6 +32,25 @@ def test_domain_auroc_separates_only_what_differs():
     assert abs(domain_auroc(a, b, groups, groups) - 0.5) < 0.15
     shifted = b + np.array([1.5, 0, 0, 0, 0])
     assert domain_auroc(a, shifted, groups, groups) > 0.8
+
+
+def test_domain_auroc_uses_the_classifier_it_is_given():
+    # A ring (class a inside, class b outside) is invisible to a linear model and plain to boosting: the factory
+    # must be what is fitted, once per fold.
+    rng = np.random.default_rng(2)
+    a = rng.normal(size=(150, 2)) * 0.5
+    b = rng.normal(size=(150, 2))
+    b = b / np.linalg.norm(b, axis=1, keepdims=True) * 2.0
+    groups = np.arange(150)
+    made = []
+
+    def logistic():
+        made.append(1)
+        return LogisticRegression()
+
+    assert domain_auroc(a, b, groups, groups) > 0.9
+    assert abs(domain_auroc(a, b, groups, groups, classifier=logistic) - 0.5) < 0.15
+    assert len(made) == 5
 
 
 def test_domain_auroc_groups_patients():
