@@ -17,7 +17,10 @@ every beat of the record (at the harness's own R peaks, Hann-tapered at the wind
 - ``coral_features``: the same map applied to the median-beat features directly (no re-measurement), AUROC of
   the median-beat features alone (gradient boosting, and a logistic regression on the same folds);
 - ``texture_K``: each record given the part of a random real median beat outside the first K principal
-  components of real beats (real detail on the synthetic low-order shape).
+  components of real beats (real detail on the synthetic low-order shape);
+- ``swap_random`` / ``swap_nearest``: each record's median beat replaced by a whole real one (every beat moved by
+  real - synthetic median), a random real record's or the nearest one to the record's ``coral`` image. This is
+  the bound for any model of real median beats, however good: what is left is outside the median beat.
 
 Everything real that is fitted (means, covariances, components, textures) comes from ``--fit-real`` (default the
 1,569 unlabeled records, split in half: one half fits, the other is the reference sample); the synthetic side is
@@ -185,6 +188,16 @@ def main() -> None:
         resid = centred - centred @ vt[:k].T @ vt[:k]
         corr = [_twelve(resid[tex_rng.integers(len(resid))].reshape(8, _WIN)) if ok else None for ok in ok0]
         out[f"texture_{k}"] = aurocs(feature_families(add_to_beats(synth.x, corr)), fr, synth.patients, real.patients)
+
+    fr12 = mr[okr]
+    mapped = mu_r + (_flat(m0) - mu_s) @ a.T  # each record's coral image
+    d2 = (mapped**2).sum(1)[:, None] - 2 * mapped @ fr8.T + (fr8**2).sum(1)[None, :]
+    nearest = d2.argmin(1)
+    swap_rng = np.random.default_rng(2)
+    for name, pick in (("swap_random", swap_rng.integers(len(fr12), size=len(m0))), ("swap_nearest", nearest)):
+        corr = [fr12[j] - m0[i] if ok0[i] else None for i, j in enumerate(pick)]
+        out[name] = aurocs(feature_families(add_to_beats(synth.x, corr)), fr, synth.patients, real.patients)
+    out["swap_nearest_distinct_real_beats"] = int(len(np.unique(nearest[ok0])))
 
     if args.transfer:
         sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
