@@ -17,6 +17,8 @@
 #   cat FILES_AT/model.safetensors.part-* > runs/scan-gpu/model.safetensors; cp FILES_AT/model.json runs/scan-gpu/
 #   python benchmarks/bench_scan_eik.py --checkpoint runs/scan-gpu --eik runs/eik/table.csv \
 #       --ours runs/ours/table.csv --task superdiagnostic --truth ../shared/data/ptbxl-500 --out scan-gpu.json
+#   and the same with --align-rows --out scan-gpu-aligned.json (each page's rows moved to where our renderer
+#   draws them before encoding; docs/ecg-scan.md, "Row alignment")
 # (the image tables: docs/results.md, "The wild preset on printouts we did not draw").
 # Dry run on a CPU (minutes, tiny everything): DEVICE=cpu PRECISION=32-true N_SYNTH=256 TEACHER_STEPS=4 CAL_STEPS=3 \
 #   SCAN_BUDGET_S=60 BATCH=8 WORKERS=1 PRINT_DPI=30,40 SCAN_KW="--set image.encoder_kwargs.depth=1 --threads 1" bash benchmarks/gpu_scan_eik.sh

@@ -121,3 +121,28 @@ def set_threads(threads: int | None) -> int:
     threadpool_limits(limits=n)
     return n
 
+
+
+ALIGN_ROWS_HELP = ("Image models on image files: move each printout's rows to where the renderer draws them "
+                   "before encoding (the digitiser finds them; ~0.3 s per 100 dpi page, ~1-2 s at 200 dpi). "
+                   "Pages it cannot place are encoded unchanged and counted.")
+
+
+def set_align_rows(model, align_rows: bool, image_files: bool) -> None:
+    """Turn on row alignment for an image model reading image files; refuse it anywhere it would do nothing."""
+    if not align_rows:
+        return
+    if getattr(model, "input_kind", None) != "image":
+        raise ValueError("--align-rows applies to image models (ecg-scan); this checkpoint encodes signals")
+    if not image_files:
+        raise ValueError("--align-rows applies to printout image files (a folder of images or an image table); "
+                         "printouts rendered from signals are drawn where the model expects their rows already")
+    model.align_rows = True
+
+
+def row_alignment_line(counts: dict) -> str:
+    line = (f"rows aligned on {counts['aligned']} page(s), {counts['unchanged']} left unchanged (pages encoded in "
+            "this run; embeddings read from the cache are not counted)")
+    if counts.get("unchanged_examples"):
+        line += ": " + "; ".join(counts["unchanged_examples"][:3])
+    return line

@@ -11,7 +11,16 @@ from typing import Any, Optional
 import typer
 from typer.core import TyperGroup
 
-from ecgalign.cli._common import err, print_json, progress_bar, set_threads, user_errors
+from ecgalign.cli._common import (
+    ALIGN_ROWS_HELP,
+    err,
+    print_json,
+    progress_bar,
+    row_alignment_line,
+    set_align_rows,
+    set_threads,
+    user_errors,
+)
 
 
 class _ProtocolCommands(TyperGroup):
@@ -86,6 +95,7 @@ OPTIONS: dict[str, tuple[Any, Any]] = {
     "n_boot": (int, typer.Option(1000, help="Bootstrap resamples for confidence intervals.")),
     "device": (Optional[str], typer.Option(None, help="cpu, cuda, ... (default: cuda when available).")),
     "augment": (str, typer.Option("none", help="Image models and --via-digitizer: render the printouts clean (none), light or heavy.")),
+    "align_rows": (bool, typer.Option(False, "--align-rows", help=ALIGN_ROWS_HELP)),
     "via_digitizer": (bool, typer.Option(False, "--via-digitizer", help="Signal models: show the model each ECG only through its printout, read back by the classic digitiser (3x4+II, 200 dpi).")),
     "cache_dir": (Optional[Path], typer.Option(None, "--cache-dir", help="Embedding cache (default: $ECGALIGN_CACHE or ~/.cache/ecgalign; never the checkpoint folder).")),
     "decoder": (str, typer.Option("transformer", "--decoder", help="Report generation: 'transformer' (small decoder trained from scratch) or a local Hugging Face causal-LM folder (LoRA; extra 'generate').")),
@@ -99,8 +109,8 @@ OPTIONS: dict[str, tuple[Any, Any]] = {
     "threads": (Optional[int], typer.Option(None, "--threads", min=1, help="CPU threads for torch, BLAS and loaders (default: the cores this process may use).")),
 }
 EXTERNAL = ("train_data", "val_data", "val_fold")  # options of the commands that run an EXTERNAL_PROTOCOLS one
-COMMON = ("checkpoint", "data", "task", "out", "baselines", "n_boot", "device", "augment", "via_digitizer", "cache_dir",
-          "json_out", "threads")
+COMMON = ("checkpoint", "data", "task", "out", "baselines", "n_boot", "device", "augment", "align_rows", "via_digitizer",
+          "cache_dir", "json_out", "threads")
 
 
 def _run(protocols: tuple[str, ...], checkpoint: Path, data: Path, task: Optional[list[str]] = None,
@@ -110,11 +120,12 @@ def _run(protocols: tuple[str, ...], checkpoint: Path, data: Path, task: Optiona
          cache_dir: Optional[Path] = None, decoder: str = "transformer", qa: Optional[Path] = None,
          train_data: Optional[Path] = None, val_data: Optional[Path] = None,
          val_fold: Optional[int] = None, threads: Optional[int] = None, echo: Optional[Path] = None,
-         echo_part: str = "test") -> None:
+         echo_part: str = "test", align_rows: bool = False) -> None:
     import ecgalign
     from ecgalign.eval.report import build_report, write_outputs
     from ecgalign.eval.run import EvalConfig, evaluate
     from ecgalign.hub import DigitizedSignalModel
+    from ecgalign.hub.embed import is_image_table
 
     with user_errors():
         labels = [t for item in (task or []) for t in item.split(",") if t] or None
@@ -133,18 +144,24 @@ def _run(protocols: tuple[str, ...], checkpoint: Path, data: Path, task: Optiona
         elif augment != "none":
             raise ValueError("--augment applies to image models (ecg-scan) and to --via-digitizer; this checkpoint "
                              "encodes signals")
+        set_align_rows(model, align_rows, is_image_table(data))
         suffix = ("-digitized" if via_digitizer else "") + ("" if augment == "none" else f"-{augment}")
+        suffix += "-aligned" if align_rows else ""
         if train_data is not None:
             suffix = f"-from-{Path(train_data).name}{suffix}"
         out = out or default_out(checkpoint, f"{Path(data).name}{suffix}")
         with progress_bar("embed", enabled=not json_out) as update:
             results, figures = evaluate(model, data, config, cache_dir=cache_dir or default_cache_dir(),
                                         progress=update, log=None if json_out else _say)
+        if getattr(model, "align_rows", False):
+            results["row_alignment"] = dict(model.row_alignment)
         paths = write_outputs(out, results, build_report(results, figures))
     if json_out:
         print_json(results)
     else:
         err.print(f"wrote {paths['results']} and {paths['report']}", soft_wrap=True)
+        if getattr(model, "align_rows", False):
+            err.print(row_alignment_line(model.row_alignment), soft_wrap=True)
 
 
 def _command(name: str, protocols: tuple[str, ...], options: tuple[str, ...], doc: str) -> None:

@@ -7,7 +7,17 @@ from typing import Optional
 
 import typer
 
-from ecgalign.cli._common import err, fail, print_json, progress_bar, set_threads, user_errors
+from ecgalign.cli._common import (
+    ALIGN_ROWS_HELP,
+    err,
+    fail,
+    print_json,
+    progress_bar,
+    row_alignment_line,
+    set_align_rows,
+    set_threads,
+    user_errors,
+)
 
 THREADS_HELP = "CPU threads for torch, BLAS and data loading (default: the cores this process may use)."
 
@@ -77,6 +87,7 @@ def embed(
     checkpoint: Path = typer.Option(..., "--checkpoint", "-c", help="A run folder or a model folder."),
     data: Optional[Path] = typer.Option(None, "--data", help="A store, or a raw dataset folder (preprocessed on the fly to the model's input)."),
     images: Optional[Path] = typer.Option(None, "--images", help="Image models: a folder of printout images (PNG, JPEG, ...) or a CSV with an 'image' column; each is letterboxed to the model's input size."),
+    align_rows: bool = typer.Option(False, "--align-rows", help=ALIGN_ROWS_HELP),
     out: Path = typer.Option(..., "--out", "-o", help="Output Parquet file."),
     batch_size: int = typer.Option(256, min=1, help="Records per forward pass."),
     fmt: Optional[str] = typer.Option(None, "--format", "-f", help="Layout of a raw dataset folder (default: detected)."),
@@ -97,9 +108,12 @@ def embed(
         if images is not None and not is_image_table(images):
             raise ValueError(f"{images}: expected a folder of images or a CSV with an 'image' column")
         model = ecgalign.load(checkpoint, device=device)
+        set_align_rows(model, align_rows, images is not None)
         with progress_bar("embed", enabled=not json_out) as update:
             summary = embed_to_parquet(model, data or images, out, batch_size=batch_size, fmt=fmt, progress=update)
     if json_out:
         print_json(summary)
     else:
         err.print(f"wrote {summary['records']} embeddings ({summary['skipped']} skipped) to {out}", soft_wrap=True)
+        if "row_alignment" in summary:
+            err.print(row_alignment_line(summary["row_alignment"]), soft_wrap=True)

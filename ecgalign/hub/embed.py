@@ -195,8 +195,11 @@ def embed_to_parquet(model, data: str | Path, out: str | Path, *, batch_size: in
         if writer is not None:
             writer.close()
         tmp.unlink(missing_ok=True)
-    return {"out": str(out), "records": written, "skipped": len(skipped), "skipped_records": skipped[:50],
-            "features_dim": model.embed_dim, "joint_space": joint}
+    summary = {"out": str(out), "records": written, "skipped": len(skipped), "skipped_records": skipped[:50],
+               "features_dim": model.embed_dim, "joint_space": joint}
+    if getattr(model, "align_rows", False):
+        summary["row_alignment"] = dict(model.row_alignment)
+    return summary
 
 
 def _list_column(values: np.ndarray) -> pa.Array:

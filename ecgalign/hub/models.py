@@ -24,6 +24,10 @@ def _as_float_tensor(values) -> torch.Tensor:
     return torch.as_tensor(np.asarray(values, dtype=np.float32) if not torch.is_tensor(values) else values).float()
 
 
+def _name(image) -> str | None:
+    return str(image) if isinstance(image, (str, Path)) else None
+
+
 def seeded_fresh_copy(task: Task, seed: int) -> Task:
     """``task.fresh_copy()`` drawn from ``seed`` without disturbing the global RNG."""
     state = torch.random.get_rng_state()
@@ -145,6 +149,11 @@ class ImageModel(_Loaded):
         self.image_size = (task.recipe.image.height, task.recipe.image.width)
         self.ink = bool(task.recipe.image.ink)
         self.eval_augment = "none"
+        # align_rows: image files / PIL / arrays get their rows moved to the renderer's baselines first
+        # (ecgalign.render.digitize.rows); row_alignment counts what happened to them
+        self.align_rows = False
+        self.layout = str(task.recipe.image.layout)
+        self.row_alignment: dict[str, Any] = {"aligned": 0, "unchanged": 0, "unchanged_examples": []}
         self._text = text_encoder
         self._rendered = 0  # images rendered so far: the seed of the next augmented one
 
@@ -184,17 +193,34 @@ class ImageModel(_Loaded):
             z = self.task.text_proj(self._text(list(texts)).to(self.device))
             return torch.nn.functional.normalize(z, dim=-1).float().cpu().numpy()
 
+    def _page(self, image):
+        """``image`` with its rows moved to the renderer's baselines when ``align_rows`` is set (counted in
+        ``row_alignment``), else as given."""
+        if not self.align_rows:
+            return image
+        from ecgalign.render.digitize.rows import align_rows
+
+        page, info = align_rows(image, self.layout, name=_name(image))
+        self.row_alignment[info.status] += 1
+        if info.status != "aligned" and len(self.row_alignment["unchanged_examples"]) < 20:
+            self.row_alignment["unchanged_examples"].append(f"{_name(image) or 'image'}: {info.reason}")
+        return page
+
     def images(self, images) -> torch.Tensor:
         """(B, 3, H, W) at the trained size from: a (B, 3, H, W) or (3, H, W) tensor / array already at that size
         (float in [0, 1] or uint8, passed through), or one image or a list of images of any size, each a path
         (PNG, JPEG, ...), a PIL image or an array, letterboxed onto white paper (``ecgalign.render.image_tensor``,
         which refuses images above its pixel budget before decoding them). A model trained with ``image.ink``
         takes every image as a page and reads its ink map (``ecgalign.render.ink_images``), tensors at the trained
-        size included: pass pages, not ink maps (``render`` gives what the encoder reads)."""
+        size included: pass pages, not ink maps (``render`` gives what the encoder reads). With ``align_rows``
+        set, every image of another size (a page) first has its rows moved to where the renderer draws them
+        (``ecgalign.render.digitize.rows.align_rows``; a page the digitiser cannot place is used unchanged and
+        counted in ``row_alignment``); tensors at the trained size are taken as already prepared."""
         if isinstance(images, (str, Path)) or hasattr(images, "convert"):
             images = [images]
         if isinstance(images, (list, tuple)):
-            return torch.stack([image_tensor(im, self.image_size, ink=self.ink) for im in images])
+            return torch.stack([image_tensor(self._page(im), self.image_size, ink=self.ink, name=_name(im))
+                                for im in images])
         x = torch.as_tensor(images)
         if x.ndim == 3 and x.shape[0] == 3:
             x = x[None]
@@ -203,8 +229,8 @@ class ImageModel(_Loaded):
                 return x
             return ink_images(x.float() / 255.0 if x.dtype == torch.uint8 else x.float(), self.image_size)
         if x.ndim == 4 and x.shape[1] == 3:  # a batch at another size: letterbox each
-            return torch.stack([image_tensor(im, self.image_size, ink=self.ink) for im in x])
-        return image_tensor(x, self.image_size, ink=self.ink)[None]  # one (H, W[, C]) array
+            return torch.stack([image_tensor(self._page(im), self.image_size, ink=self.ink) for im in x])
+        return image_tensor(self._page(x), self.image_size, ink=self.ink)[None]  # one (H, W[, C]) array
 
     def _batched(self, fn, images, batch_size: int, prepared: bool) -> np.ndarray:
         x = images if prepared else self.images(images)
@@ -238,10 +264,16 @@ class ImageModel(_Loaded):
         card = self._random_card(self.task.recipe.image.encoder, seed)
         baseline = ImageModel(seeded_fresh_copy(self.task, seed), card, self.device, None, text_encoder=self._text)
         baseline.eval_augment = self.eval_augment
+        baseline.align_rows = self.align_rows
         return baseline
 
     def supervised_reference(self) -> tuple[str, dict[str, Any]] | None:
         return None  # it reads printouts: a supervised signal model is no reference for it
 
     def cache_identity(self) -> dict[str, Any]:
-        return {"kind": self.input_kind, "augment": self.eval_augment}
+        identity = {"kind": self.input_kind, "augment": self.eval_augment}
+        if self.align_rows:  # only when set, so caches of unaligned embeddings stay valid
+            from ecgalign.render.digitize.rows import ALIGNMENT_VERSION
+
+            identity["align_rows"] = ALIGNMENT_VERSION
+        return identity

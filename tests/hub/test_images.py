@@ -122,3 +122,65 @@ def test_an_ink_model_reads_every_image_as_its_ink_map(printouts, tmp_path):
     pages = ink.render(signals)
     assert set(np.unique(pages.numpy()[:, 0]).round(3)) >= {0.0, 1.0}  # ink on white
     np.testing.assert_allclose(ink.encode_ecg(signals), ink.encode_image(pages, prepared=True), atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def letter_pages(tmp_path_factory):
+    """Two 100 dpi Letter printouts of one record: the renderer's row placement and ecg-image-kit's (rows packed
+    at a 35 mm pitch low on the page)."""
+    import torch
+
+    from ecgalign.render import RenderConfig, Renderer
+    from ecgalign.synth import synthesize_record
+
+    folder = tmp_path_factory.mktemp("letter")
+    signal = torch.from_numpy(np.ascontiguousarray(synthesize_record(0, seed=0, fs=500.0).signal, dtype=np.float32))
+    for name, changes in (("default", {}), ("packed", {"row_pitch_mm": 35.0, "rows_top_mm": 66.0})):
+        res = Renderer(RenderConfig.letter(100.0, **changes)).render(signal[None], 500.0, seed=[0])
+        Image.fromarray(res.images[0].permute(1, 2, 0).numpy()).save(folder / f"{name}.png")
+    return folder
+
+
+def test_align_rows_moves_rows_before_encoding_and_counts_what_it_could_not_place(model, printouts, letter_pages):
+    from ecgalign.render import image_tensor
+    from ecgalign.render.digitize.rows import align_rows
+
+    folder, _ = printouts
+    aligned = ecgalign.load(FIXTURES / "scan-tiny", device="cpu")
+    aligned.align_rows = True
+    assert aligned.cache_identity() != model.cache_identity()
+    packed = letter_pages / "packed.png"
+    page, info = align_rows(packed, aligned.layout)
+    assert info.status == "aligned"
+    expected = aligned.encode_image(image_tensor(page, aligned.image_size)[None], prepared=True)
+    np.testing.assert_allclose(aligned.encode_image(packed), expected, atol=1e-6)
+    assert not np.allclose(model.encode_image(packed), expected, atol=1e-3)  # unaligned reads another page
+    assert aligned.row_alignment["aligned"] == 1
+    aligned.image_features([folder / "r00.png"])  # 64 x 96 px: no grid or rows to place, used unchanged
+    assert aligned.row_alignment["unchanged"] == 1
+    assert "r00.png" in aligned.row_alignment["unchanged_examples"][0]
+    np.testing.assert_allclose(aligned.image_features(folder / "r00.png"), model.image_features(folder / "r00.png"),
+                               atol=1e-6)
+    assert aligned.random_init(seed=0).align_rows
+
+
+def test_align_rows_cli_reports_counts_and_refuses_where_it_does_nothing(letter_pages, printouts, tmp_path):
+    import json
+
+    folder, _ = printouts
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    for p in [*letter_pages.iterdir(), folder / "r00.png"]:
+        (mixed / p.name).write_bytes(p.read_bytes())
+    result = CliRunner().invoke(app, ["embed", "--checkpoint", str(FIXTURES / "scan-tiny"), "--images", str(mixed),
+                                      "--out", str(tmp_path / "e.parquet"), "--device", "cpu", "--align-rows", "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output[result.output.index("{"):])
+    assert summary["records"] == 3
+    assert summary["row_alignment"]["aligned"] == 2 and summary["row_alignment"]["unchanged"] == 1
+    signal_model = CliRunner().invoke(app, ["embed", "--checkpoint", str(FIXTURES / "merit-tiny"), "--data",
+                                            str(mixed), "--out", str(tmp_path / "x.parquet"), "--align-rows"])
+    assert signal_model.exit_code != 0 and "image models" in signal_model.output
+    on_signals = CliRunner().invoke(app, ["eval", "zero-shot", "--checkpoint", str(FIXTURES / "scan-tiny"), "--data",
+                                          "synth:20", "--align-rows", "--device", "cpu"])
+    assert on_signals.exit_code != 0 and "printout image files" in on_signals.output
