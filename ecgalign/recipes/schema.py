@@ -58,6 +58,9 @@ class ImageConfig:
     # is rendered on the recipe's own page with the ``light`` augmentation (clean pages keep the trace easy to
     # learn while the wild share teaches the other conventions). 1.0: the whole batch is wild.
     wild_share: float = 1.0
+    # With ``augment: wild``: "random" draws each page's row pitch and position; "renderer" keeps the renderer's
+    # default rows (the rest still wild), for models that read image files with ``--align-rows``.
+    wild_rows: str = "random"
     # [low, high]: draw each training page as a US Letter page at a dpi drawn uniformly from this range and
     # resize it to (height, width) the way an image file is resized for the encoder (``fit_images``: letterbox,
     # antialiased bilinear), so training sees what a scanned or foreign printout becomes at the encoder's size

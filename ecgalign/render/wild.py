@@ -33,6 +33,7 @@ from ecgalign.render.layout import FOOTER_MM, LAYOUTS
 from ecgalign.render.renderer import RenderConfig
 
 WILD_TOP_MM = 6.0  # the row block starts no higher than this (room for at least a one-line header)
+WILD_ROWS = ("random", "renderer")  # row placement: drawn per page, or the renderer's default
 GRID_WEIGHTS = {"red": 0.3, "pink": 0.2, "blue": 0.1, "green": 0.1, "bw": 0.2, "none": 0.1}
 
 
@@ -41,12 +42,19 @@ def sample_wild_config(
     layout: str = "3x4+II",
     dpi: tuple[float, float] = (100.0, 300.0),
     size: tuple[int, int] | None = None,
+    rows: str = "random",
 ) -> RenderConfig:
     """A random ``RenderConfig`` (US Letter landscape at a random dpi in ``dpi``) with every page convention
     of the table above drawn independently from ``seed`` (the same seed, the same config).
 
     ``size=(H, W)``: the page is that many pixels instead (an image encoder's training size; the page is
-    still 11 in wide, so the dpi is W / 11), and its thinnest trace is drawn too (``min_trace_px``)."""
+    still 11 in wide, so the dpi is W / 11), and its thinnest trace is drawn too (``min_trace_px``).
+
+    ``rows="renderer"``: the rows stay where the renderer puts them by default (every other convention still
+    drawn, and drawn the same as with ``"random"``): the pages an encoder sees when image files reach it through
+    row alignment (``ecgalign.render.digitize.rows``)."""
+    if rows not in WILD_ROWS:
+        raise ValueError(f"rows must be one of {', '.join(WILD_ROWS)}, got {rows!r}")
     if not 0 < dpi[0] <= dpi[1]:
         raise ValueError(f"dpi must be a (low, high) range of positive numbers, got {dpi}")
     if size is not None and not (int(size[0]) >= 16 and int(size[1]) >= 16):
@@ -79,7 +87,7 @@ def sample_wild_config(
     pitch = rng.uniform(min(25.0, room / n_rows), room / n_rows)
     top = WILD_TOP_MM + rng.uniform(0.0, room - pitch * n_rows)
     faint = rng.uniform(0.25, 1.0)
-    changes = {"row_pitch_mm": pitch, "rows_top_mm": top}
+    changes = {"row_pitch_mm": pitch, "rows_top_mm": top} if rows == "random" else {}
     if size is not None:
         changes["min_trace_px"] = faint
     return replace(cfg, **changes)

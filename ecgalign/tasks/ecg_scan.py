@@ -26,6 +26,7 @@ from ecgalign.models.decoders import QuerySignalDecoder
 from ecgalign.models.encoders.image import create_image_encoder
 from ecgalign.recipes.schema import Recipe
 from ecgalign.render import RenderConfig, Renderer, fit_images, ink_images, sample_wild_config
+from ecgalign.render.wild import WILD_ROWS
 from ecgalign.tasks.base import Task, register_task
 
 
@@ -144,7 +145,8 @@ class ECGScanTask(Task):
                      generator: torch.Generator | None) -> torch.Tensor:
         """The ``wild`` preset: besides the scanner/photo artefacts, every group of ``WILD_GROUP`` images
         gets its own page conventions (``sample_wild_config`` at the training size: grid scheme and weight,
-        frame, pulse, labels, legend, separators, line width and faintness, row pitch and position), so the
+        frame, pulse, labels, legend, separators, line width and faintness, row pitch and position unless
+        ``image.wild_rows=renderer``), so the
         encoder does not learn one printer's page geometry. With ``image.print_dpi`` the page is drawn at a dpi
         from that range (the config's own draw) and resized to the training size by ``to_input``."""
         img, b = self.recipe.image, len(x_mv)
@@ -155,10 +157,11 @@ class ECGScanTask(Task):
         for g, page_seed in enumerate(page_seeds):
             s, e = g * WILD_GROUP, min(b, (g + 1) * WILD_GROUP)
             if img.print_dpi is None:
-                cfg = sample_wild_config(page_seed, layout=img.layout, size=(img.height, img.width))
+                cfg = sample_wild_config(page_seed, layout=img.layout, size=(img.height, img.width),
+                                         rows=img.wild_rows)
             else:
                 dpi = (float(img.print_dpi[0]), float(img.print_dpi[1]))
-                cfg = sample_wild_config(page_seed, layout=img.layout, dpi=dpi)
+                cfg = sample_wild_config(page_seed, layout=img.layout, dpi=dpi, rows=img.wild_rows)
             result = Renderer(cfg, device=x_mv.device).render(
                 x_mv[s:e], self.recipe.data.fs, augment="wild",
                 seed=seeds[s:e] if seeds is not None else 0, output="float")
@@ -174,6 +177,9 @@ class ECGScanTask(Task):
         if not 0.0 < share <= 1.0:
             raise InputError(f"recipe {recipe.name!r}: image.wild_share must be in (0, 1], got {share!r} "
                              "(for no wild pages set image.augment=light)")
+        if recipe.image.wild_rows not in WILD_ROWS:
+            raise InputError(f"recipe {recipe.name!r}: image.wild_rows must be one of {', '.join(WILD_ROWS)}, got "
+                             f"{recipe.image.wild_rows!r}")
         if not isinstance(recipe.image.ink, bool):
             raise InputError(f"recipe {recipe.name!r}: image.ink must be true or false, got {recipe.image.ink!r}")
         dpi = recipe.image.print_dpi

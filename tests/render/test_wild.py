@@ -123,3 +123,18 @@ def test_wild_geometry_covers_other_printers_and_training_sizes(ecg):
     assert res.images.shape == (1, 3, 176, 224)
     with pytest.raises(ValueError, match="size"):
         sample_wild_config(0, size=(8, 8))
+
+
+def test_wild_rows_renderer_keeps_the_default_rows_and_every_other_draw():
+    """``rows="renderer"`` (training pages for models read with --align-rows): the row pitch and position are
+    the renderer's default, and every other convention is what the same seed draws with random rows."""
+    from dataclasses import asdict
+
+    for seed in range(20):
+        rand, kept = asdict(sample_wild_config(seed)), asdict(sample_wild_config(seed, rows="renderer"))
+        assert kept["row_pitch_mm"] is None and kept["rows_top_mm"] is None
+        assert rand["row_pitch_mm"] is not None
+        assert {k: v for k, v in rand.items() if k not in ("row_pitch_mm", "rows_top_mm")} == \
+            {k: v for k, v in kept.items() if k not in ("row_pitch_mm", "rows_top_mm")}
+    with pytest.raises(ValueError, match="rows must be one of"):
+        sample_wild_config(0, rows="aligned")

@@ -132,7 +132,7 @@ def test_wild_batches_draw_page_conventions_per_group(monkeypatch):
     task = ecg_scan.ECGScanTask(load_recipe("ecg-scan", sets=[*TINY_SCAN, "image.augment=wild"]), 16, 16).train()
     a = task._render(x, torch.Generator().manual_seed(5))
     assert len(calls) == 3 and len({s for s, _ in calls}) == 3
-    assert all(kw == {"layout": "3x4+II", "size": (96, 128)} for _, kw in calls)
+    assert all(kw == {"layout": "3x4+II", "size": (96, 128), "rows": "random"} for _, kw in calls)
     assert a.shape == (len(x), 3, 96, 128)
     b = task._render(x, torch.Generator().manual_seed(5))
     assert torch.equal(a, b)  # seeded: the same generator state, the same pages
@@ -170,6 +170,27 @@ def test_wild_share_mixes_light_pages_and_wild_pages(monkeypatch):
     for bad in ("0", "1.5", "-0.2"):
         with pytest.raises(InputError, match="wild_share"):
             load_recipe("ecg-scan", sets=[*TINY_SCAN, "image.augment=wild", f"image.wild_share={bad}"])
+
+
+def test_wild_rows_renderer_reaches_every_wild_page(monkeypatch):
+    """`image.wild_rows=renderer` is passed to every wild page's conventions; an unknown value is refused by name."""
+    import torch
+
+    from ecgalign.data.errors import InputError
+    from ecgalign.tasks import ecg_scan
+
+    seen = []
+    real = ecg_scan.sample_wild_config
+    monkeypatch.setattr(ecg_scan, "sample_wild_config", lambda seed, **kw: seen.append(kw.get("rows")) or real(seed, **kw))
+    x = torch.randn(2 * ecg_scan.WILD_GROUP, 12, 1000).cumsum(-1) * 0.02
+    for rows in ("renderer", "random"):
+        seen.clear()
+        task = ecg_scan.ECGScanTask(load_recipe("ecg-scan", sets=[*TINY_SCAN, "image.augment=wild",
+                                                                  f"image.wild_rows={rows}"]), 16, 16).train()
+        task._render(x, torch.Generator().manual_seed(3))
+        assert seen == [rows, rows]
+    with pytest.raises(InputError, match="wild_rows"):
+        load_recipe("ecg-scan", sets=[*TINY_SCAN, "image.augment=wild", "image.wild_rows=aligned"])
 
 
 def test_print_dpi_draws_pages_at_print_resolution_and_resizes_them_as_image_files():
