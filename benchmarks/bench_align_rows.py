@@ -3,8 +3,9 @@ it cost per page, one thread (issue 14). For each folder: pages aligned / left u
 seconds per page (median, 90th percentile), how far the rows moved (median |found - target| per page, px and
 mm) and the tilt taken out.
 
-    python benchmarks/bench_align_rows.py ../shared/data/eik-renders/plain-100dpi ../shared/data/eik-renders/plain-200dpi \
-        ../shared/data/eik-renders/augmented-200dpi ../shared/data/eik-renders/wrinkled-200dpi runs/ours/dpi100 [--limit N]
+    E=../shared/data/eik-renders
+    python benchmarks/bench_align_rows.py $E/plain-100dpi $E/plain-200dpi $E/augmented-200dpi $E/wrinkled-200dpi \
+        runs/ours/dpi100 runs/ours/dpi200 [--limit N]
 """
 
 from __future__ import annotations

@@ -109,8 +109,8 @@ OPTIONS: dict[str, tuple[Any, Any]] = {
     "threads": (Optional[int], typer.Option(None, "--threads", min=1, help="CPU threads for torch, BLAS and loaders (default: the cores this process may use).")),
 }
 EXTERNAL = ("train_data", "val_data", "val_fold")  # options of the commands that run an EXTERNAL_PROTOCOLS one
-COMMON = ("checkpoint", "data", "task", "out", "baselines", "n_boot", "device", "augment", "align_rows", "via_digitizer",
-          "cache_dir", "json_out", "threads")
+COMMON = ("checkpoint", "data", "task", "out", "baselines", "n_boot", "device", "augment", "align_rows",
+          "via_digitizer", "cache_dir", "json_out", "threads")
 
 
 def _run(protocols: tuple[str, ...], checkpoint: Path, data: Path, task: Optional[list[str]] = None,

@@ -173,7 +173,8 @@ def test_align_rows_cli_reports_counts_and_refuses_where_it_does_nothing(letter_
     for p in [*letter_pages.iterdir(), folder / "r00.png"]:
         (mixed / p.name).write_bytes(p.read_bytes())
     result = CliRunner().invoke(app, ["embed", "--checkpoint", str(FIXTURES / "scan-tiny"), "--images", str(mixed),
-                                      "--out", str(tmp_path / "e.parquet"), "--device", "cpu", "--align-rows", "--json"])
+                                      "--out", str(tmp_path / "e.parquet"), "--device", "cpu", "--align-rows",
+                                      "--json"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output[result.output.index("{"):])
     assert summary["records"] == 3

@@ -181,7 +181,8 @@ def test_wild_rows_renderer_reaches_every_wild_page(monkeypatch):
 
     seen = []
     real = ecg_scan.sample_wild_config
-    monkeypatch.setattr(ecg_scan, "sample_wild_config", lambda seed, **kw: seen.append(kw.get("rows")) or real(seed, **kw))
+    monkeypatch.setattr(ecg_scan, "sample_wild_config",
+                        lambda seed, **kw: seen.append(kw.get("rows")) or real(seed, **kw))
     x = torch.randn(2 * ecg_scan.WILD_GROUP, 12, 1000).cumsum(-1) * 0.02
     for rows in ("renderer", "random"):
         seen.clear()

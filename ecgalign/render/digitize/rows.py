@@ -6,8 +6,9 @@ vendors do other things. An image encoder trained on one placement reads another
 page-level augmentation fully replaces knowing where the rows are. ``align_rows`` finds the rows with the
 classic digitiser (its rotation and row finding, ``digitize``), takes the tilt out, and maps the page
 vertically so that every row's baseline lands on the baseline ``compute_page`` gives the layout on a page of
-that size (US Letter wide, as the renderer sizes its pages), with each row's band (the trace around its baseline) moved rigidly and only the paper
-between the bands stretched or squeezed. The time axis is not touched.
+that size (US Letter wide, as the renderer sizes its pages), with each row's band (the trace around its
+baseline) moved rigidly by whole pixels and only the paper between the bands stretched or squeezed. The time
+axis is not touched.
 
 It needs nothing from the image's maker: no sidecar, no generator-specific rule. When the digitiser cannot read
 the page (refused, ``failed``, or another number of rows than the layout has), the page is returned unchanged
