@@ -122,7 +122,6 @@ def set_threads(threads: int | None) -> int:
     return n
 
 
-
 ALIGN_ROWS_HELP = ("Image models on image files: move each printout's rows to where the renderer draws them "
                    "before encoding (the digitiser finds them; ~0.3 s per 100 dpi page, ~1-2 s at 200 dpi). "
                    "Pages it cannot place are encoded unchanged and counted.")
