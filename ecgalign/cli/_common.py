@@ -140,8 +140,8 @@ def set_align_rows(model, align_rows: bool, image_files: bool) -> None:
 
 
 def row_alignment_line(counts: dict) -> str:
-    line = (f"rows aligned on {counts['aligned']} page(s), {counts['unchanged']} left unchanged (pages encoded in "
-            "this run; embeddings read from the cache are not counted)")
+    line = (f"rows aligned on {counts['aligned']} page(s), {counts['unchanged']} left unchanged (pages read in this "
+            "run, a file once; embeddings read from the cache are not counted)")
     if counts.get("unchanged_examples"):
         line += ": " + "; ".join(counts["unchanged_examples"][:3])
     return line

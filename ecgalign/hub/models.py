@@ -14,7 +14,7 @@ import torch
 from ecgalign.data.errors import NotApplicableError
 from ecgalign.data.registry import Registry
 from ecgalign.models.encoders.text import TextEncoder
-from ecgalign.render import image_tensor, ink_images
+from ecgalign.render import image_tensor, ink_images, read_image
 from ecgalign.tasks import Task
 
 MODEL_KINDS: Registry[type] = Registry("model kind")
@@ -26,6 +26,17 @@ def _as_float_tensor(values) -> torch.Tensor:
 
 def _name(image) -> str | None:
     return str(image) if isinstance(image, (str, Path)) else None
+
+
+def _file_key(image) -> tuple | None:
+    """A file's identity while it is unchanged (resolved path, mtime, size); None for anything but a file."""
+    if not isinstance(image, (str, Path)):
+        return None
+    try:
+        st = Path(image).stat()
+    except OSError:
+        return None
+    return str(Path(image).resolve()), st.st_mtime_ns, st.st_size
 
 
 def seeded_fresh_copy(task: Task, seed: int) -> Task:
@@ -154,6 +165,7 @@ class ImageModel(_Loaded):
         self.align_rows = False
         self.layout = str(task.recipe.image.layout)
         self.row_alignment: dict[str, Any] = {"aligned": 0, "unchanged": 0, "unchanged_examples": []}
+        self._row_plans: dict[tuple, Any] = {}  # (file, mtime, size) -> its RowAlignment
         self._text = text_encoder
         self._rendered = 0  # images rendered so far: the seed of the next augmented one
 
@@ -195,16 +207,23 @@ class ImageModel(_Loaded):
 
     def _page(self, image):
         """``image`` with its rows moved to the renderer's baselines when ``align_rows`` is set (counted in
-        ``row_alignment``), else as given."""
+        ``row_alignment``, a file once however often it is read), else as given."""
         if not self.align_rows:
             return image
-        from ecgalign.render.digitize.rows import align_rows
+        from ecgalign.render.digitize.rows import apply_plan, plan_rows
 
-        page, info = align_rows(image, self.layout, name=_name(image))
-        self.row_alignment[info.status] += 1
-        if info.status != "aligned" and len(self.row_alignment["unchanged_examples"]) < 20:
-            self.row_alignment["unchanged_examples"].append(f"{_name(image) or 'image'}: {info.reason}")
-        return page
+        rgb = read_image(image, name=_name(image))
+        key = _file_key(image)
+        info = self._row_plans.get(key) if key is not None else None
+        if info is None:  # the digitiser runs once per file; features, embeddings, reconstruction and the
+            # random-init twin (which shares the plans) reuse its plan
+            info = plan_rows(rgb, self.layout, name=_name(image) or "image")
+            if key is not None:
+                self._row_plans[key] = info
+            self.row_alignment[info.status] += 1
+            if info.status != "aligned" and len(self.row_alignment["unchanged_examples"]) < 20:
+                self.row_alignment["unchanged_examples"].append(f"{_name(image) or 'image'}: {info.reason}")
+        return apply_plan(rgb, info)
 
     def images(self, images) -> torch.Tensor:
         """(B, 3, H, W) at the trained size from: a (B, 3, H, W) or (3, H, W) tensor / array already at that size
@@ -265,6 +284,7 @@ class ImageModel(_Loaded):
         baseline = ImageModel(seeded_fresh_copy(self.task, seed), card, self.device, None, text_encoder=self._text)
         baseline.eval_augment = self.eval_augment
         baseline.align_rows = self.align_rows
+        baseline._row_plans = self._row_plans  # the same files: the same rows
         return baseline
 
     def supervised_reference(self) -> tuple[str, dict[str, Any]] | None:

@@ -146,8 +146,7 @@ class ECGScanTask(Task):
         """The ``wild`` preset: besides the scanner/photo artefacts, every group of ``WILD_GROUP`` images
         gets its own page conventions (``sample_wild_config`` at the training size: grid scheme and weight,
         frame, pulse, labels, legend, separators, line width and faintness, row pitch and position unless
-        ``image.wild_rows=renderer``), so the
-        encoder does not learn one printer's page geometry. With ``image.print_dpi`` the page is drawn at a dpi
+        ``image.wild_rows=renderer``), so the encoder does not learn one printer's page geometry. With ``image.print_dpi`` the page is drawn at a dpi
         from that range (the config's own draw) and resized to the training size by ``to_input``."""
         img, b = self.recipe.image, len(x_mv)
         n_groups = _n_groups(b)

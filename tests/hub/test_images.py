@@ -185,3 +185,26 @@ def test_align_rows_cli_reports_counts_and_refuses_where_it_does_nothing(letter_
     on_signals = CliRunner().invoke(app, ["eval", "zero-shot", "--checkpoint", str(FIXTURES / "scan-tiny"), "--data",
                                           "synth:20", "--align-rows", "--device", "cpu"])
     assert on_signals.exit_code != 0 and "printout image files" in on_signals.output
+
+
+def test_align_rows_runs_the_digitiser_once_per_file(letter_pages, monkeypatch):
+    """Features, embeddings and the random-init twin of one file share its row plan: the digitiser runs once,
+    and every read gives the page ``align_rows`` gives."""
+    from ecgalign.render import image_tensor
+    from ecgalign.render.digitize import rows
+
+    calls = []
+    real = rows.plan_rows
+    monkeypatch.setattr(rows, "plan_rows", lambda *a, **k: calls.append(1) or real(*a, **k))
+    aligned = ecgalign.load(FIXTURES / "scan-tiny", device="cpu")
+    aligned.align_rows = True
+    packed = letter_pages / "packed.png"
+    page, _ = rows.align_rows(packed, aligned.layout)
+    calls.clear()
+    first = aligned.image_features(packed)
+    aligned.encode_image(packed)
+    twin = aligned.random_init(seed=0)
+    twin.image_features(packed)
+    assert len(calls) == 1 and aligned.row_alignment["aligned"] == 1
+    expected = aligned.image_features(image_tensor(page, aligned.image_size)[None], prepared=True)
+    np.testing.assert_allclose(first, expected, atol=1e-6)

@@ -92,6 +92,47 @@ def _resample(rgb: np.ndarray, src_y: np.ndarray, shear: Shear | None) -> np.nda
     return np.ascontiguousarray(rgb[yi, xi])
 
 
+def plan_rows(rgb: np.ndarray, layout: str = "3x4+II", *, speed: float = 25.0, gain: float = 10.0,
+              name: str = "image", max_pixels: int = MAX_PIXELS) -> RowAlignment:
+    """Where the rows of the page ``rgb`` ((H, W, 3) as ``read_image`` gives) are and where they go: the digitiser's
+    part of ``align_rows`` (nearly all of its cost). ``apply_plan`` then moves them; a plan can be kept and applied
+    again to the same page."""
+    check_layout(layout)
+    h, w = rgb.shape[:2]
+    n_rows = len(LAYOUTS[layout][0]) + len(LAYOUTS[layout][1])
+    try:
+        d = digitize(rgb, layout, speed=speed, gain=gain, name=name, max_pixels=max_pixels)
+    except DigitizeError as exc:
+        return RowAlignment("unchanged", reason=f"digitiser refused the page: {exc}")
+    info = RowAlignment("unchanged", found_px=[float(b) for b in d.baselines_px], rotation_deg=float(d.rotation_deg),
+                        digitizer_status=d.status)
+    if d.status == "failed":
+        info.reason = "digitiser failed: " + "; ".join(d.flags)
+        return info
+    if len(d.baselines_px) != n_rows:
+        info.reason = f"found {len(d.baselines_px)} row(s), {layout} has {n_rows}"
+        return info
+    try:
+        target = target_baselines(layout, h, w, None, speed, gain)
+        row_map(sorted(info.found_px), target, h)  # bands that would fold over leave the page unchanged
+    except ValueError as exc:
+        info.reason = str(exc)
+        return info
+    info.target_px, info.status = target, "aligned"
+    return info
+
+
+def apply_plan(rgb: np.ndarray, info: RowAlignment) -> np.ndarray:
+    """The page ``rgb`` with the rows of ``plan_rows``'s ``info`` moved and its tilt removed (unchanged when the
+    plan says so)."""
+    if info.status != "aligned":
+        return rgb
+    h, w = rgb.shape[:2]
+    src = row_map(sorted(info.found_px), info.target_px, h)
+    shear = Shear.of((h, w), info.rotation_deg) if abs(info.rotation_deg) >= MIN_TILT_DEG else None
+    return _resample(rgb, src, shear)
+
+
 def align_rows(image, layout: str = "3x4+II", *, speed: float = 25.0, gain: float = 10.0, name: str | None = None,
                max_pixels: int = MAX_PIXELS) -> tuple[np.ndarray, RowAlignment]:
     """The page of ``image`` (path, PIL image, array or tensor, as ``read_image``) with its rows moved to the
@@ -100,26 +141,5 @@ def align_rows(image, layout: str = "3x4+II", *, speed: float = 25.0, gain: floa
     check_layout(layout)
     label = name or (str(image) if not hasattr(image, "shape") and not hasattr(image, "convert") else "image")
     rgb = read_image(image, name=label, max_pixels=max_pixels)
-    h, w = rgb.shape[:2]
-    n_rows = len(LAYOUTS[layout][0]) + len(LAYOUTS[layout][1])
-    try:
-        d = digitize(rgb, layout, speed=speed, gain=gain, name=label, max_pixels=max_pixels)
-    except DigitizeError as exc:
-        return rgb, RowAlignment("unchanged", reason=f"digitiser refused the page: {exc}")
-    info = RowAlignment("unchanged", found_px=[float(b) for b in d.baselines_px], rotation_deg=float(d.rotation_deg),
-                        digitizer_status=d.status)
-    if d.status == "failed":
-        info.reason = "digitiser failed: " + "; ".join(d.flags)
-        return rgb, info
-    if len(d.baselines_px) != n_rows:
-        info.reason = f"found {len(d.baselines_px)} row(s), {layout} has {n_rows}"
-        return rgb, info
-    try:
-        info.target_px = target_baselines(layout, h, w, None, speed, gain)
-        src = row_map(sorted(info.found_px), info.target_px, h)
-    except ValueError as exc:
-        info.reason = str(exc)
-        return rgb, info
-    shear = Shear.of((h, w), d.rotation_deg) if abs(d.rotation_deg) >= MIN_TILT_DEG else None
-    info.status = "aligned"
-    return _resample(rgb, src, shear), info
+    info = plan_rows(rgb, layout, speed=speed, gain=gain, name=label, max_pixels=max_pixels)
+    return apply_plan(rgb, info), info
