@@ -1,4 +1,4 @@
-"""``ecgalign data {download,convert,verify,info,synth,synth-echo,lead-snr,realism}``."""
+"""``ecgalign data {download,convert,verify,info,synth,synth-echo,refiner-fit,lead-snr,realism}``."""
 
 from __future__ import annotations
 
@@ -150,6 +150,7 @@ def synth_cmd(
     seconds: float = typer.Option(10.0, help="Record length (s)."),
     preset: Optional[str] = typer.Option(None, help="Store the records preprocessed by this preset (e.g. baselines: 100 Hz, 0.5-40 Hz, z-score, the default encoder input); default: raw mV at --fs."),
     workers: int = typer.Option(1, min=1, help="Worker processes (output does not depend on it)."),
+    refiner: Optional[Path] = typer.Option(None, help="Refine every record with this refiner (a folder written by `ecgalign data refiner-fit`)."),
     resume: bool = typer.Option(False, help="Continue an interrupted run in OUT."),
     overwrite: bool = typer.Option(False, help="Replace an existing store in OUT."),
     json_out: bool = typer.Option(False, "--json", help="Print the report as JSON."),
@@ -161,8 +162,50 @@ def synth_cmd(
     with user_errors(), progress_bar("synthesize", enabled=not json_out) as update:
         pre = None if preset is None else Preprocess.preset(preset)
         report = synthesize_store(out, n, seed=seed, fs=fs, seconds=seconds, preprocess=pre, workers=workers,
-                                  resume=resume, overwrite=overwrite, progress=update)
+                                  resume=resume, overwrite=overwrite, progress=update, refiner=refiner)
     _report(report.as_dict(), json_out)
+
+
+@app.command("refiner-fit")
+def refiner_fit_cmd(
+    real: str = typer.Option(..., "--real", help="Unlabeled real records: a dataset folder (e.g. ../shared/data/ptbxl-unlabeled) or a store. Keep the records you will evaluate on out of it."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder (refiner.safetensors + refiner.json)."),
+    n: int = typer.Option(3000, "--n", min=8, help="Generated records to refine in training."),
+    seed: int = typer.Option(7, help="Seed of the generated training records (use another seed than the records you evaluate)."),
+    steps: int = typer.Option(800, min=1, help="Training steps."),
+    batch_size: int = typer.Option(32, min=2, help="Records per step and side."),
+    identity: float = typer.Option(6.0, min=0.0, help="Weight of staying close to the generated record."),
+    train_seed: int = typer.Option(0, help="Seed of weights and batches."),
+    limit: Optional[int] = typer.Option(None, min=8, help="Use only the first N real records."),
+    workers: int = typer.Option(1, min=1, help="Worker processes generating the training records."),
+    threads: int = typer.Option(2, min=1, help="Torch threads."),
+    overwrite: bool = typer.Option(False, help="Replace a refiner already in OUT."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Train a refiner that makes generated ECGs harder to tell from real ones, on unlabeled real records."""
+    import torch
+
+    from ecgalign.synth.realism import load_sample
+    from ecgalign.synth.refine import RefinerConfig, fit_refiner, save_refiner, synthetic_inputs
+
+    with user_errors():
+        if (out / "refiner.json").exists() and not overwrite:
+            raise ValueError(f"{out}: holds a refiner already; pass --overwrite to replace it")
+        torch.set_num_threads(threads)
+        config = RefinerConfig(steps=steps, batch_size=batch_size, identity=identity, seed=train_seed)
+        sample = load_sample(real, limit=limit)
+        synth = synthetic_inputs(n, seed, workers=workers)
+        log = None if json_out else (lambda row: typer.echo(" ".join(f"{k} {v}" for k, v in row.items())))
+        fit = fit_refiner(synth, sample.x, config, progress=log, log_every=max(1, steps // 20))
+        info = {"real": real, "real_records": len(sample), "real_skipped": len(sample.skipped),
+                "synthetic": {"n": n, "seed": seed}}
+        save_refiner(out, fit, info)
+    result = {"out": str(out), "seconds": round(fit.seconds, 1), "real_records": len(sample),
+              "real_skipped": len(sample.skipped), "synthetic_records": n, "last": fit.history[-1]}
+    if json_out:
+        print_json(result)
+    else:
+        typer.echo(f"wrote {out} ({fit.seconds:.0f} s, {len(sample)} real records, {n} generated)")
 
 
 def _report(report: dict[str, Any], json_out: bool) -> None:

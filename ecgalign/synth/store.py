@@ -16,15 +16,28 @@ from ecgalign.data.store import StoreSpec, StoreWriter
 from ecgalign.synth.generate import SynthConfig, synthesize_record
 
 
+@functools.lru_cache(maxsize=2)
+def _refiner(path: str):
+    from ecgalign.synth.refine import load_refiner
+
+    return load_refiner(path)[0]
+
+
 def _make(index: int, *, seed: int, fs: float, seconds: float, config: SynthConfig,
-          preprocess: Preprocess | None) -> ECGRecord:
+          preprocess: Preprocess | None, refiner: str | None = None) -> ECGRecord:
     record = synthesize_record(index, seed=seed, fs=fs, seconds=seconds, config=config)
+    if refiner is not None:
+        from ecgalign.synth.refine import refine_record
+
+        record = refine_record(_refiner(refiner), record, seed=seed, index=index)
     return record if preprocess is None else preprocess(record)
 
 
 def _records(start: int, stop: int, seed: int, fs: float, seconds: float, config: SynthConfig,
-             preprocess: Preprocess | None, workers: int) -> Iterator[tuple[int, ECGRecord]]:
-    make = functools.partial(_make, seed=seed, fs=fs, seconds=seconds, config=config, preprocess=preprocess)
+             preprocess: Preprocess | None, workers: int, refiner: str | None = None
+             ) -> Iterator[tuple[int, ECGRecord]]:
+    make = functools.partial(_make, seed=seed, fs=fs, seconds=seconds, config=config, preprocess=preprocess,
+                             refiner=refiner)
     indices = range(start, stop)
     if workers <= 1:
         for i in indices:
@@ -48,11 +61,19 @@ def synthesize_store(
     resume: bool = False,
     overwrite: bool = False,
     progress: ProgressFn | None = None,
+    refiner: str | Path | None = None,
 ) -> ConvertReport:
     """Generate records 0..n-1 for ``seed`` into a store at ``out``: int16 mV with the 12 standard leads, or,
     with ``preprocess``, generated at ``fs`` and stored the way that pipeline leaves them (e.g. the
-    ``baselines`` preset: 100 Hz, band-passed, z-scored, float16)."""
+    ``baselines`` preset: 100 Hz, band-passed, z-scored, float16). ``refiner``: a folder written by
+    ``ecgalign data refiner-fit``; each record is refined (``ecgalign.synth.refine``) before it is stored."""
     config = config or SynthConfig()
+    refiner_info = None
+    if refiner is not None:
+        from ecgalign.synth.refine import describe_refiner
+
+        refiner_info = describe_refiner(refiner)
+        refiner = str(Path(refiner).resolve())
     if preprocess is None:
         spec = StoreSpec(fs=float(fs), samples=int(round(fs * seconds)), leads=LEADS_12, encoding="int16")
     else:
@@ -60,9 +81,9 @@ def synthesize_store(
     info = {
         "dataset": "synthetic",
         "source": {"generator": "ecgalign.synth", "n": n, "seed": seed, "fs": fs, "seconds": seconds,
-                   "config": dataclasses.asdict(config)},
+                   "config": dataclasses.asdict(config), "refiner": refiner_info},
         "preprocess": None if preprocess is None else preprocess.to_dict(),
     }
     writer = StoreWriter(out, spec, scp_scheme(), info=info, resume=resume, overwrite=overwrite)
-    items = _records(writer.resume_position, n, seed, fs, seconds, config, preprocess, workers)
+    items = _records(writer.resume_position, n, seed, fs, seconds, config, preprocess, workers, refiner)
     return fill_store(writer, items, n, progress)
