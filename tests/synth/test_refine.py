@@ -202,3 +202,13 @@ def test_cli_defaults_are_the_config_defaults():
     assert params["steps"].default.default == RefinerConfig.steps
     assert params["identity"].default.default == RefinerConfig.identity
     assert params["batch_size"].default.default == RefinerConfig.batch_size
+
+
+def test_qrs_mask_marks_the_qrs_windows_only():
+    from ecgalign.synth.refine import qrs_mask
+
+    peaks = torch.tensor([[100, 300, -1], [-1, -1, -1]])
+    m = qrs_mask(peaks, 1000)
+    assert m.shape == (2, 1000)
+    assert m[0, 94:109].all() and m[0, 294:309].all()
+    assert m[0].sum() == 2 * 15 and m[1].sum() == 0
