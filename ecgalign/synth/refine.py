@@ -8,10 +8,12 @@ trained on *unlabeled* real records only:
 
 - two critics try to tell refined from real: one reads the signal (the benchmark view: 100 Hz, 0.5-40 Hz,
   z-scored), one reads differentiable record statistics of the realism harness's families (band-power shares,
-  lead covariance, per-lead moments, beat consistency and the mean beat);
+  lead covariance, per-lead moments, beat consistency and the median beat);
 - the same statistics' means and spreads are matched to the real set's;
-- an identity term keeps each refined record close to what it was generated as, so the labels it was drawn
-  with still hold (label fidelity is measured, not assumed: ``benchmarks/bench_refiner.py``).
+- identity terms keep each refined record close to what it was generated as (its z-scored view, most inside
+  the QRS, and its amplitudes in mV), so the labels it was drawn with still hold. Label fidelity is measured,
+  not assumed: ``benchmarks/bench_refiner.py``. Weaker identity moves records further towards real and breaks
+  labels (docs/results.md).
 
 The correction is made for the eight independent leads (I, II, V1-V6) and band-limited to 0.5-40 Hz; III, aVR,
 aVL and aVF are derived from I and II again, so Einthoven's and Goldberger's relations hold exactly. At 100 Hz
@@ -134,7 +136,8 @@ def zscore(x: torch.Tensor) -> torch.Tensor:
 
 def peak_table(view: np.ndarray) -> np.ndarray:
     """(N, MAX_BEATS) R-peak sample indices per record of a benchmark view (N, 12, 1000), found as the harness
-    finds them; -1 pads. Only peaks with a whole beat window are kept."""
+    finds them; -1 pads. Only peaks with a whole beat window are kept, the first MAX_BEATS of them (the harness
+    uses every beat; the two differ only above 144 bpm)."""
     from ecgalign.synth.realism.features import r_peaks
 
     out = np.full((len(view), MAX_BEATS), -1, dtype=np.int64)
@@ -488,7 +491,10 @@ def load_refiner(path: str | Path) -> tuple[Refiner, dict]:
     if meta.get("format") != "ecgalign-refiner" or int(meta.get("version", 0)) > FORMAT_VERSION:
         raise ValueError(f"{meta_path}: format {meta.get('format')!r} version {meta.get('version')!r} is not an "
                          f"ecgalign refiner this version reads (version <= {FORMAT_VERSION})")
-    cfg = RefinerConfig(**meta["config"])
+    try:
+        cfg = RefinerConfig(**meta["config"])
+    except TypeError as exc:
+        raise ValueError(f"{meta_path}: config does not fit this version's RefinerConfig ({exc})") from exc
     net = Refiner(cfg.channels, cfg.blocks, cfg.noise_channels)
     net.load_state_dict(load_file(str(weights)))
     net.eval()

@@ -145,6 +145,10 @@ def test_save_load_round_trip_and_clear_errors(tmp_path, bp):
     (tmp_path / "r" / "refiner.json").write_text(json.dumps(meta))
     with pytest.raises(ValueError, match="version"):
         load_refiner(tmp_path / "r")
+    meta["version"], meta["config"]["wings"] = 1, 2
+    (tmp_path / "r" / "refiner.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="RefinerConfig"):
+        load_refiner(tmp_path / "r")
     with pytest.raises(ValueError, match=r"\(N, 12, 1000\)"):
         fit_refiner(bp[:, :, :500], _view(bp))
     with pytest.raises(ValueError, match="non-finite"):
