@@ -70,8 +70,11 @@ def synthesize_store(
     config = config or SynthConfig()
     refiner_info = None
     if refiner is not None:
+        from ecgalign.synth.refine import FS as REFINER_FS
         from ecgalign.synth.refine import describe_refiner
 
+        if fs < REFINER_FS:
+            raise ValueError(f"a refiner works on records at >= {REFINER_FS:g} Hz; --fs is {fs:g}")
         refiner_info = describe_refiner(refiner)
         refiner = str(Path(refiner).resolve())
     if preprocess is None:

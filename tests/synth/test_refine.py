@@ -193,8 +193,16 @@ def test_cli_fits_a_refiner_and_synth_applies_it(tmp_path):
     assert a.manifest["source"]["refiner"] is None
     diffs = [np.abs(a.record(i).signal - b.record(i).signal).max() for i in range(3)]
     assert all(d > 0 for d in diffs) and all(a.record(i).codes == b.record(i).codes for i in range(3))
+    from ecgalign.synth.store import synthesize_store
+
+    synthesize_store(tmp_path / "two", 3, workers=2, refiner=ref)  # pool workers draw the same refiner noise
+    c = ECGStore(tmp_path / "two")
+    assert all(np.array_equal(b.record(i).signal, c.record(i).signal) for i in range(3))
     r = runner.invoke(app, ["data", "synth", "--n", "3", "--out", str(tmp_path / "x"), "--refiner", str(tmp_path)])
     assert r.exit_code != 0 and "refiner-fit" in r.output
+    low_rate = ["data", "synth", "--n", "3", "--fs", "50", "--out", str(tmp_path / "y"), "--refiner", str(ref)]
+    r = runner.invoke(app, low_rate)
+    assert r.exit_code != 0 and ">= 100 Hz" in r.output and not (tmp_path / "y").exists()
 
 
 def test_cli_defaults_are_the_config_defaults():
