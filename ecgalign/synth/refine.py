@@ -40,14 +40,13 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ecgalign.data.leads import complete_limb_leads, derive_limb_leads
+from ecgalign.data.preprocess.filters import bandpass, resample
 from ecgalign.data.record import LEADS_12
+from ecgalign.synth.realism.features import FS, INDEPENDENT
+from ecgalign.synth.realism.torch_features import peak_table, record_statistics, zscore
 
-FS = 100.0
 SAMPLES = 1000  # 10 s at 100 Hz
-INDEPENDENT = (0, 1, 6, 7, 8, 9, 10, 11)  # I, II, V1-V6 in LEADS_12 order
-BANDS = ((0.5, 3.0), (3.0, 8.0), (8.0, 15.0), (15.0, 25.0), (25.0, 40.0))
-MAX_BEATS = 24
-_PRE, _POST = 25, 45  # beat window around the R peak (samples at 100 Hz), as the harness's
 FORMAT_VERSION = 1
 
 
@@ -119,33 +118,19 @@ def band_limit(x: torch.Tensor) -> torch.Tensor:
     return torch.fft.irfft(torch.fft.rfft(x, dim=-1) * h, n=x.shape[-1], dim=-1)
 
 
+def band_mv(signal: np.ndarray, fs: float) -> np.ndarray:
+    """(..., T) mV at ``fs`` -> band-passed with the benchmark filter (0.5-40 Hz) and taken to 100 Hz, still in
+    mV: the refiner's input, in training (``synthetic_inputs``) and in use (``refine_array``)."""
+    return resample(bandpass(signal, fs, 0.5, 40.0), fs, FS)
+
+
 def derive_leads(ind: torch.Tensor) -> torch.Tensor:
     """(B, 8, T) leads I, II, V1-V6 -> (B, 12, T) in LEADS_12 order (III, aVR, aVL, aVF from I and II)."""
     i, ii = ind[:, 0], ind[:, 1]
-    limb = torch.stack([i, ii, ii - i, -(i + ii) / 2, i - ii / 2, ii - i / 2], dim=1)
-    return torch.cat([limb, ind[:, 2:]], dim=1)
-
-
-def zscore(x: torch.Tensor) -> torch.Tensor:
-    """Per lead, per record (population standard deviation, as the harness's view)."""
-    return (x - x.mean(-1, keepdim=True)) / x.std(-1, keepdim=True, correction=0).clamp_min(1e-6)
+    return torch.cat([torch.stack([i, ii, *derive_limb_leads(i, ii)], dim=1), ind[:, 2:]], dim=1)
 
 
 # ------------------------------------------------------------------------------------ record statistics
-
-
-def peak_table(view: np.ndarray) -> np.ndarray:
-    """(N, MAX_BEATS) R-peak sample indices per record of a benchmark view (N, 12, 1000), found as the harness
-    finds them; -1 pads. Only peaks with a whole beat window are kept, the first MAX_BEATS of them (the harness
-    uses every beat; the two differ only above 144 bpm)."""
-    from ecgalign.synth.realism.features import r_peaks
-
-    out = np.full((len(view), MAX_BEATS), -1, dtype=np.int64)
-    for n, rec in enumerate(view):
-        p = r_peaks(np.asarray(rec, dtype=np.float64))
-        p = p[(p >= _PRE) & (p + _POST <= view.shape[-1])][:MAX_BEATS]
-        out[n, : len(p)] = p
-    return out
 
 
 def qrs_mask(peaks: torch.Tensor, samples: int) -> torch.Tensor:
@@ -154,63 +139,6 @@ def qrs_mask(peaks: torch.Tensor, samples: int) -> torch.Tensor:
     p = peaks[:, :, None]
     near = (t[None, None] >= p - 6) & (t[None, None] <= p + 8) & (p >= 0)
     return near.any(1).float()
-
-
-def _quantile_top(x: torch.Tensor, share: float = 0.01) -> torch.Tensor:
-    """Mean of the top ``share`` of x along the last axis: a smooth stand-in for the 99th percentile."""
-    k = max(1, int(round(share * x.shape[-1])))
-    return x.topk(k, dim=-1).values.mean(-1)
-
-
-def record_statistics(view: torch.Tensor, peaks: torch.Tensor) -> torch.Tensor:
-    """(B, F) differentiable statistics of a benchmark view (B, 12, T) with its R peaks (B, MAX_BEATS; -1 pads):
-    band-power shares per lead, eigenvalue shares and correlations of the 8 independent leads, per-lead
-    skewness, kurtosis, slope kurtosis and top-1 % |slope| / |x|, beat consistency and beat amplitude spread per
-    lead, and the median beat of the 8 independent leads (every second sample). The same families the realism
-    harness's domain classifier reads, in a form gradients pass through."""
-    b, _, t = view.shape
-    spec = torch.fft.rfft(view, dim=-1).abs() ** 2
-    f = torch.fft.rfftfreq(t, d=1.0 / FS).to(view.device)
-    inband = (f >= BANDS[0][0]) & (f < BANDS[-1][1])
-    total = spec[..., inband].sum(-1).clamp_min(1e-9)
-    bands = torch.stack([spec[..., (f >= lo) & (f < hi)].sum(-1) / total for lo, hi in BANDS], -1).reshape(b, -1)
-    z = view[:, list(INDEPENDENT)]
-    z = z - z.mean(-1, keepdim=True)
-    cov = z @ z.transpose(1, 2) / t
-    ev = torch.linalg.eigvalsh(cov + 1e-6 * torch.eye(len(INDEPENDENT), device=view.device)).flip(-1)
-    ev = ev / ev.sum(-1, keepdim=True)
-    sd = cov.diagonal(dim1=1, dim2=2).clamp_min(1e-9).sqrt()
-    corr = cov / (sd[:, :, None] * sd[:, None, :])
-    iu = torch.triu_indices(len(INDEPENDENT), len(INDEPENDENT), 1)
-    corr = corr[:, iu[0], iu[1]]
-    zs = zscore(view)
-    d = torch.diff(view, dim=-1)
-    dz = zscore(d)
-    moments = torch.cat([
-        (zs**3).mean(-1), (zs**4).mean(-1) - 3, (dz**4).mean(-1) - 3, _quantile_top(d.abs()), _quantile_top(view.abs()),
-    ], dim=1)
-    valid = peaks >= 0  # (B, K)
-    idx = peaks.clamp_min(_PRE)[:, :, None] + torch.arange(-_PRE, _POST, device=view.device)  # (B, K, W)
-    beats = torch.gather(
-        view[:, None].expand(-1, peaks.shape[1], -1, -1), 3,
-        idx[:, :, None, :].expand(-1, -1, view.shape[1], -1),
-    )  # (B, K, 12, W)
-    w = valid.float()[:, :, None, None]
-    count = w.sum(1).clamp_min(1.0)
-    nan = torch.tensor(float("nan"), device=view.device)
-    med_beat = torch.where(w.bool(), beats, nan).nanmedian(1).values  # (B, 12, W), as the harness's median
-    med_beat = torch.nan_to_num(med_beat)
-    resid = (beats - med_beat[:, None]) * w
-    grand = (beats * w).sum((1, 3), keepdim=True) / (count[:, None] * beats.shape[-1])
-    beat_var = ((beats - grand) ** 2 * w).sum((1, 3))
-    consistency = 1 - (resid**2).sum((1, 3)) / beat_var.clamp_min(1e-9)
-    amp = beats.amax(-1) - beats.amin(-1)  # (B, K, 12)
-    wa = valid.float()[:, :, None]
-    amp_mean = (amp * wa).sum(1) / wa.sum(1).clamp_min(1.0)
-    amp_sd = (((amp - amp_mean[:, None]) ** 2 * wa).sum(1) / wa.sum(1).clamp_min(1.0)).sqrt()
-    amp_cv = amp_sd / amp_mean.clamp_min(1e-6)
-    mb = med_beat[:, list(INDEPENDENT), ::2].reshape(b, -1)
-    return torch.cat([bands, ev, corr, moments, consistency, amp_cv, mb], dim=1)
 
 
 # -------------------------------------------------------------------------------------------- networks
@@ -417,14 +345,12 @@ def refine_array(refiner: Refiner, signal: np.ndarray, fs: float, seed: int = 0)
 
     The correction is computed at 100 Hz on the band-passed record in 10 s windows (a shorter last window is
     padded; one under 0.5 s is left as it is) and resampled to ``fs``. ``seed`` draws the refiner's noise."""
-    from ecgalign.data.preprocess.filters import bandpass, resample
-
     x = np.asarray(signal, dtype=np.float64)
     if x.ndim != 2 or x.shape[0] != 12:
         raise ValueError(f"refine_array needs (12, T) in LEADS_12 order, got shape {x.shape}")
     if fs < FS:
         raise ValueError(f"refine_array needs records at >= {FS:g} Hz, got {fs:g} Hz")
-    low = resample(bandpass(x, fs, 0.5, 40.0), fs, FS)  # (12, T100)
+    low = band_mv(x, fs)  # (12, T100)
     t100 = low.shape[1]
     gen = torch.Generator().manual_seed(int(seed))
     threads = torch.get_num_threads()
@@ -437,9 +363,8 @@ def refine_array(refiner: Refiner, signal: np.ndarray, fs: float, seed: int = 0)
     t = x.shape[1]
     up = np.fft.irfft(np.fft.rfft(delta, axis=-1), n=int(round(t100 * fs / FS)), axis=-1) * (fs / FS)
     up = up[:, :t] if up.shape[1] >= t else np.pad(up, ((0, 0), (0, t - up.shape[1])))
-    ind = out[list(INDEPENDENT)] + up
-    full = derive_leads(torch.from_numpy(ind[None])).numpy()[0]
-    return full.astype(np.asarray(signal).dtype, copy=False)
+    out[list(INDEPENDENT)] += up
+    return complete_limb_leads(out).astype(np.asarray(signal).dtype, copy=False)
 
 
 def _correction(refiner: Refiner, low: np.ndarray, gen: torch.Generator) -> np.ndarray:
@@ -526,12 +451,11 @@ def describe_refiner(path: str | Path) -> dict:
 def synthetic_inputs(n: int, seed: int, *, workers: int = 1, config=None) -> np.ndarray:
     """(n, 12, 1000) float32: generated records ``seed`` 0..n-1, band-passed 0.5-40 Hz in mV and taken to 100 Hz,
     the refiner's training input (``fit_refiner``'s ``synth_bp``)."""
-    from ecgalign.data.preprocess.filters import bandpass, resample
     from ecgalign.synth.generate import synthesize
 
     out = np.zeros((n, 12, SAMPLES), dtype=np.float32)
     for i, rec in enumerate(synthesize(n, seed, workers=workers, config=config)):
         sig = np.asarray(rec.signal, dtype=np.float64)[[rec.leads.index(lead) for lead in LEADS_12]]
-        low = resample(bandpass(sig, rec.fs, 0.5, 40.0), rec.fs, FS)[:, :SAMPLES]
+        low = band_mv(sig, rec.fs)[:, :SAMPLES]
         out[i, :, : low.shape[1]] = low
     return out
