@@ -133,6 +133,7 @@ def main() -> None:
         "domain_auroc": s["domain_auroc"],
         "signs": [{k: g[k] for k in ("sign", "synthetic", "real", "ratio", "within_25pct")} for g in s["signs"]],
         "label_fidelity_synthetic": {k: v["meets"] for k, v in s["label_fidelity"]["synthetic"].items()},
+        "class_profiles": s["class_profiles"],
     }
     if args.transfer:
         train = load_sample(f"synth:{args.n_train}:{args.seed + 1}")

@@ -82,6 +82,7 @@ def _measure(store: Path, real, cnn: bool) -> dict:
         "signs": [{k: g[k] for k in ("sign", "synthetic", "real", "ratio", "within_25pct")} for g in s["signs"]],
         "label_fidelity": {k: v["meets"] for k, v in s["label_fidelity"]["synthetic"].items()},
         "separating_features": s.get("separating_features", [])[:8],
+        "class_profile_correlation": {k: v["profile_correlation"] for k, v in s["class_profiles"].items()},
     }
 
 

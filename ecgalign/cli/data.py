@@ -268,6 +268,10 @@ def realism_cmd(
     typer.echo("domain AUROC: " + ", ".join(f"{k} {v:.3f}" for k, v in s["domain_auroc"].items()))
     for g in s["signs"]:
         typer.echo(f"{g['sign']}: synthetic {g['synthetic']:g} real {g['real']:g} (ratio {g['ratio']:g})")
+    for cls, v in s["class_profiles"].items():
+        d = v["largest_differences"][0]
+        typer.echo(f"class profile {cls}: correlation {v['profile_correlation']:.2f} with real (largest "
+                   f"difference: {d['feature']}, effect {d['synthetic_effect']:+.2f} vs {d['real_effect']:+.2f})")
 
 
 @app.command("download")

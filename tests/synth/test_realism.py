@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from ecgalign.synth import SynthConfig, synthesize_record
 from ecgalign.synth.realism import compare, domain_auroc, load_sample, render_html, write_html
-from ecgalign.synth.realism.compare import separating_features
+from ecgalign.synth.realism.compare import CLASS_MIN_RECORDS, class_profiles, effect_sizes, separating_features
 from ecgalign.synth.realism.features import (
     BANDS,
     band_shares,
@@ -143,6 +143,38 @@ def test_separating_features_name_the_feature_that_differs():
     assert top[0]["feature"] == "corr(I, V6)" and top[0]["auroc"] == 1.0 and len(top) == 3
 
 
+def test_class_profiles_find_a_class_that_moves_other_features():
+    rng = np.random.default_rng(0)
+    names = feature_names()
+    fam = {k: len(v) for k, v in names.items()}
+
+    def features(n):
+        return {k: rng.normal(size=(n, m)) for k, m in fam.items()}
+
+    n = 80
+    codes = [("SR", "IMI") if i % 4 == 0 else ("SR", "NORM") for i in range(n)]  # MI: a quarter; NORM the rest
+    fa, fb = features(n), features(n)
+    mi = np.array(["IMI" in c for c in codes])
+    q = names["shape"].index("median beat II -30 ms")
+    st = names["shape"].index("median beat II +90 ms")
+    fa["shape"][mi, q] -= 3.0  # synthetic MI: a deep Q in II
+    fb["shape"][mi, st] += 3.0  # real MI: the ST segment instead
+    p = class_profiles(fa, fb, codes, codes, top=2)
+    assert set(p) == {"NORM", "MI"} and p["MI"]["records"] == {"synthetic": 20, "real": 20}
+    assert {d["feature"] for d in p["MI"]["largest_differences"]} == {"median beat II -30 ms", "median beat II +90 ms"}
+    assert p["MI"]["profile_correlation"] < 0.2
+    same = class_profiles(fa, fa, codes, codes)
+    assert same["MI"]["profile_correlation"] == 1.0 and same["MI"]["largest_differences"][0]["synthetic_effect"] == \
+        same["MI"]["largest_differences"][0]["real_effect"]
+    few = [("SR", "IMI") if i < CLASS_MIN_RECORDS - 1 else ("SR", "NORM") for i in range(n)]
+    assert "MI" not in class_profiles(fa, fb, few, codes)  # too few MI records on one side: not profiled
+    assert class_profiles(fa, fb, [()] * n, codes) == {}  # unlabeled records (ptbxl-unlabeled): nothing to profile
+    f = np.c_[np.r_[np.ones(5), np.zeros(5)], np.full(10, np.nan), np.ones(10)]
+    d = effect_sizes(f, np.arange(10) < 5)
+    assert d[0] == 10.0 and d[1] == 0.0 and d[2] == 0.0  # no spread within groups: the cap; no values or no
+    assert effect_sizes(-f, np.arange(10) < 5)[0] == -10.0  # difference: 0
+
+
 def test_compare_same_generator_is_indistinguishable(tmp_path):
     a, b = load_sample("synth:40:0"), load_sample("synth:40:1")
     result = compare(a, b, folds=3)
@@ -152,6 +184,7 @@ def test_compare_same_generator_is_indistinguishable(tmp_path):
     assert all(0.6 < g["ratio"] < 1.6 for g in s["signs"][:4])  # covariance and spectrum signs
     assert "LVH" in s["label_fidelity"]["synthetic"]
     assert len(s["separating_features"]) == 15 and "Most separating single features" in render_html(result)
+    assert "NORM" in s["class_profiles"] and "Class profiles" in render_html(result)
     assert "<img src='data:image/png;base64," in render_html(result)
     assert write_html(result, tmp_path / "r.html").read_text().startswith("<!doctype html>")
 

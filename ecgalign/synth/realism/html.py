@@ -96,6 +96,15 @@ def render_html(result: Realism) -> str:
              for f in s.get("separating_features", [])],
             ["family", "feature", "AUROC", "synthetic median", "real median"],
         ),
+        "<h2>Class profiles: does each superclass differ from the other records alike on both sides?</h2>",
+        _table(
+            [[c, v["records"]["synthetic"], v["records"]["real"], v["profile_correlation"],
+              "; ".join(f"{d['feature']} {d['synthetic_effect']:+.2f} / {d['real_effect']:+.2f}"
+                        for d in v["largest_differences"])]
+             for c, v in s.get("class_profiles", {}).items()],
+            ["class", "synthetic records", "real records", "profile correlation",
+             "largest differences (effect size synthetic / real)"],
+        ),
         "<h2>Signs (synthetic / real)</h2>",
         _table(
             [[g["sign"], g["synthetic"], g["real"], g["ratio"], g["within_25pct"]] for g in s["signs"]],
