@@ -56,8 +56,6 @@ class RefinerConfig:
     are random inputs, so one record can be refined several ways); the loss weights: ``identity`` (mean
     absolute change of the z-scored view, counted ``qrs_weight`` times inside the QRS, R peak -60..+80 ms),
     ``identity_mv`` (mean absolute change of I, II, V1-V6 in mV over the record's overall spread),
-    ``amplitude`` (change of each of the 12 leads' size in mV, log RMS and log peak |x|: holds voltages and the
-    axis, which the z-scored view hides, while leaving the waveform's shape free),
     ``moments`` (record statistics' mean and spread against real),
     ``adv_signal`` and ``adv_features`` (the two critics), ``mmd`` (maximum mean discrepancy of the record
     statistics against real); repeak: find the R peaks of each refined record again (as the harness will)
@@ -74,7 +72,6 @@ class RefinerConfig:
     identity: float = 6.0
     qrs_weight: float = 5.0
     identity_mv: float = 6.0
-    amplitude: float = 0.0
     moments: float = 1.0
     adv_signal: float = 0.1
     adv_features: float = 0.1
@@ -90,8 +87,8 @@ class RefinerConfig:
         if int(self.noise_channels) < 0:
             raise ValueError(f"RefinerConfig.noise_channels must be >= 0, got {self.noise_channels}")
         self.noise_channels = int(self.noise_channels)
-        for name in ("lr", "identity", "qrs_weight", "identity_mv", "amplitude", "moments", "adv_signal",
-                     "adv_features", "mmd"):
+        for name in ("lr", "identity", "qrs_weight", "identity_mv", "moments", "adv_signal", "adv_features",
+                     "mmd"):
             v = float(getattr(self, name))
             if not (math.isfinite(v) and v >= 0):
                 raise ValueError(f"RefinerConfig.{name} must be a finite number >= 0, got {getattr(self, name)}")
@@ -142,18 +139,6 @@ def qrs_mask(peaks: torch.Tensor, samples: int) -> torch.Tensor:
     p = peaks[:, :, None]
     near = (t[None, None] >= p - 6) & (t[None, None] <= p + 8) & (p >= 0)
     return near.any(1).float()
-
-
-def lead_size_change(before: torch.Tensor, after: torch.Tensor) -> torch.Tensor:
-    """Mean absolute change of log RMS and log peak |x| of the 12 leads derived from I, II, V1-V6 (B, 8, T) in
-    mV: how much a correction changes each lead's size (voltage criteria, the limb leads' axis), not its shape."""
-    a, b = derive_leads(before), derive_leads(after)
-    eps = 1e-3  # mV
-
-    def sizes(v: torch.Tensor) -> torch.Tensor:
-        return torch.stack([(v.pow(2).mean(-1) + eps**2).sqrt().log(), (v.abs().amax(-1) + eps).log()])
-
-    return (sizes(b) - sizes(a)).abs().mean()
 
 
 # -------------------------------------------------------------------------------------------- networks
@@ -330,20 +315,18 @@ def fit_refiner(
         weight = 1 + (config.qrs_weight - 1) * qrs_mask(s_peaks[si], change.shape[-1])[:, None]
         l_id = (change * weight).mean()
         l_mv = (band_limit(delta) / x.std(dim=(1, 2), keepdim=True).clamp_min(1e-4)).abs().mean()
-        l_amp = lead_size_change(x, x + band_limit(delta)) if config.amplitude > 0 else torch.zeros(())
         l_mom = (feats.mean(0) ** 2).mean() + ((feats.std(0) - 1) ** 2).mean()
         l_as = bce(critic_s(refined), ones) if config.adv_signal > 0 else torch.zeros(())
         l_af = bce(critic_f(feats), ones) if config.adv_features > 0 else torch.zeros(())
         l_mmd = mmd2(feats, real_f) if config.mmd > 0 else torch.zeros(())
-        loss = (config.identity * l_id + config.identity_mv * l_mv + config.amplitude * l_amp + config.moments * l_mom
+        loss = (config.identity * l_id + config.identity_mv * l_mv + config.moments * l_mom
                 + config.adv_signal * l_as + config.adv_features * l_af + config.mmd * l_mmd)
         opt_r.zero_grad()
         loss.backward()
         opt_r.step()
         if step % log_every == 0 or step == config.steps:
             row = {"step": step, "identity": round(float(l_id.detach()), 4),
-                   "identity_mv": round(float(l_mv.detach()), 4), "amplitude": round(float(l_amp.detach()), 4),
-                   "moments": round(float(l_mom.detach()), 4),
+                   "identity_mv": round(float(l_mv.detach()), 4), "moments": round(float(l_mom.detach()), 4),
                    "adv_signal": round(float(l_as.detach()), 4), "adv_features": round(float(l_af.detach()), 4),
                    "mmd": round(float(l_mmd.detach()), 4), "critics": round(float(loss_c.detach()), 4),
                    "seconds": round(time.perf_counter() - t0, 1)}
