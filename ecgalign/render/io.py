@@ -30,11 +30,26 @@ __all__ = [
 ]
 
 
+def _deflate(data: bytes, level: int) -> bytes:
+    """zlib stream of ``data``: by ISA-L (the optional ``isal`` package, ``pip install ecgalign[fast]``) for
+    levels 0-3 when it is installed, else by zlib. ISA-L level 1 takes 7.7 ms for a 2200 x 1700 printout where
+    zlib level 1 takes 34.5 ms (1.05 vs 1.00 MB); any inflater reads either stream."""
+    if level <= 3:
+        try:
+            from isal import isal_zlib
+        except ImportError:
+            pass
+        else:
+            return isal_zlib.compress(data, level)
+    return zlib.compress(data, level)
+
+
 def encode_png(rgb: np.ndarray, level: int = 1) -> bytes:
-    """(H, W, 3) uint8 -> PNG bytes (8-bit RGB, no filter, zlib ``level``). Written here rather than through
-    Pillow because Pillow always runs adaptive row filtering: 82 ms vs 36 ms for a 2200 x 1700 printout at
-    level 1, and larger files (1.12 vs 1.03 MB) - printouts compress well without filters. The container is
-    PNG's minimal form (signature, IHDR, one IDAT, IEND; ISO/IEC 15948); tests decode it with Pillow."""
+    """(H, W, 3) uint8 -> PNG bytes (8-bit RGB, no filter, deflate ``level``, see ``_deflate``). Written here
+    rather than through Pillow because Pillow always runs adaptive row filtering: 82 ms vs 36 ms for a 2200 x
+    1700 printout at level 1, and larger files (1.12 vs 1.03 MB) - printouts compress well without filters. The
+    container is PNG's minimal form (signature, IHDR, one IDAT, IEND; ISO/IEC 15948); tests decode it with
+    Pillow."""
     arr = np.ascontiguousarray(rgb)
     if arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[2] != 3:
         raise ValueError(f"encode_png takes (H, W, 3) uint8, got {arr.dtype} {arr.shape}")
@@ -47,7 +62,7 @@ def encode_png(rgb: np.ndarray, level: int = 1) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     header = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)  # 8-bit, truecolour, deflate, no filter method, no interlace
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw.tobytes(), level)) + chunk(b"IEND", b"")
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", _deflate(raw.tobytes(), level)) + chunk(b"IEND", b"")
 
 
 def _write_atomic(path: Path, data: bytes) -> None:

@@ -181,3 +181,37 @@ def test_encode_png_is_lossless_and_writes_leave_no_temporary_files(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["a.png"]
     with pytest.raises(ValueError, match="uint8"):
         encode_png(rgb.astype(np.float32))
+
+
+@pytest.mark.parametrize("level", [0, 1, 3, 6])
+def test_png_deflate_with_and_without_isal_decodes_to_the_same_pixels(level, monkeypatch):
+    import builtins
+    import io as _io
+    import zlib
+
+    from ecgalign.render import io as render_io
+
+    rng = np.random.default_rng(level)
+    rgb = np.full((120, 90, 3), 255, dtype=np.uint8)  # a page: mostly white, with ink and grid
+    rgb[::7] = (240, 160, 160)
+    rgb[40:44, 10:80] = rng.integers(0, 80, (4, 70, 3), dtype=np.uint8)
+    with_default = render_io.encode_png(rgb, level)
+    real_import = builtins.__import__
+
+    def no_isal(name, *args, **kwargs):
+        if name.startswith("isal"):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_isal)
+    plain = render_io.encode_png(rgb, level)
+    raw = np.c_[np.zeros((120, 1), np.uint8), rgb.reshape(120, -1)].tobytes()
+    assert zlib.decompress(plain[plain.index(b"IDAT") + 4:-16]) == raw  # zlib when isal is absent
+    for png in (with_default, plain):
+        assert np.array_equal(np.asarray(Image.open(_io.BytesIO(png))), rgb)
+    try:
+        import isal  # noqa: F401
+    except ImportError:
+        return
+    monkeypatch.undo()
+    assert (with_default != plain) == (level <= 3)  # ISA-L wrote the stream for levels 0-3, zlib above

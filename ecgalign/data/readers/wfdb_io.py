@@ -8,7 +8,9 @@ ones, and the lead name (WFDB header format, https://physionet.org/physiotools/w
 ``parse_header`` reads a header with a small parser of that format: ``wfdb.rdheader`` takes ~5 ms per header
 (it looks every field up in a pandas table), which makes a header-level scan of 800k MIMIC-IV-ECG records take
 over an hour; this parser takes ~0.1 ms and the tests check it against ``wfdb.rdheader`` on real and written headers.
-Signals are decoded by ``wfdb.rdrecord`` (physical units), after ``check_record`` has verified that every signal
+Signals of the common layout (all leads in one format-16 file, as PTB-XL and MIMIC-IV-ECG store them) are decoded
+here with NumPy, exactly as wfdb computes them (the tests compare the two); every other layout is decoded by
+``wfdb.rdrecord`` (physical units). Either way ``check_record`` first verifies that every signal
 file exists and has exactly the size the header implies: wfdb reports a truncated file with errors that name no
 file ("Samples were not loaded correctly") and reads an over-long one without complaint.
 Goldberger et al., PhysioBank, PhysioToolkit, and PhysioNet, Circulation 101(23), 2000.
@@ -54,6 +56,7 @@ class SignalFile:
     fmt: str
     samples: int  # all samples of all signals stored in it
     byte_offset: int
+    plain: bool = True  # one sample per signal per frame and no skew: frames are rows of the signals in order
 
     def size_range(self) -> tuple[int, int] | None:
         """(min, max) bytes the file may have; None for formats without a fixed sample size."""
@@ -130,20 +133,20 @@ def parse_header(hea: str | Path) -> WFDBHeader:
                                f"(its record line declares {n_sig} signals but has {len(lines) - 1})")
     leads, to_mv, gains, baselines, file_fields = [], [], [], [], {}
     for k, line in enumerate(lines[1:], start=1):
-        lead, (factor, gain, baseline), (name, fmt, spf, offset) = _parse_signal_line(hea, k, line)
+        lead, (factor, gain, baseline), (name, fmt, spf, offset, skewed) = _parse_signal_line(hea, k, line)
         leads.append(lead)
         to_mv.append(factor)
         gains.append(gain)
         baselines.append(baseline)
         if name in file_fields and file_fields[name][0] != fmt:
             raise RecordError(hea, f"header does not parse: signals of {name} use two formats ({file_fields[name][0]}, {fmt})")
-        prev = file_fields.get(name, (fmt, 0, 0))
-        file_fields[name] = (fmt, prev[1] + spf, max(prev[2], offset))
+        prev = file_fields.get(name, (fmt, 0, 0, True))
+        file_fields[name] = (fmt, prev[1] + spf, max(prev[2], offset), prev[3] and spf == 1 and not skewed)
     if len(set(leads)) != len(leads):
         raise RecordError(hea, f"duplicate lead names {leads}")
     files = tuple(
-        SignalFile(hea.parent / name, fmt, spf_total * n_samples, offset)
-        for name, (fmt, spf_total, offset) in file_fields.items()
+        SignalFile(hea.parent / name, fmt, spf_total * n_samples, offset, plain)
+        for name, (fmt, spf_total, offset, plain) in file_fields.items()
         if fmt != "0"  # format 0: a null signal with no file
     )
     return WFDBHeader(hea, record[0], fs, n_samples, tuple(leads), np.asarray(to_mv), files, tuple(comments),
@@ -152,9 +155,9 @@ def parse_header(hea: str | Path) -> WFDBHeader:
 
 def _parse_signal_line(
     hea: Path, k: int, line: str
-) -> tuple[str, tuple[float, float, int], tuple[str, str, int, int]]:
-    """(canonical lead, (unit -> mV factor, gain, baseline), (file name, format, samples per frame, byte offset)).
-    A baseline left out of the gain field is the ADC zero (WFDB header format)."""
+) -> tuple[str, tuple[float, float, int], tuple[str, str, int, int, bool]]:
+    """(canonical lead, (unit -> mV factor, gain, baseline), (file name, format, samples per frame, byte offset,
+    skewed)). A baseline left out of the gain field is the ADC zero (WFDB header format)."""
     tokens = line.split()
     if len(tokens) < 9:
         raise RecordError(hea, f"header does not parse: signal line {k} {line!r} has {len(tokens)} fields; "
@@ -181,7 +184,8 @@ def _parse_signal_line(
     baseline = int(gain_match["baseline"] if gain_match["baseline"] is not None else tokens[4])
     spf = int(fmt_match["spf"] or 1)
     offset = int(fmt_match["offset"] or 0)
-    return lead, (_UNIT_TO_MV[units.lower()], float(gain_match["gain"]), baseline), (tokens[0], fmt, spf, offset)
+    skewed = int(fmt_match["skew"] or 0) != 0
+    return lead, (_UNIT_TO_MV[units.lower()], float(gain_match["gain"]), baseline), (tokens[0], fmt, spf, offset, skewed)
 
 
 def check_signal_files(header: WFDBHeader) -> None:
@@ -215,15 +219,39 @@ def check_record(hea: str | Path, *, n_leads: int | None = 12, fs: float | None 
     return header
 
 
+_FMT16_INVALID = -32768  # WFDB's invalid-sample value for format 16
+
+
+def _decode_format16(header: WFDBHeader) -> np.ndarray | None:
+    """(samples, leads) float64 physical values of a record whose signals all sit in one plain format-16 file
+    (little-endian int16 frames, one sample per signal, no skew: PTB-XL, MIMIC-IV-ECG), computed as
+    ``wfdb.rdrecord(physical=True)`` computes them, (digital - baseline) / gain, invalid samples NaN; None for any
+    other layout (left to wfdb). Reading the header again inside wfdb cost about 11 ms per record."""
+    if len(header.files) != 1 or header.gain is None or header.baseline is None:
+        return None
+    f = header.files[0]
+    if f.fmt != "16" or not f.plain or f.samples != header.n_samples * len(header.leads):
+        return None
+    digital = np.fromfile(f.path, dtype="<i2", count=f.samples, offset=f.byte_offset)
+    if digital.size != f.samples:
+        raise RecordError(f.path, f"signal file holds {digital.size} samples; the header declares {f.samples}")
+    digital = digital.reshape(header.n_samples, len(header.leads))
+    physical = (digital.astype(np.float64) - header.baseline) / header.gain
+    physical[digital == _FMT16_INVALID] = np.nan
+    return physical
+
+
 def read_record(hea: str | Path, *, n_leads: int | None = 12, fs: float | None = None) -> tuple[np.ndarray, WFDBHeader]:
-    """(signal float32 (leads, samples) in mV, header) of a checked record, decoded by ``wfdb.rdrecord``.
-    Samples WFDB marks invalid are NaN."""
+    """(signal float32 (leads, samples) in mV, header) of a checked record: one plain format-16 file is decoded
+    here (``_decode_format16``), anything else by ``wfdb.rdrecord``. Samples WFDB marks invalid are NaN."""
     header = check_record(hea, n_leads=n_leads, fs=fs)
-    try:
-        rec = wfdb.rdrecord(str(header.path.with_suffix("")), physical=True)
-    except Exception as exc:  # noqa: BLE001 - wfdb raises many types for damaged records; re-raised naming the file
-        raise RecordError(header.path, f"wfdb cannot read the record: {exc}") from exc
-    physical = rec.p_signal  # (samples, leads) in the header's units
+    physical = _decode_format16(header)
+    if physical is None:
+        try:
+            rec = wfdb.rdrecord(str(header.path.with_suffix("")), physical=True)
+        except Exception as exc:  # noqa: BLE001 - wfdb raises many types for damaged records; re-raised naming the file
+            raise RecordError(header.path, f"wfdb cannot read the record: {exc}") from exc
+        physical = rec.p_signal  # (samples, leads) in the header's units
     expected = (header.n_samples, len(header.leads))
     if physical is None or physical.shape != expected:
         got = None if physical is None else physical.shape
