@@ -32,7 +32,8 @@ def digitize(
     images: list[Path] = typer.Argument(..., help="Printout image file(s), or folder(s) of them."),
     out: Path = typer.Option(..., "--out", "-o", help="One image: the WFDB record to write (REC -> REC.hea + REC.dat). "
                                                      "Several: a folder, one record per image (named after it)."),
-    layout: str = typer.Option("3x4+II", help="The printout's layout: 3x4+II (default), 3x4, 6x2 or 12x1."),
+    layout: str = typer.Option("3x4+II", help="The printout's layout: 3x4+II (default), 3x4, 6x2 or 12x1; or auto "
+                                              "(told from the number of evenly spaced trace rows, per image)."),
     fs: float = typer.Option(500.0, help="Sampling rate of the output record (Hz)."),
     seconds: float = typer.Option(10.0, help="Duration the printout covers (s)."),
     speed: float = typer.Option(25.0, help="Paper speed (mm/s)."),
@@ -51,7 +52,8 @@ def digitize(
     from ecgalign.render.layout import check_layout
 
     with user_errors():
-        check_layout(layout)
+        if layout != "auto":
+            check_layout(layout)
         if gain.strip().lower() == "auto":
             gain_mm = None
         else:

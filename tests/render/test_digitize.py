@@ -176,6 +176,12 @@ def test_cli_single_image_and_folder_with_a_bad_file(ecg, tmp_path):
     assert (tmp_path / "many" / "a.hea").is_file() and not (tmp_path / "many" / "blank.hea").exists()
     typo = runner.invoke(app, ["digitize", str(pages / "a.png"), "--out", str(tmp_path / "y"), "--layout", "4x3"])
     assert typo.exit_code == 2 and "4x3" in typo.output
+    auto = runner.invoke(app, ["digitize", str(pages / "a.png"), "--out", str(tmp_path / "auto" / "rec"),
+                               "--layout", "auto", "--json"])
+    assert auto.exit_code == 0, auto.output
+    found = json.loads(auto.stdout[auto.stdout.index("{"):])["results"][0]
+    assert found["layout"] == "3x4+II" and any("layout auto" in n for n in found["notes"])
+    assert "layout 3x4+II," in (tmp_path / "auto" / "rec.hea").read_text()  # the header names what was found
 
 
 def test_digitiser_plus_signal_encoder_baseline(tmp_path, monkeypatch):

@@ -164,6 +164,28 @@ def test_noise_and_blank_pages_are_refused_with_the_reason():
         digitize(np.full((850, 1100, 3), 250, dtype=np.uint8))
 
 
+@pytest.mark.parametrize("layout", ["3x4+II", "3x4", "6x2", "12x1"])
+def test_layout_auto_tells_the_layouts_apart_and_reads_like_the_named_layout(ecg, layout):
+    signal, fs = ecg
+    page = Renderer(RenderConfig.letter(100.0, layout=layout)).render(signal[None], fs, seed=[1])
+    rgb = page.images[0].permute(1, 2, 0).numpy().copy()
+    auto = digitize(rgb, "auto")
+    named = digitize(rgb, layout)
+    assert auto.layout == layout and f"layout auto: {layout}" in " ".join(auto.notes)
+    assert np.array_equal(auto.signal, named.signal, equal_nan=True)  # then the same pipeline as when named
+    assert auto.status == named.status
+
+
+def test_layout_auto_refuses_a_page_whose_rows_fit_no_layout(ecg):
+    rgb = _page(ecg)[0]
+    rows = [int(b) for b in digitize(rgb).baselines_px]
+    # keep the first and the last two of the four rows: three rows, unevenly spaced (gaps 2 and 1 pitches)
+    gap = rows[1] - rows[0]
+    rgb[rows[1] - gap // 2 : rows[1] + gap // 2] = 255
+    with pytest.raises(DigitizeError, match="layout auto: no layout fits"):
+        digitize(rgb, "auto", name="three-rows.png")
+
+
 def _png_header(path, width: int, height: int) -> None:
     """A PNG that declares ``width`` x ``height`` px and holds no pixel data (what a bomb's header says)."""
     import struct

@@ -158,6 +158,28 @@ class _Row:
     x0: float | None = None
 
 
+# layout="auto": the layouts told apart by how many trace rows the page has, most rows first, and how evenly the
+# rows must be spaced (coefficient of variation of the gaps; a printout's rows are equally spaced).
+AUTO_LAYOUTS = ((12, "12x1"), (6, "6x2"), (4, "3x4+II"), (3, "3x4"))
+AUTO_ROW_SPACING_CV = 0.2
+
+
+def detect_layout(mask: np.ndarray, px_per_mm: float, shear) -> tuple[str | None, list[dict]]:
+    """The layout whose row count a page's trace mask (``Shear.shear_rows`` frame) shows: the first of
+    AUTO_LAYOUTS for which the row finder returns exactly that many rows, evenly spaced (gap CV <=
+    AUTO_ROW_SPACING_CV). Returns (layout or None, what each try found). Tells 12x1, 6x2, 3x4+II and 3x4 apart;
+    which lead a rhythm strip shows is not read (3x4+II's strip is taken to be II)."""
+    tried = []
+    for k, name in AUTO_LAYOUTS:
+        rows = tr.find_rows(mask, k, px_per_mm, shear)
+        gaps = np.diff(rows)
+        cv = float(gaps.std() / gaps.mean()) if gaps.size > 1 else float("inf")
+        tried.append({"layout": name, "rows": int(rows.size), "gap_cv": round(cv, 3)})
+        if rows.size == k and cv <= AUTO_ROW_SPACING_CV:
+            return name, tried
+    return None, tried
+
+
 def digitize(
     image,
     layout: str = "3x4+II",
@@ -172,7 +194,8 @@ def digitize(
     segmenter=None,
 ) -> Digitized:
     """Digitise one printout image (path, PIL image, (H, W[, 3]) array or (3, H, W) tensor) in a known
-    ``layout`` (see ecgalign.render.layout.LAYOUTS) printed at ``speed`` mm/s and ``gain`` mm/mV (None: read
+    ``layout`` (see ecgalign.render.layout.LAYOUTS; "auto": told from the number of trace rows, ``detect_layout``,
+    and named in the result's ``layout`` and notes) printed at ``speed`` mm/s and ``gain`` mm/mV (None: read
     the gain from the calibration pulses). Returns ``seconds`` x ``fs`` samples per lead (10 s at 500 Hz by
     default); a lead is NaN outside the time window(s) the layout shows it in. ``status`` says whether to trust
     it ("ok", "suspect", "failed"; see ``Digitized``). Raises DigitizeError for an unreadable file, one over
@@ -180,7 +203,8 @@ def digitize(
 
     ``segmenter``: a ``learned.TraceSegmenter`` (or the path of one): its trace probability map replaces the
     classic ink map (no grid division or top-hat needed), the rest of the pipeline is the same."""
-    check_layout(layout)
+    if layout != "auto":
+        check_layout(layout)
     if segmenter is not None and not hasattr(segmenter, "probability_of_maps"):
         from ecgalign.render.digitize.learned import TraceSegmenter
 
@@ -241,9 +265,18 @@ def digitize(
         mask = hysteresis(ink, ink > threshold, float(np.clip(0.25 * level, 0.1, 0.3)))
     else:  # lines a few px wide: only split pairs, never a strong line's fringe
         mask = split_lines(ink, ink > threshold, threshold)
+    first, _ = clean_mask(mask, min(ppm_x, ppm_y))  # rows from a mask without text, then the text mask again
+    if layout == "auto":
+        layout, tried = detect_layout(first, ppm_y, shear)
+        if layout is None:
+            raise im.DigitizeError(
+                f"{label}: layout auto: no layout fits the trace rows found ("
+                + ", ".join(f"{t['layout']}: {t['rows']} rows, gap CV {t['gap_cv']}" for t in tried)
+                + "); give the layout"
+            )
+        notes.append(f"layout auto: {layout} ({tried[-1]['rows']} evenly spaced trace rows)")
     grid_rows, strips = LAYOUTS[layout]
     n_rows = len(grid_rows) + len(strips)
-    first, _ = clean_mask(mask, min(ppm_x, ppm_y))  # rows from a mask without text, then the text mask again
     baselines = tr.find_rows(first, n_rows, ppm_y, shear)  # sparing what crosses a baseline
     mask, masked = clean_mask(mask, min(ppm_x, ppm_y), baselines, shear)
     notes += masked.notes
@@ -386,7 +419,7 @@ def digitize_file(
     result = digitize(image_path, layout, fs=fs, seconds=seconds, speed=speed, gain=gain, segmenter=segmenter)
     comments = [
         f"digitised by ecgalign.render.digitize from {Path(image_path).name}",
-        f"layout {layout}, {result.speed:g} mm/s, {result.gain:g} mm/mV, {result.px_per_mm[0]:.4f} x "
+        f"layout {result.layout}, {result.speed:g} mm/s, {result.gain:g} mm/mV, {result.px_per_mm[0]:.4f} x "
         f"{result.px_per_mm[1]:.4f} px/mm ({result.calibration}), rotation {result.rotation_deg:.3f} deg"
         + ("" if segmenter is None else ", trace map from the learned segmenter"),
         "samples a lead is not shown in are NaN (WFDB invalid value)",
