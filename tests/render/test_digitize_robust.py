@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -184,6 +185,49 @@ def test_layout_auto_refuses_a_page_whose_rows_fit_no_layout(ecg):
     rgb[rows[1] - gap // 2 : rows[1] + gap // 2] = 255
     with pytest.raises(DigitizeError, match="layout auto: no layout fits"):
         digitize(rgb, "auto", name="three-rows.png")
+
+
+def _strip_of(signal, fs, strip_signal):
+    """A 3x4+II page of ``signal`` whose rhythm strip shows ``strip_signal``'s II instead (two renders with the
+    same geometry, the strip's band of the second pasted into the first): another generator's --full_mode."""
+    ren = Renderer(RenderConfig.letter(100.0))
+    page = ren.render(signal[None], fs, seed=[2])
+    other = ren.render(strip_signal[None], fs, seed=[2])
+    strip = [p for p in page.ground_truth(0).panels if p["col"] == -1][0]
+    ys = [c[1] for c in strip["cell_px"]]
+    y0, y1 = int(min(ys)), int(np.ceil(max(ys)))
+    rgb = page.images[0].permute(1, 2, 0).numpy().copy()
+    rgb[y0:y1] = other.images[0].permute(1, 2, 0).numpy()[y0:y1]
+    return rgb
+
+
+@pytest.mark.parametrize("lead", ["V1", "aVL", "V5"])
+def test_a_rhythm_strip_of_another_lead_is_read_as_that_lead(ecg, lead):
+    from ecgalign.data.record import LEADS_12
+
+    signal, fs = ecg
+    k = LEADS_12.index(lead)
+    swapped = signal.clone()
+    swapped[1] = signal[k]
+    d = digitize(_strip_of(signal, fs, swapped))
+    assert any(f"rhythm strip shows {lead}, not II" in n for n in d.notes), d.notes
+    shown = np.isfinite(d.signal)
+    assert shown[k].mean() > 0.95  # the strip's lead now covers the whole 10 s
+    assert shown[1, :1250].mean() > 0.95 and not shown[1, 1300:].any()  # II only where its panel shows it
+    snr = challenge_snr(signal.numpy()[k][None], d.signal[k][None], fs)
+    assert snr[0] > 10
+
+
+def test_rhythm_strip_of_lead_ii_stays_ii_and_a_foreign_strip_is_flagged(ecg):
+    signal, fs = ecg
+    same = digitize(_strip_of(signal, fs, signal))
+    assert not any("rhythm strip" in n for n in same.notes + same.flags) and same.status == "ok"
+    from ecgalign.synth import synthesize_record
+
+    rec = synthesize_record(7, seed=3, fs=500.0)  # another person's ECG: it repeats no panel of this page
+    foreign = torch.from_numpy(np.ascontiguousarray(rec.signal, dtype=np.float32))
+    d = digitize(_strip_of(signal, fs, foreign))
+    assert d.status == "suspect" and any("rhythm strip does not repeat the II panel" in f for f in d.flags)
 
 
 def _png_header(path, width: int, height: int) -> None:

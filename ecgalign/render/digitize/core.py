@@ -6,7 +6,7 @@ import math
 import os
 import shutil
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -156,6 +156,64 @@ class _Row:
     pulse: tr.Pulse | None
     path: tr.Path
     x0: float | None = None
+
+
+STRIP_MATCH = 0.12  # a rhythm strip is read as another lead when it repeats that lead's panel this closely ...
+STRIP_MARGIN = 2.0  # ... and the panel of the lead the layout names is this many times further from it
+STRIP_DOUBT = 0.5  # a strip this far from its named lead's panel, and not re-labelled, makes the record suspect
+STRIP_LAG_S = 0.02  # shifts tried between a strip and a panel (their rows' time origins are read separately)
+
+
+def _mismatch(a: np.ndarray, b: np.ndarray, max_lag: int = 0) -> float:
+    """RMS difference of two traces of one time window (medians removed) over the geometric mean of their RMS,
+    the smallest over shifts of up to ``max_lag`` samples (two rows' time origins are read separately); NaN when
+    fewer than half the samples are read in both."""
+    if max_lag > 0:
+        n = a.size
+        vals = [_mismatch(a[max(k, 0) : n + min(k, 0)], b[max(-k, 0) : n + min(-k, 0)])
+                for k in range(-max_lag, max_lag + 1)]
+        vals = [v for v in vals if np.isfinite(v)]
+        return min(vals) if vals else float("nan")
+    ok = np.isfinite(a) & np.isfinite(b)
+    if ok.sum() < max(0.5 * a.size, 10):
+        return float("nan")
+    a, b = a[ok] - np.median(a[ok]), b[ok] - np.median(b[ok])
+    scale = float(np.sqrt(np.sqrt(np.mean(a * a) * np.mean(b * b))))
+    return float(np.sqrt(np.mean((a - b) ** 2)) / scale) if scale > 1e-6 else float("nan")
+
+
+def identify_strips(
+    read: list[tuple[PanelWindow, np.ndarray, float]], notes: list[str], flags: list[str], fs: float = 500.0
+):
+    """Which lead each rhythm strip shows. A strip repeats, over each panel's time window, the lead that panel
+    shows, so its lead is the one whose panel it repeats (``_mismatch`` of the strip's samples in each panel's
+    window against that panel). A layout names the strip's lead (3x4+II: II), but other generators print other
+    leads there (ecg-image-kit's ``--full_mode``). The strip is re-labelled only when another lead's panel
+    matches within STRIP_MATCH and the named lead's panel is STRIP_MARGIN times further off (or unread), and
+    that goes to ``notes``; a strip left with its named lead although it is more than STRIP_DOUBT from that
+    lead's panel goes to ``flags`` (its lead is in doubt). ``read``: (window, values, confidence) per panel."""
+    panels = [(p, v) for p, v, _ in read if p.col >= 0]
+    out = []
+    for p, values, conf in read:
+        if p.col >= 0 or not panels:
+            out.append((p, values, conf))
+            continue
+        lag = round(STRIP_LAG_S * fs)
+        m = {q.lead: _mismatch(values[q.sample_start - p.sample_start : q.sample_stop - p.sample_start], v, lag)
+             for q, v in panels}
+        m = {lead: v for lead, v in m.items() if np.isfinite(v)}
+        named = m.get(p.lead, float("inf"))
+        others = {lead: v for lead, v in m.items() if lead != p.lead}
+        best = min(others, key=others.get, default=None)
+        if best is not None and others[best] <= STRIP_MATCH and named >= STRIP_MARGIN * others[best]:
+            notes.append(f"rhythm strip shows {best}, not {p.lead}: mismatch {others[best]:.2f} with the {best} "
+                         f"panel, {named:.2f} with the {p.lead} panel; read as {best}")
+            p = replace(p, lead=best)
+        elif best is not None and named > STRIP_DOUBT:
+            flags.append(f"rhythm strip does not repeat the {p.lead} panel (mismatch {named:.2f}); which lead it "
+                         f"shows is in doubt (closest: {best}, {others[best]:.2f})")
+        out.append((p, values, conf))
+    return out
 
 
 # layout="auto": the layouts told apart by how many trace rows the page has, most rows first, and how evenly the
@@ -346,9 +404,8 @@ def digitize(
     mv_per_px = 1.0 / (gain * ppm_y)
     windows = layout_windows(layout, fs, n, row_seconds)
     n_cols = len(grid_rows[0])
-    strip_leads = set()
-    confidence = {}
-    for p in sorted(windows, key=lambda p: p.col >= 0):  # strips first: they fill a lead over the whole row
+    read: list[tuple[PanelWindow, np.ndarray, float]] = []
+    for p in windows:
         row = rows[p.row]
         px, py = row.u, row.v
         # leave out the separator ticks between columns, the pulse's falling edge at t = 0 (where a printer
@@ -360,14 +417,18 @@ def digitize(
         s = np.arange(p.sample_start, p.sample_stop)
         x = row.x0 + s / fs * px_per_s
         y = tr.sample_curve(px, py, x, max_gap=max(3.0, 2 * row.line_px))
+        conf = float(np.isfinite(y).mean()) * geo.window_continuity(row.path, x[0], x[-1], ppm_y)
+        read.append((p, ((row.baseline - y) * mv_per_px).astype(np.float32), conf))
+    read = identify_strips(read, notes, flags, fs)
+    strip_leads = set()
+    confidence = {}
+    for p, values, conf in sorted(read, key=lambda r: r[0].col >= 0):  # strips first: they fill a lead's row
         where = f"{'strip' if p.col < 0 else f'row {p.row + 1}, column {p.col + 1}'}"
-        if np.isfinite(y).mean() < 0.5:
+        if np.isfinite(values).mean() < 0.5:
             notes.append(f"lead {p.lead} ({where}): no trace over most of its window; left NaN")
             confidence.setdefault(p.lead, 0.0)
             continue
-        conf = float(np.isfinite(y).mean()) * geo.window_continuity(row.path, x[0], x[-1], ppm_y)
         confidence[p.lead] = max(confidence.get(p.lead, 0.0), round(conf, 3))
-        values = ((row.baseline - y) * mv_per_px).astype(np.float32)
         k = LEADS_12.index(p.lead)
         if p.col < 0:
             strip_leads.add(p.lead)
