@@ -226,7 +226,7 @@ def detect_layout(mask: np.ndarray, px_per_mm: float, shear) -> tuple[str | None
     """The layout whose row count a page's trace mask (``Shear.shear_rows`` frame) shows: the first of
     AUTO_LAYOUTS for which the row finder returns exactly that many rows, evenly spaced (gap CV <=
     AUTO_ROW_SPACING_CV). Returns (layout or None, what each try found). Tells 12x1, 6x2, 3x4+II and 3x4 apart;
-    which lead a rhythm strip shows is not read (3x4+II's strip is taken to be II)."""
+    which lead a rhythm strip shows is found later, from the panels it repeats (``identify_strips``)."""
     tried = []
     for k, name in AUTO_LAYOUTS:
         rows = tr.find_rows(mask, k, px_per_mm, shear)
