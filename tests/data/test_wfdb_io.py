@@ -90,7 +90,7 @@ def test_other_layouts_are_left_to_wfdb(tmp_path, layout, monkeypatch):
             lines[1] = lines[1].replace(" 16 ", " 16:1 ")
         hea.write_text("\n".join(lines) + "\n")
     header = check_record(hea, n_leads=2)
-    assert wfdb_io._decode_format16(header) is None
+    assert wfdb_io._read_format16(header) is None
     calls = []
     original = wfdb.rdrecord
     monkeypatch.setattr(wfdb_io.wfdb, "rdrecord", lambda *a, **k: calls.append(a) or original(*a, **k))
@@ -197,5 +197,5 @@ def test_format16_fast_path_equals_wfdb_on_real_ptbxl(shared_data):
         pytest.skip("ptbxl-500 records not found")
     for hea in heads:
         signal, header = read_record(hea)
-        assert wfdb_io._decode_format16(header) is not None, hea  # PTB-XL takes the fast path
+        assert wfdb_io._read_format16(header) is not None, hea  # PTB-XL takes the fast path
         assert np.array_equal(signal, _via_wfdb(hea), equal_nan=True), hea

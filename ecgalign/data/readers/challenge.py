@@ -33,6 +33,7 @@ import scipy.io
 
 from ecgalign.data.labels.snomed import SnomedScheme, snomed_scheme
 from ecgalign.data.readers.base import Reader, ScanResult, Skipped, metadata_frame, register_reader
+from ecgalign.data.readers.wfdb_io import digital_to_mv
 from ecgalign.data.readers.wfdb_io import parse_header as parse_wfdb_header
 from ecgalign.data.record import (
     LEADS_12,
@@ -42,7 +43,6 @@ from ecgalign.data.record import (
     clean_age,
 )
 
-_INVALID_SAMPLE = -32768  # WFDB format 16 "no data" value
 _RECORD_NAME = re.compile(r"^(HR|JS|A|Q|E|I|S)(\d+)$")
 _SOURCE_BY_PREFIX = {
     "A": "CPSC2018",
@@ -126,12 +126,9 @@ def load_val(path: Path) -> np.ndarray:
 
 
 def to_millivolts(val: np.ndarray, header: ChallengeHeader) -> np.ndarray:
-    """Digital ``val`` (leads, samples) -> float32 mV with the header's gain, baseline and units."""
-    digital = val.astype(np.float64)
-    signal = (digital - header.baseline[:, None]) * (header.to_mv / header.gain)[:, None]  # (leads, T)
-    if np.issubdtype(val.dtype, np.integer):
-        signal[val == _INVALID_SAMPLE] = np.nan
-    return signal.astype(np.float32)
+    """Digital ``val`` (leads, samples) -> float32 mV with the header's gain, baseline and units
+    (``wfdb_io.digital_to_mv``, as the WFDB readers convert)."""
+    return digital_to_mv(val, header.baseline, header.gain, header.to_mv)
 
 
 @register_reader("challenge")

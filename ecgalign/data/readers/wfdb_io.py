@@ -219,14 +219,23 @@ def check_record(hea: str | Path, *, n_leads: int | None = 12, fs: float | None 
     return header
 
 
-_FMT16_INVALID = -32768  # WFDB's invalid-sample value for format 16
+FMT16_INVALID = -32768  # WFDB's invalid-sample value for format 16 (also in the challenge's int16 .mat files)
 
 
-def _decode_format16(header: WFDBHeader) -> np.ndarray | None:
-    """(samples, leads) float64 physical values of a record whose signals all sit in one plain format-16 file
-    (little-endian int16 frames, one sample per signal, no skew: PTB-XL, MIMIC-IV-ECG), computed as
-    ``wfdb.rdrecord(physical=True)`` computes them, (digital - baseline) / gain, invalid samples NaN; None for any
-    other layout (left to wfdb). Reading the header again inside wfdb cost about 11 ms per record."""
+def digital_to_mv(digital: np.ndarray, baseline: np.ndarray, gain: np.ndarray, to_mv: np.ndarray) -> np.ndarray:
+    """Digital samples (leads, T) -> float32 mV: the physical value as ``wfdb.rdrecord(physical=True)`` computes
+    it, (digital - baseline) / gain in float64, then the header units' factor to mV; integer samples equal to
+    FMT16_INVALID are NaN. ``baseline``, ``gain``, ``to_mv``: (leads,)."""
+    physical = (digital.astype(np.float64) - baseline[:, None]) / gain[:, None]
+    if np.issubdtype(digital.dtype, np.integer):
+        physical[digital == FMT16_INVALID] = np.nan
+    return (physical * to_mv[:, None]).astype(np.float32)
+
+
+def _read_format16(header: WFDBHeader) -> np.ndarray | None:
+    """(samples, leads) int16 digital samples of a record whose signals all sit in one plain format-16 file
+    (little-endian int16 frames, one sample per signal, no skew: PTB-XL, MIMIC-IV-ECG); None for any other layout
+    (left to wfdb). Reading the header again inside wfdb cost about 11 ms per record."""
     if len(header.files) != 1 or header.gain is None or header.baseline is None:
         return None
     f = header.files[0]
@@ -235,23 +244,22 @@ def _decode_format16(header: WFDBHeader) -> np.ndarray | None:
     digital = np.fromfile(f.path, dtype="<i2", count=f.samples, offset=f.byte_offset)
     if digital.size != f.samples:
         raise RecordError(f.path, f"signal file holds {digital.size} samples; the header declares {f.samples}")
-    digital = digital.reshape(header.n_samples, len(header.leads))
-    physical = (digital.astype(np.float64) - header.baseline) / header.gain
-    physical[digital == _FMT16_INVALID] = np.nan
-    return physical
+    return digital.reshape(header.n_samples, len(header.leads))
 
 
 def read_record(hea: str | Path, *, n_leads: int | None = 12, fs: float | None = None) -> tuple[np.ndarray, WFDBHeader]:
-    """(signal float32 (leads, samples) in mV, header) of a checked record: one plain format-16 file is decoded
-    here (``_decode_format16``), anything else by ``wfdb.rdrecord``. Samples WFDB marks invalid are NaN."""
+    """(signal float32 (leads, samples) in mV, header) of a checked record: one plain format-16 file is read and
+    converted here (``_read_format16``, ``digital_to_mv``: the values wfdb computes), anything else is decoded by
+    ``wfdb.rdrecord``. Samples WFDB marks invalid are NaN."""
     header = check_record(hea, n_leads=n_leads, fs=fs)
-    physical = _decode_format16(header)
-    if physical is None:
-        try:
-            rec = wfdb.rdrecord(str(header.path.with_suffix("")), physical=True)
-        except Exception as exc:  # noqa: BLE001 - wfdb raises many types for damaged records; re-raised naming the file
-            raise RecordError(header.path, f"wfdb cannot read the record: {exc}") from exc
-        physical = rec.p_signal  # (samples, leads) in the header's units
+    digital = _read_format16(header)
+    if digital is not None:
+        return digital_to_mv(digital.T, header.baseline, header.gain, header.to_mv), header
+    try:
+        rec = wfdb.rdrecord(str(header.path.with_suffix("")), physical=True)
+    except Exception as exc:  # noqa: BLE001 - wfdb raises many types for damaged records; re-raised naming the file
+        raise RecordError(header.path, f"wfdb cannot read the record: {exc}") from exc
+    physical = rec.p_signal  # (samples, leads) in the header's units
     expected = (header.n_samples, len(header.leads))
     if physical is None or physical.shape != expected:
         got = None if physical is None else physical.shape

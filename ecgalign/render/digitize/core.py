@@ -193,12 +193,12 @@ def identify_strips(
     that goes to ``notes``; a strip left with its named lead although it is more than STRIP_DOUBT from that
     lead's panel goes to ``flags`` (its lead is in doubt). ``read``: (window, values, confidence) per panel."""
     panels = [(p, v) for p, v, _ in read if p.col >= 0]
+    lag = round(STRIP_LAG_S * fs)
     out = []
     for p, values, conf in read:
         if p.col >= 0 or not panels:
             out.append((p, values, conf))
             continue
-        lag = round(STRIP_LAG_S * fs)
         m = {q.lead: _mismatch(values[q.sample_start - p.sample_start : q.sample_stop - p.sample_start], v, lag)
              for q, v in panels}
         m = {lead: v for lead, v in m.items() if np.isfinite(v)}

@@ -116,7 +116,8 @@ def class_profiles(
     from ecgalign.data.labels import SCPStatements
 
     scp = SCPStatements.bundled()
-    names = [n for fam in fa for n in feature_names()[fam]]
+    named = feature_names()
+    names = [n for fam in fa for n in named[fam]]
     xa, xb = np.hstack(list(fa.values())), np.hstack(list(fb.values()))
     sup_a = [set(scp.map_codes(c, "superdiagnostic")) for c in codes_a]
     sup_b = [set(scp.map_codes(c, "superdiagnostic")) for c in codes_b]
