@@ -255,6 +255,7 @@ def realism_cmd(
 ) -> None:
     """How far synthetic ECGs are from real ones: domain-classifier AUROC, signs, distributions, label fidelity."""
     from ecgalign.synth.realism import compare, load_sample, write_html
+    from ecgalign.synth.realism.measure import likelihood_text
 
     with user_errors():
         result = compare(load_sample(synth, limit=limit), load_sample(real, limit=limit), folds=folds)
@@ -272,6 +273,17 @@ def realism_cmd(
         d = v["largest_differences"][0]
         typer.echo(f"class profile {cls}: correlation {v['profile_correlation']:.2f} with real (largest "
                    f"difference: {d['feature']}, effect {d['synthetic_effect']:+.2f} vs {d['real_effect']:+.2f})")
+    fid_s, fid_r = s["label_fidelity"]["synthetic"], s["label_fidelity"]["real"]
+    for code in fid_s or fid_r:
+        sides = []
+        for side, fid in (("synthetic", fid_s), ("real", fid_r)):
+            v = fid.get(code) or {}
+            if v.get("meets") is not None:
+                extra = likelihood_text(v.get("by_likelihood") or {})
+                sides.append(f"{side} {v['meets']:.2f} of {v['judged']}" + (f" ({extra})" if extra else ""))
+        if sides:
+            criterion = (fid_s.get(code) or fid_r.get(code))["criterion"]
+            typer.echo(f"label fidelity {code} ({criterion}): " + ", ".join(sides))
 
 
 @app.command("download")

@@ -212,6 +212,13 @@ def test_realism_cli_on_ptbxl(shared_data, tmp_path):
     summary = json.loads(res.output)
     assert summary["real"]["records"] == 60 and out.is_file()
     assert 0.0 <= summary["best_domain_auroc"] <= 1.0
+    real_fid = summary["label_fidelity"]["real"]
+    assert any(v.get("by_likelihood") for v in real_fid.values())  # PTB-XL's likelihoods reach the real side
+    assert not any("by_likelihood" in v for v in summary["label_fidelity"]["synthetic"].values())
+    assert "by statement likelihood" in out.read_text()
+    text = runner.invoke(app, ["data", "realism", "synth:60", str(shared_data / "ptbxl-500"), "--limit", "60"])
+    assert text.exit_code == 0, text.output
+    assert "label fidelity" in text.output and "(likelihood " in text.output
     bad = runner.invoke(app, ["data", "realism", "synth:10", str(tmp_path / "nowhere")])
     assert bad.exit_code != 0 and "no such store" in bad.output
 
@@ -247,3 +254,34 @@ def test_qrs_duration_on_the_median_beat_survives_noise():
     mv = resample(bandpass(rec.signal.astype(float), rec.fs, 0.5, 100.0), rec.fs, 250.0)
     assert abs(measure(mv)["qrs_ms"] - rec.extra["qrs_ms"]) < 15
     assert np.isnan(median_beat_qrs_ms(mv, np.array([1, 2490])))  # no whole beat
+
+
+def test_fidelity_by_statement_likelihood():
+    """With PTB-XL's likelihoods, each code's share is also given per likelihood bin, so a criterion can be read
+    against the statements the cardiologists were sure of; rhythm statements (likelihood 0) have their own bin."""
+    from ecgalign.synth.realism.measure import fidelity, likelihood_text
+
+    q = [{"q_inferior": v} for v in (1.0, 1.0, 0.0, 0.0, float("nan"), 1.0)]
+    codes = [("IMI",), ("IMI",), ("IMI",), ("IMI",), ("IMI",), ("SR",)]
+    lik = [{"IMI": 100.0}, {"IMI": 100.0}, {"IMI": 15.0}, {"IMI": 50.0}, {"IMI": 100.0}, {"SR": 0.0}]
+    imi = fidelity(codes, q, lik)["IMI"]
+    assert (imi["records"], imi["judged"], imi["meets"]) == (5, 4, 0.5)
+    # the unjudged record (NaN) counts in no bin; bins without a judged record are left out
+    assert imi["by_likelihood"] == {"100": {"judged": 2, "meets": 1.0}, "50-99": {"judged": 1, "meets": 0.0},
+                                    "1-49": {"judged": 1, "meets": 0.0}}
+    assert likelihood_text(imi["by_likelihood"]) == "likelihood 100: 1.00 of 2; 50-99: 0.00 of 1; 1-49: 0.00 of 1"
+    assert "by_likelihood" not in fidelity(codes, q)["IMI"]  # no likelihoods (synthetic records): no bins
+    assert fidelity(codes, q, lik)["LVH"] == {"criterion": "Sokolow-Lyon >= 3.5 mV", "records": 0, "judged": 0,
+                                              "meets": None}
+
+
+def test_load_sample_keeps_statement_likelihoods(monkeypatch):
+    import ecgalign.synth.realism.sample as sample_mod
+
+    recs = [synthesize_record(i, 0) for i in range(3)]
+    recs[0] = recs[0].replace(extra={**recs[0].extra, "scp_likelihood": {"IMI": 35, "SR": 0.0, "X": "?"}})
+    monkeypatch.setattr(sample_mod, "records_of", lambda source, limit=None: iter(recs))
+    s = load_sample("anything")
+    assert s.likelihoods == [{"IMI": 35.0, "SR": 0.0}, {}, {}]  # an unreadable value is dropped, not fatal
+    monkeypatch.setattr(sample_mod, "records_of", lambda source, limit=None: iter(recs[1:]))
+    assert load_sample("anything").likelihoods is None  # no record gives any (the generator's own)

@@ -280,8 +280,10 @@ def compare(synth: Sample, real: Sample, *, folds: int = 5, seed: int = 0) -> Re
         "signs": _signs(synth, real, ms if both_mv else {}, mr if both_mv else {}),
         "distributions": _distributions(synth, real, ms, mr) if both_mv else {},
         "label_fidelity": {
-            "synthetic": fidelity(synth.codes, [dict(zip(ms, v)) for v in zip(*ms.values())]) if ms else {},
-            "real": fidelity(real.codes, [dict(zip(mr, v)) for v in zip(*mr.values())]) if mr else {},
+            "synthetic": fidelity(synth.codes, [dict(zip(ms, v)) for v in zip(*ms.values())], synth.likelihoods)
+            if ms else {},
+            "real": fidelity(real.codes, [dict(zip(mr, v)) for v in zip(*mr.values())], real.likelihoods)
+            if mr else {},
         },
         "skipped_records": (synth.skipped + real.skipped)[:50],
     }

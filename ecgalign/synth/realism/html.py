@@ -13,6 +13,7 @@ import numpy as np
 
 from ecgalign.synth.realism.compare import Realism
 from ecgalign.synth.realism.features import BANDS
+from ecgalign.synth.realism.measure import likelihood_text
 
 _HIST = (
     ("hr_bpm", "heart rate (bpm)"),
@@ -116,11 +117,13 @@ def render_html(result: Realism) -> str:
         rows = [
             [c, v["criterion"], v["records"], v["judged"], v["meets"]] for c, v in fid.items() if v["records"]
         ]
+        head = ["code", "criterion", "records", "judged", "share meeting it"]
+        if any("by_likelihood" in v for v in fid.values()):
+            for row in rows:
+                row.append(likelihood_text(fid[row[0]].get("by_likelihood") or {}))
+            head.append("by statement likelihood: share (judged)")
         if rows:
-            parts += [
-                f"<h2>Label fidelity: {side}</h2>",
-                _table(rows, ["code", "criterion", "records", "judged", "share meeting it"]),
-            ]
+            parts += [f"<h2>Label fidelity: {side}</h2>", _table(rows, head)]
     if s["distributions"]:
         rows = []
         for group, d in s["distributions"].items():

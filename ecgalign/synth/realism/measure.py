@@ -199,6 +199,12 @@ def _st_t(mv: np.ndarray, bounds: np.ndarray, fs: float) -> tuple[np.ndarray | N
     return med[0], med[1]
 
 
+def likelihood_text(bins: dict[str, dict]) -> str:
+    """``fidelity``'s ``by_likelihood`` in one line, e.g. "likelihood 100: 0.67 of 9; 1-49: 0.44 of 16"."""
+    parts = [f"{name}: {v['meets']:.2f} of {v['judged']}" for name, v in bins.items()]
+    return ("likelihood " + "; ".join(parts)) if parts else ""
+
+
 def meets(code: str, m: dict[str, float]) -> bool | None:
     """Whether measurements ``m`` meet the criterion of ``code``; None when it cannot be judged."""
     if code not in CRITERIA:
@@ -210,11 +216,28 @@ def meets(code: str, m: dict[str, float]) -> bool | None:
     return bool(v < thr if op == "<" else v > thr if op == ">" else v >= thr)
 
 
-def fidelity(codes: list[tuple[str, ...]], measures: list[dict[str, float]]) -> dict[str, dict]:
-    """Per code with a criterion: records claiming it, records judged, share meeting the criterion."""
+# PTB-XL's statement likelihoods (0, 15, 35, 50, 80, 100; Wagner et al., Sci Data 2020) binned for the real side's
+# fidelity: 0 is what PTB-XL gives rhythm and form statements, which carry no likelihood.
+LIKELIHOOD_BINS: tuple[tuple[str, float, float], ...] = (
+    ("100", 100.0, 100.0),
+    ("50-99", 50.0, 99.999),
+    ("1-49", 1.0, 49.999),
+    ("0 (none given)", 0.0, 0.999),
+)
+
+
+def fidelity(
+    codes: list[tuple[str, ...]],
+    measures: list[dict[str, float]],
+    likelihoods: list[dict[str, float]] | None = None,
+) -> dict[str, dict]:
+    """Per code with a criterion: records claiming it, records judged, share meeting the criterion. With the
+    records' statement ``likelihoods`` (PTB-XL), also the judged count and share per likelihood bin
+    (``by_likelihood``), so a criterion can be read against the statements the cardiologists were sure of."""
     out = {}
     for code, (_, _, _, text) in CRITERIA.items():
-        judged = [meets(code, m) for c, m in zip(codes, measures) if code in c]
+        rows = [i for i, c in enumerate(codes) if code in c]
+        judged = [meets(code, measures[i]) for i in rows]
         ok = [j for j in judged if j is not None]
         out[code] = {
             "criterion": text,
@@ -222,4 +245,12 @@ def fidelity(codes: list[tuple[str, ...]], measures: list[dict[str, float]]) -> 
             "judged": len(ok),
             "meets": round(float(np.mean(ok)), 4) if ok else None,
         }
+        if likelihoods is not None and rows:
+            bins = {}
+            for name, lo, hi in LIKELIHOOD_BINS:
+                hit = [j for i, j in zip(rows, judged) if j is not None and code in likelihoods[i]
+                       and lo <= likelihoods[i][code] <= hi]
+                if hit:
+                    bins[name] = {"judged": len(hit), "meets": round(float(np.mean(hit)), 4)}
+            out[code]["by_likelihood"] = bins
     return out

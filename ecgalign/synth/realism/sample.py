@@ -30,7 +30,8 @@ _SYNTH_SPEC = re.compile(r"^synth:(\d+)(?::(\d+))?$")
 class Sample:
     """Records of one source. x: (N, 12, 1000) benchmark view; mv: (N, 12, 2500) mV view or None;
     patients: (N,) patient ids (record id where unknown); codes: SCP/other codes per record (may be empty);
-    skipped: records that could not be used, with the reason."""
+    skipped: records that could not be used, with the reason; likelihoods: per record, the statement likelihoods
+    its source gives (PTB-XL's ``scp_codes`` values, code -> 0-100), or None where no record has any."""
 
     name: str
     x: np.ndarray
@@ -39,6 +40,7 @@ class Sample:
     codes: list[tuple[str, ...]]
     normalised: bool
     skipped: list[dict[str, str]] = field(default_factory=list)
+    likelihoods: list[dict[str, float]] | None = None
 
     def __len__(self) -> int:
         return len(self.x)
@@ -84,6 +86,7 @@ def load_sample(source: str, *, limit: int | None = None, name: str | None = Non
     used (wrong leads, too short, non-finite) are skipped, counted and listed, never fatal."""
     pre = Preprocess.preset("baselines")
     xs, mvs, patients, codes, skipped = [], [], [], [], []
+    likelihoods: list[dict[str, float]] = []
     normalised: bool | None = None
     for rec in records_of(source, limit):
         if isinstance(rec, dict):
@@ -118,6 +121,7 @@ def load_sample(source: str, *, limit: int | None = None, name: str | None = Non
             mvs.append(mv.astype(np.float32))
         patients.append(str(rec.patient_id or rec.record_id))
         codes.append(tuple(rec.codes))
+        likelihoods.append(_likelihood(rec))
     if not xs:
         raise ValueError(f"{source}: no usable record ({len(skipped)} skipped)")
     return Sample(
@@ -128,4 +132,17 @@ def load_sample(source: str, *, limit: int | None = None, name: str | None = Non
         codes=codes,
         normalised=bool(normalised),
         skipped=skipped,
+        likelihoods=likelihoods if any(likelihoods) else None,
     )
+
+
+def _likelihood(rec: ECGRecord) -> dict[str, float]:
+    """The record's statement likelihoods (PTB-XL readers keep them as ``extra['scp_likelihood']``), {} if none."""
+    given = (rec.extra or {}).get("scp_likelihood") or {}
+    out = {}
+    for code, value in given.items():
+        try:
+            out[str(code)] = float(value)
+        except (TypeError, ValueError):
+            continue  # an unreadable likelihood leaves the statement without one, as if none was given
+    return out
