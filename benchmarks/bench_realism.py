@@ -8,13 +8,16 @@ synthetic validation split):
 - the toolkit's supervised 1-D encoder (ecgalign.eval.supervised, a small XResNet1D), with ``--encoder``.
 
     python benchmarks/bench_realism.py --real ../shared/data/ptbxl-500 [--n 400] [--transfer --n-train 3000]
-        [--train-seeds 5] [--encoder --epochs 15]
+        [--train-seeds 5] [--real-reference] [--ablate-families] [--encoder --epochs 15]
 
 ``--train-seeds K`` repeats the logistic-regression transfer on K training stores (seeds SEED+1 .. SEED+K, each
 with its own validation split) and adds ``transfer_over_seeds``: every store's chosen C and real AUROC, and the
 mean and SD over stores, at the chosen C and at each C. One store's choice of C rests on a ~200-record synthetic
 validation split, and differences between C values there are often smaller than its noise, so a single store
 can land on either side of a target; the spread over stores is the figure to compare against one.
+``--real-reference`` trains the same features and model on the real records (BASELINES.md's protocol), the
+figure the synthetic-trained one is read against; ``--ablate-families`` scores the transfer with each feature
+family alone and left out, at fixed C.
 """
 
 from __future__ import annotations
@@ -111,6 +114,52 @@ def transfer(synth, real, encoder: bool, seed: int = 0, epochs: int = 15) -> dic
     return out
 
 
+def _fit_predict(c: float, xa: np.ndarray, ya: np.ndarray, xb: np.ndarray) -> np.ndarray:
+    """One logistic regression per class (standardised features), fitted on a, probabilities on b."""
+    return np.stack([make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=2000)).fit(xa, ya[:, j])
+                     .predict_proba(xb)[:, 1] for j in range(ya.shape[1])], 1)
+
+
+def real_reference(real, cs=(0.001, 0.01, 0.1, 1.0)) -> dict:
+    """The same features and model trained on the real records themselves, with BASELINES.md's protocol (test
+    fold k, validation fold k - 1, train on the other 8; C chosen on validation), pooled macro AUROC: what the
+    synthetic-trained model is to be read against. Needs the records' official folds (PTB-XL strat_fold)."""
+    if real.folds is None or any(f is None for f in real.folds):
+        return {"skipped": "the real records carry no official folds"}
+    y = _labels(real.codes)
+    keep = y.sum(1) > 0
+    x, y, fold = _features(real.x)[keep], y[keep], np.asarray(real.folds)[keep]
+    ks = sorted(set(fold.tolist()))
+    chosen, fixed = np.zeros_like(y), {c: np.zeros_like(y) for c in cs}
+    for i, k in enumerate(ks):
+        test, val = fold == k, fold == ks[i - 1]
+        train = ~test & ~val
+        best = None
+        for c in cs:
+            score = _macro_auroc(y[val], _fit_predict(c, x[train], y[train], x[val]))
+            fixed[c][test] = _fit_predict(c, x[train], y[train], x[test])
+            if best is None or score > best[0]:
+                best = (score, c)
+        chosen[test] = fixed[best[1]][test]
+    return {"records": int(keep.sum()), "folds": len(ks),
+            "pooled_macro_auroc_C_on_validation": round(_macro_auroc(y, chosen), 4),
+            "pooled_macro_auroc_at_C": {str(c): round(_macro_auroc(y, p), 4) for c, p in fixed.items()}}
+
+
+def family_ablation(synth, real, cs=(0.01, 0.1)) -> dict:
+    """Transfer (trained on all of ``synth``, scored on labelled ``real``) with one feature family alone and with
+    one left out, at fixed C: which family carries the transfer, and which one the choice of C acts on."""
+    ys, yr = _labels(synth.codes), _labels(real.codes)
+    keep = yr.sum(1) > 0
+    fs = {k: np.nan_to_num(v, nan=0.0, posinf=0.0, neginf=0.0) for k, v in feature_families(synth.x).items()}
+    fr = {k: np.nan_to_num(v, nan=0.0, posinf=0.0, neginf=0.0)[keep] for k, v in feature_families(real.x).items()}
+    sets = {"all": list(fs), **{f"only {f}": [f] for f in fs},
+            **{f"without {f}": [g for g in fs if g != f] for f in fs}}
+    return {name: {str(c): round(_macro_auroc(yr[keep], _fit_predict(c, np.hstack([fs[f] for f in fam]), ys,
+                                                                       np.hstack([fr[f] for f in fam]))), 4)
+                   for c in cs} for name, fam in sets.items()}
+
+
 def over_seeds(runs: list[dict], seeds: list[int]) -> dict:
     """Mean and SD (ddof 1) over training stores of the real pooled AUROC, at the chosen C and at each C."""
 
@@ -138,6 +187,10 @@ def main() -> None:
     ap.add_argument("--n-train", type=int, default=3000, help="synthetic training records for --transfer")
     ap.add_argument("--train-seeds", type=int, default=1,
                     help="with --transfer: repeat the logistic-regression transfer on this many training stores")
+    ap.add_argument("--real-reference", action="store_true",
+                    help="with --transfer: the same model trained on the real records (BASELINES.md's protocol)")
+    ap.add_argument("--ablate-families", action="store_true",
+                    help="with --transfer: transfer with each feature family alone and left out (first store)")
     ap.add_argument("--encoder", action="store_true", help="with --transfer: also the supervised 1-D encoder")
     ap.add_argument("--epochs", type=int, default=15, help="most epochs of the encoder (early stop after 4)")
     args = ap.parse_args()
@@ -164,6 +217,10 @@ def main() -> None:
     if args.transfer:
         train = load_sample(f"synth:{args.n_train}:{args.seed + 1}")
         out["transfer"] = transfer(train, real, args.encoder, args.seed, args.epochs)
+        if args.real_reference:
+            out["real_reference"] = real_reference(real)
+        if args.ablate_families:
+            out["family_ablation"] = family_ablation(train, real)
         if args.train_seeds > 1:
             runs = [out["transfer"]["handcrafted_logreg"]]
             for k in range(2, args.train_seeds + 1):

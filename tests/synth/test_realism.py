@@ -275,13 +275,15 @@ def test_fidelity_by_statement_likelihood():
                                               "meets": None}
 
 
-def test_load_sample_keeps_statement_likelihoods(monkeypatch):
+def test_load_sample_keeps_statement_likelihoods_and_folds(monkeypatch):
     import ecgalign.synth.realism.sample as sample_mod
 
-    recs = [synthesize_record(i, 0) for i in range(3)]
-    recs[0] = recs[0].replace(extra={**recs[0].extra, "scp_likelihood": {"IMI": 35, "SR": 0.0, "X": "?"}})
+    recs = [synthesize_record(i, 0).replace(fold=None) for i in range(3)]
+    recs[0] = recs[0].replace(extra={**recs[0].extra, "scp_likelihood": {"IMI": 35, "SR": 0.0, "X": "?"}}, fold=3)
     monkeypatch.setattr(sample_mod, "records_of", lambda source, limit=None: iter(recs))
     s = load_sample("anything")
     assert s.likelihoods == [{"IMI": 35.0, "SR": 0.0}, {}, {}]  # an unreadable value is dropped, not fatal
+    assert s.folds == [3, None, None]
     monkeypatch.setattr(sample_mod, "records_of", lambda source, limit=None: iter(recs[1:]))
-    assert load_sample("anything").likelihoods is None  # no record gives any (the generator's own)
+    s = load_sample("anything")
+    assert s.likelihoods is None and s.folds is None  # no record gives any

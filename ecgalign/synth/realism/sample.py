@@ -31,7 +31,8 @@ class Sample:
     """Records of one source. x: (N, 12, 1000) benchmark view; mv: (N, 12, 2500) mV view or None;
     patients: (N,) patient ids (record id where unknown); codes: SCP/other codes per record (may be empty);
     skipped: records that could not be used, with the reason; likelihoods: per record, the statement likelihoods
-    its source gives (PTB-XL's ``scp_codes`` values, code -> 0-100), or None where no record has any."""
+    its source gives (PTB-XL's ``scp_codes`` values, code -> 0-100), or None where no record has any; folds:
+    each record's official fold (PTB-XL ``strat_fold``; None for a record without one), or None where none has."""
 
     name: str
     x: np.ndarray
@@ -41,6 +42,7 @@ class Sample:
     normalised: bool
     skipped: list[dict[str, str]] = field(default_factory=list)
     likelihoods: list[dict[str, float]] | None = None
+    folds: list[int | None] | None = None
 
     def __len__(self) -> int:
         return len(self.x)
@@ -87,6 +89,7 @@ def load_sample(source: str, *, limit: int | None = None, name: str | None = Non
     pre = Preprocess.preset("baselines")
     xs, mvs, patients, codes, skipped = [], [], [], [], []
     likelihoods: list[dict[str, float]] = []
+    folds: list[int | None] = []
     normalised: bool | None = None
     for rec in records_of(source, limit):
         if isinstance(rec, dict):
@@ -122,6 +125,7 @@ def load_sample(source: str, *, limit: int | None = None, name: str | None = Non
         patients.append(str(rec.patient_id or rec.record_id))
         codes.append(tuple(rec.codes))
         likelihoods.append(_likelihood(rec))
+        folds.append(rec.fold)
     if not xs:
         raise ValueError(f"{source}: no usable record ({len(skipped)} skipped)")
     return Sample(
@@ -133,6 +137,7 @@ def load_sample(source: str, *, limit: int | None = None, name: str | None = Non
         normalised=bool(normalised),
         skipped=skipped,
         likelihoods=likelihoods if any(likelihoods) else None,
+        folds=folds if any(f is not None for f in folds) else None,
     )
 
 
