@@ -8,7 +8,8 @@ synthetic validation split):
 - the toolkit's supervised 1-D encoder (ecgalign.eval.supervised, a small XResNet1D), with ``--encoder``.
 
     python benchmarks/bench_realism.py --real ../shared/data/ptbxl-500 [--n 400] [--transfer --n-train 3000]
-        [--train-seeds 5] [--real-reference] [--ablate-families] [--encoder --epochs 15]
+        [--train-seeds 5] [--real-reference] [--ablate-families] [--score-halves] [--cross-fit-prevalence]
+        [--prevalence FILE] [--encoder --epochs 15]
 
 ``--train-seeds K`` repeats the logistic-regression transfer on K training stores (seeds SEED+1 .. SEED+K, each
 with its own validation split) and adds ``transfer_over_seeds``: every store's chosen C and real AUROC, and the
@@ -17,7 +18,10 @@ validation split, and differences between C values there are often smaller than 
 can land on either side of a target; the spread over stores is the figure to compare against one.
 ``--real-reference`` trains the same features and model on the real records (BASELINES.md's protocol), the
 figure the synthetic-trained one is read against; ``--ablate-families`` scores the transfer with each feature
-family alone and left out, at fixed C.
+family alone and left out, at fixed C. ``--score-halves`` also scores every store on each half of the real
+records (PTB-XL strat_fold 1-5 / 6-10), and ``--cross-fit-prevalence`` fits the generator's code prevalences
+(``ecgalign.synth.prevalence``) on one half and scores stores generated with them on the other: a fit on the
+records a figure is reported on is optimistic, and this measures by how much.
 """
 
 from __future__ import annotations
@@ -160,6 +164,47 @@ def family_ablation(synth, real, cs=(0.01, 0.1)) -> dict:
                    for c in cs} for name, fam in sets.items()}
 
 
+def synth_sample(n: int, seed: int, prevalence: str | None = None):
+    """``synth:N:SEED`` of the default generator, or of one with the code prevalences in the file ``prevalence``."""
+    if prevalence is None:
+        return load_sample(f"synth:{n}:{seed}")
+    from ecgalign.synth import SynthConfig, synthesize
+    from ecgalign.synth.prevalence import read_prevalence
+    from ecgalign.synth.realism import sample_of
+
+    config = SynthConfig(prevalence=read_prevalence(prevalence))
+    return sample_of(synthesize(n, seed, config=config), f"synth:{n}:{seed} ({prevalence})")
+
+
+def real_halves(real) -> dict:
+    """The real records split by official fold (PTB-XL strat_fold 1-5 / 6-10: patient-disjoint halves)."""
+    if real.folds is None or any(f is None for f in real.folds):
+        raise SystemExit("--score-halves / --cross-fit-prevalence need real records with official folds (PTB-XL)")
+    folds = np.asarray(real.folds)
+    return {"folds 1-5": real.subset(np.flatnonzero(folds <= 5)), "folds 6-10": real.subset(np.flatnonzero(folds > 5))}
+
+
+def cross_fit_prevalence(halves: dict, n_train: int, seeds: list[int], fit_n: int) -> dict:
+    """For each half: code prevalences fitted to the other half's code rates (ecgalign.synth.prevalence), training
+    stores generated with them, logistic-regression transfer scored on this half. Read against the same stores
+    of the default generator scored on the same half (``--score-halves``): how much of a prevalence fit's gain
+    holds on records it did not see."""
+    from ecgalign.synth import SynthConfig, synthesize
+    from ecgalign.synth.prevalence import code_rates, fit_prevalence
+    from ecgalign.synth.realism import sample_of
+
+    out = {}
+    for test_name, test in halves.items():
+        (fit_name, fit_on), = [(k, v) for k, v in halves.items() if k != test_name]
+        fit = fit_prevalence(code_rates(fit_on.codes)[0], n=fit_n, seed=0, rounds=6)
+        config = SynthConfig(prevalence=fit.prevalence)
+        runs = [transfer(sample_of(synthesize(n_train, s, config=config), f"synth:{n_train}:{s} fitted"), test,
+                         False, s - 1)["handcrafted_logreg"] for s in seeds]
+        out[test_name] = {"prevalence_fitted_on": fit_name, "fit_largest_miss": fit.rounds[-1],
+                          "prevalence": fit.prevalence, **over_seeds(runs, seeds)}
+    return out
+
+
 def over_seeds(runs: list[dict], seeds: list[int]) -> dict:
     """Mean and SD (ddof 1) over training stores of the real pooled AUROC, at the chosen C and at each C."""
 
@@ -191,13 +236,22 @@ def main() -> None:
                     help="with --transfer: the same model trained on the real records (BASELINES.md's protocol)")
     ap.add_argument("--ablate-families", action="store_true",
                     help="with --transfer: transfer with each feature family alone and left out (first store)")
+    ap.add_argument("--score-halves", action="store_true",
+                    help="with --transfer: also score every training store on each half of the real records by fold")
+    ap.add_argument("--cross-fit-prevalence", action="store_true",
+                    help="with --transfer: fit code prevalences on one half of the real records, score on the other")
+    ap.add_argument("--fit-n", type=int, default=20_000,
+                    help="generated records counted per round of --cross-fit-prevalence")
+    ap.add_argument("--prevalence", default=None,
+                    help="generate every synthetic store with these code prevalences (a prevalence-fit file or a JSON "
+                         "object; benchmarks/prevalence_hand_set.json is the generator before the fit)")
     ap.add_argument("--encoder", action="store_true", help="with --transfer: also the supervised 1-D encoder")
     ap.add_argument("--epochs", type=int, default=15, help="most epochs of the encoder (early stop after 4)")
     args = ap.parse_args()
     t0 = time.perf_counter()
     real = load_sample(args.real)
     t1 = time.perf_counter()
-    synth = load_sample(f"synth:{args.n}:{args.seed}")
+    synth = synth_sample(args.n, args.seed, args.prevalence)
     t2 = time.perf_counter()
     result = compare(synth, real)
     t3 = time.perf_counter()
@@ -215,18 +269,28 @@ def main() -> None:
         "class_profiles": s["class_profiles"],
     }
     if args.transfer:
-        train = load_sample(f"synth:{args.n_train}:{args.seed + 1}")
+        train = synth_sample(args.n_train, args.seed + 1, args.prevalence)
         out["transfer"] = transfer(train, real, args.encoder, args.seed, args.epochs)
         if args.real_reference:
             out["real_reference"] = real_reference(real)
         if args.ablate_families:
             out["family_ablation"] = family_ablation(train, real)
+        seeds = [args.seed + k for k in range(1, args.train_seeds + 1)]
+        halves = real_halves(real) if args.score_halves or args.cross_fit_prevalence else {}
+        runs, by_half = [out["transfer"]["handcrafted_logreg"]], {h: [] for h in halves if args.score_halves}
+        for k, s in enumerate(seeds):
+            store = train if k == 0 else synth_sample(args.n_train, s, args.prevalence)
+            if k > 0:
+                runs.append(transfer(store, real, False, s - 1)["handcrafted_logreg"])
+            for h in by_half:
+                by_half[h].append(transfer(store, halves[h], False, s - 1)["handcrafted_logreg"])
         if args.train_seeds > 1:
-            runs = [out["transfer"]["handcrafted_logreg"]]
-            for k in range(2, args.train_seeds + 1):
-                store = load_sample(f"synth:{args.n_train}:{args.seed + k}")
-                runs.append(transfer(store, real, False, args.seed + k - 1)["handcrafted_logreg"])
-            out["transfer_over_seeds"] = over_seeds(runs, [args.seed + k for k in range(1, args.train_seeds + 1)])
+            out["transfer_over_seeds"] = over_seeds(runs, seeds)
+        if by_half:
+            out["transfer_by_half"] = {h: {"records": len(halves[h]), **over_seeds(r, seeds)}
+                                       for h, r in by_half.items()}
+        if args.cross_fit_prevalence:
+            out["cross_fit_prevalence"] = cross_fit_prevalence(halves, args.n_train, seeds, args.fit_n)
     print(json.dumps(out, indent=1))
 
 

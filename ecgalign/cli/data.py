@@ -151,19 +151,58 @@ def synth_cmd(
     preset: Optional[str] = typer.Option(None, help="Store the records preprocessed by this preset (e.g. baselines: 100 Hz, 0.5-40 Hz, z-score, the default encoder input); default: raw mV at --fs."),
     workers: int = typer.Option(1, min=1, help="Worker processes (output does not depend on it)."),
     refiner: Optional[Path] = typer.Option(None, help="Refine every record with this refiner (a folder written by `ecgalign data refiner-fit`)."),
+    prevalence: Optional[Path] = typer.Option(None, help="Code prevalences: a file written by `ecgalign data prevalence-fit`, or a JSON object code -> probability."),
     resume: bool = typer.Option(False, help="Continue an interrupted run in OUT."),
     overwrite: bool = typer.Option(False, help="Replace an existing store in OUT."),
     json_out: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Synthesize physiological 12-lead ECGs with SCP labels and free-text reports into a store."""
     from ecgalign.data.preprocess import Preprocess
+    from ecgalign.synth.generate import SynthConfig
+    from ecgalign.synth.prevalence import read_prevalence
     from ecgalign.synth.store import synthesize_store
 
     with user_errors(), progress_bar("synthesize", enabled=not json_out) as update:
         pre = None if preset is None else Preprocess.preset(preset)
+        config = SynthConfig(prevalence=read_prevalence(prevalence)) if prevalence is not None else None
         report = synthesize_store(out, n, seed=seed, fs=fs, seconds=seconds, preprocess=pre, workers=workers,
-                                  resume=resume, overwrite=overwrite, progress=update, refiner=refiner)
+                                  resume=resume, overwrite=overwrite, progress=update, refiner=refiner,
+                                  config=config)
     _report(report.as_dict(), json_out)
+
+
+@app.command("prevalence-fit")
+def prevalence_fit_cmd(
+    real: str = typer.Argument(..., help="Real records whose code rates to match: a dataset folder (e.g. ../shared/data/ptbxl-500) or a store."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the fit here (JSON; `ecgalign data synth --prevalence` reads it)."),
+    n: int = typer.Option(50_000, "--n", min=100, help="Generated records counted per round (codes only, ~4,000/s)."),
+    rounds: int = typer.Option(6, min=1, help="Rounds of the fixed-point iteration."),
+    seed: int = typer.Option(0, help="Seed of the generated records counted."),
+    limit: Optional[int] = typer.Option(None, min=1, help="Use only the first N real records."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Fit the generator's code prevalences so that generated records carry each SCP code as often as REAL does."""
+    from ecgalign.synth.prevalence import fit_from_source, write_prevalence
+
+    with user_errors():
+        fit = fit_from_source(real, n=n, rounds=rounds, seed=seed, limit=limit)
+        if out is not None:
+            write_prevalence(out, fit)
+    if json_out:
+        print_json(fit)
+        return
+    typer.echo(f"{fit['source']['records']} real records ({fit['source']['skipped']} skipped); "
+               f"largest miss after {rounds} rounds: {fit['rounds'][-1]['max_abs']:.4f} "
+               f"({100 * fit['rounds'][-1]['max_rel']:.1f} %)")
+    for code, p in fit["prevalence"].items():
+        if code in fit["target"]:
+            typer.echo(f"{code:6s} real {fit['target'][code]:.4f}  generated {fit['observed'][code]:.4f}  "
+                       f"prevalence {p:.5f}")
+    typer.echo(f"NORM   real {fit['source']['norm_rate']:.4f}  generated {fit['observed']['NORM']:.4f}  (not fitted)")
+    if fit["absent"]:
+        typer.echo(f"absent from the real records (setting kept): {', '.join(fit['absent'])}")
+    if out is not None:
+        typer.echo(f"written to {out}")
 
 
 @app.command("refiner-fit")

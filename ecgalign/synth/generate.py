@@ -328,6 +328,25 @@ def _clean_json(d: dict) -> dict:
     return {k: (_round(v, 3) if isinstance(v, float) else v) for k, v in d.items() if not k.startswith("_")}
 
 
+def _record_head(index: int, seed: int, config: SynthConfig):
+    """The draws every record starts with, in their order: its patient, streams, age, anatomy and codes."""
+    number, visit = patient_of(index, seed, config)
+    patient = _patient(seed, number, config)
+    rng = np.random.default_rng([seed, index])
+    age = patient.age + (float(np.round(visit * rng.uniform(0.0, 2.0))) if visit else 0.0)
+    anat = patient.anatomy.jittered(rng)
+    extra_rng = np.random.default_rng([seed, _TAG_EXTRA, index])
+    codes = _codes(rng, extra_rng, patient, age, config)
+    return number, visit, patient, rng, age, anat, extra_rng, codes
+
+
+def record_codes(index: int, seed: int, config: SynthConfig | None = None) -> frozenset[str]:
+    """The SCP codes record ``index`` of dataset ``seed`` carries, without drawing its signal: the same draws as
+    ``synthesize_record`` makes first, so the codes are those of the record (tested). Cheap enough to count
+    code rates over 10^5 records (``ecgalign.synth.prevalence``)."""
+    return frozenset(_record_head(int(index), int(seed), config or SynthConfig())[-1])
+
+
 def synthesize_record(
     index: int, seed: int, *, fs: float = 500, seconds: float = 10.0, config: SynthConfig | None = None
 ) -> ECGRecord:
@@ -342,13 +361,7 @@ def synthesize_record(
     if not (fs > 0 and seconds > 0 and math.isfinite(fs) and math.isfinite(seconds)):
         raise ValueError(f"fs and seconds must be positive, got fs={fs}, seconds={seconds}")
     index, seed, fs = int(index), int(seed), float(fs)
-    number, visit = patient_of(index, seed, config)
-    patient = _patient(seed, number, config)
-    rng = np.random.default_rng([seed, index])
-    age = patient.age + (float(np.round(visit * rng.uniform(0.0, 2.0))) if visit else 0.0)
-    anat = patient.anatomy.jittered(rng)
-    extra_rng = np.random.default_rng([seed, _TAG_EXTRA, index])
-    codes = _codes(rng, extra_rng, patient, age, config)
+    number, visit, patient, rng, age, anat, extra_rng, codes = _record_head(index, seed, config)
     params = {c: dict(v) for c, v in patient.params.items()}
     params.update(
         {c: cond.draw_params(extra_rng, c, age, patient.sex) for c in cond.ordered(codes)

@@ -2,7 +2,9 @@
 
 Entries are tuned with the realism harness (``ecgalign data realism``) against the real ptbxl-500 records so
 that the covariance spectrum, band powers, beat variability, axis and voltage distributions of synthetic
-records match real ones; ``_provenance`` in the JSON says how, and docs/synth.md records the commands.
+records match real ones; ``prevalence`` (per-record code probabilities) is fitted by ``ecgalign data
+prevalence-fit`` to ptbxl-500's code rates. ``_provenance`` in the JSON says how, and docs/synth.md records the
+commands.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ _REQUIRED = (
     "borderline_voltage_p", "qrs_gain", "limb_gain_mean",
     "t_gain", "tilt_sd", "turn_sd", "qrs_core", "j_point_mv",
     "ta_ratio", "ta_width_s", "t_ramp", "atrial_chest_gain", "chest_proximity", "s_tail", "u_p",
-    "lead_sd", "qrs_gain_sd", "qrs_timing_sd", "lead_corr_electrodes",
+    "lead_sd", "qrs_gain_sd", "qrs_timing_sd", "lead_corr_electrodes", "prevalence",
 )
 
 

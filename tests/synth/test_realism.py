@@ -287,3 +287,15 @@ def test_load_sample_keeps_statement_likelihoods_and_folds(monkeypatch):
     monkeypatch.setattr(sample_mod, "records_of", lambda source, limit=None: iter(recs[1:]))
     s = load_sample("anything")
     assert s.likelihoods is None and s.folds is None  # no record gives any
+
+
+def test_sample_of_records_and_subset():
+    from ecgalign.synth import synthesize
+    from ecgalign.synth.realism import sample_of
+
+    s = sample_of(synthesize(4, 2, config=SynthConfig(conditions=("AFIB",))), name="afib")
+    assert s.name == "afib" and len(s) == 4 and all("AFIB" in c for c in s.codes) and s.mv is not None
+    part = s.subset([3, 1])
+    assert len(part) == 2 and part.codes == [s.codes[3], s.codes[1]] and part.folds == [s.folds[3], s.folds[1]]
+    assert np.array_equal(part.x[0], s.x[3]) and np.array_equal(part.mv[1], s.mv[1])
+    assert list(part.patients) == [s.patients[3], s.patients[1]] and part.likelihoods is None

@@ -7,6 +7,6 @@ population signs, distributions per condition and label fidelity; ``write_html``
 
 from ecgalign.synth.realism.compare import Realism, compare, domain_auroc
 from ecgalign.synth.realism.html import render_html, write_html
-from ecgalign.synth.realism.sample import Sample, load_sample
+from ecgalign.synth.realism.sample import Sample, load_sample, sample_of
 
-__all__ = ["Realism", "Sample", "compare", "domain_auroc", "load_sample", "render_html", "write_html"]
+__all__ = ["Realism", "Sample", "compare", "domain_auroc", "load_sample", "render_html", "sample_of", "write_html"]

@@ -8,7 +8,7 @@ Compare like with like: a source that is already normalised (e.g. ptbxl-unlabele
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,6 +46,14 @@ class Sample:
 
     def __len__(self) -> int:
         return len(self.x)
+
+    def subset(self, indices: Iterable[int], name: str | None = None) -> Sample:
+        """The records at ``indices``, in that order (skipped records are not carried over)."""
+        idx = np.asarray(list(indices), dtype=np.int64)
+        pick = (lambda values: None if values is None else [values[i] for i in idx])
+        return Sample(name=name or self.name, x=self.x[idx], mv=None if self.mv is None else self.mv[idx],
+                      patients=self.patients[idx], codes=pick(self.codes), normalised=self.normalised,
+                      likelihoods=pick(self.likelihoods), folds=pick(self.folds))
 
 
 def records_of(source: str, limit: int | None = None) -> Iterator[ECGRecord | dict[str, str]]:
@@ -86,12 +94,19 @@ def is_normalised(rec: ECGRecord) -> bool:
 def load_sample(source: str, *, limit: int | None = None, name: str | None = None) -> Sample:
     """Read ``source`` (store, dataset folder or ``synth:N[:SEED]``) into a Sample; records that cannot be
     used (wrong leads, too short, non-finite) are skipped, counted and listed, never fatal."""
+    return sample_of(records_of(source, limit), name or source)
+
+
+def sample_of(records: Iterable[ECGRecord | dict[str, str]], name: str) -> Sample:
+    """A Sample of ``records`` (e.g. ``synthesize(n, seed, config=...)``); a dict in the stream is a record a
+    reader refused, and is listed as skipped with the others that cannot be used."""
+    source = name
     pre = Preprocess.preset("baselines")
     xs, mvs, patients, codes, skipped = [], [], [], [], []
     likelihoods: list[dict[str, float]] = []
     folds: list[int | None] = []
     normalised: bool | None = None
-    for rec in records_of(source, limit):
+    for rec in records:
         if isinstance(rec, dict):
             skipped.append(rec)
             continue
@@ -129,7 +144,7 @@ def load_sample(source: str, *, limit: int | None = None, name: str | None = Non
     if not xs:
         raise ValueError(f"{source}: no usable record ({len(skipped)} skipped)")
     return Sample(
-        name=name or source,
+        name=name,
         x=np.stack(xs),
         mv=np.stack(mvs) if mvs else None,
         patients=np.array(patients),
