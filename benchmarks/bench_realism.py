@@ -5,7 +5,9 @@ label fidelity), and with ``--transfer`` the pooled superdiagnostic macro AUROC 
 trained on synthetic records only (nothing real is seen in training; hyper-parameters are chosen on a
 synthetic validation split):
 - handcrafted features (the harness's spectrum, covariance, rhythm and shape families) + logistic regression;
-- the toolkit's supervised 1-D encoder (ecgalign.eval.supervised, a small XResNet1D), with ``--encoder``.
+- the toolkit's supervised 1-D encoder (ecgalign.eval.supervised, a small XResNet1D), with ``--encoder``. With the
+  default (real-like) code prevalences, give it ``--n-train 5000``: 2,000 records hold too few abnormal positives
+  for it (docs/results.md, session 18/19); ``positives`` in the output gives the counts per class.
 
     python benchmarks/bench_realism.py --real ../shared/data/ptbxl-500 [--n 400] [--transfer --n-train 3000]
         [--train-seeds 5] [--real-reference] [--ablate-families] [--score-halves] [--cross-fit-prevalence]
@@ -98,7 +100,10 @@ def transfer(synth, real, encoder: bool, seed: int = 0, epochs: int = 15) -> dic
                                   "real_per_class_auroc": _per_class(yr[keep], pr),
                                   "every_C": each_c},
            "prevalence": {"synthetic_train": dict(zip(CLASSES, ys[~val].mean(0).round(3).tolist())),
-                          "real": dict(zip(CLASSES, yr[keep].mean(0).round(3).tolist()))}}
+                          "real": dict(zip(CLASSES, yr[keep].mean(0).round(3).tolist()))},
+           # What a network learns each class from: with real-like prevalences a store of a given size holds
+           # fewer positives of the rarer classes than a store with abnormal codes over-represented.
+           "positives": {"synthetic_train": dict(zip(CLASSES, ys[~val].sum(0).astype(int).tolist()))}}
     if encoder:
         import torch
 
