@@ -6,8 +6,9 @@ trained on synthetic records only (nothing real is seen in training; hyper-param
 synthetic validation split):
 - handcrafted features (the harness's spectrum, covariance, rhythm and shape families) + logistic regression;
 - the toolkit's supervised 1-D encoder (ecgalign.eval.supervised, a small XResNet1D), with ``--encoder``. With the
-  default (real-like) code prevalences, give it ``--n-train 5000``: 2,000 records hold too few abnormal positives
-  for it (docs/results.md, session 18/19); ``positives`` in the output gives the counts per class.
+  default (real-like) code prevalences give it ``--n-train 5000``: on 2,000 records it transferred 0.03 worse than
+  with the old hand-set prevalences and on 5,000 as well (docs/results.md, session 19), likely because a store
+  holds fewer abnormal positives; ``positives`` in the output gives the counts per class.
 
     python benchmarks/bench_realism.py --real ../shared/data/ptbxl-500 [--n 400] [--transfer --n-train 3000]
         [--train-seeds 5] [--real-reference] [--ablate-families] [--score-halves] [--cross-fit-prevalence]
