@@ -90,6 +90,7 @@ OPTIONS: dict[str, tuple[Any, Any]] = {
     "seeds": (str, typer.Option("0,1,2", help="Seeds per fraction.")),
     "cv": (int, typer.Option(0, "--cv", help="k-fold cross-validation on the dataset's folds (e.g. 10 for ptbxl-500); 0 = official split.")),
     "supervised": (bool, typer.Option(True, "--supervised/--no-supervised", help="Train the supervised-from-scratch reference (linear probing).")),
+    "class_weight": (Optional[str], typer.Option(None, "--class-weight", help="Supervised reference and fine-tuning: 'balanced' weighs each class's positives by its negatives / positives in the BCE (default: unweighted).")),
     "out": (Optional[Path], typer.Option(None, "--out", "-o", help="Output folder (default: CHECKPOINT/eval/DATA-NAME).")),
     "baselines": (bool, typer.Option(True, "--baselines/--no-baselines", help="Also evaluate a random-init encoder of the same architecture.")),
     "n_boot": (int, typer.Option(1000, help="Bootstrap resamples for confidence intervals.")),
@@ -120,7 +121,7 @@ def _run(protocols: tuple[str, ...], checkpoint: Path, data: Path, task: Optiona
          cache_dir: Optional[Path] = None, decoder: str = "transformer", qa: Optional[Path] = None,
          train_data: Optional[Path] = None, val_data: Optional[Path] = None,
          val_fold: Optional[int] = None, threads: Optional[int] = None, echo: Optional[Path] = None,
-         echo_part: str = "test", align_rows: bool = False) -> None:
+         echo_part: str = "test", align_rows: bool = False, class_weight: Optional[str] = None) -> None:
     import ecgalign
     from ecgalign.eval.report import build_report, write_outputs
     from ecgalign.eval.run import EvalConfig, evaluate
@@ -132,6 +133,7 @@ def _run(protocols: tuple[str, ...], checkpoint: Path, data: Path, task: Optiona
         set_threads(threads)
         config = EvalConfig(protocols=protocols, label_sets=labels, fractions=_floats(fractions), seeds=_ints(seeds),
                             cv=cv, n_boot=n_boot, baselines=baselines, supervised=supervised,
+                            supervised_class_weight=class_weight,
                             generation={"decoder": decoder, "qa": str(qa) if qa else None},
                             train_data=None if train_data is None else str(train_data),
                             val_data=None if val_data is None else str(val_data), val_fold=val_fold,

@@ -31,7 +31,8 @@ def _probe_rows(entry: dict[str, Any]) -> list[dict[str, Any]]:
     for role, res in entry.items():
         if role == "supervised":
             t = res["test"]
-            rows.append({"encoder": ROLE[role], "fraction": res["fraction"], "macro AUROC": t["macro_auroc"],
+            weighted = f" ({res['class_weight']} BCE)" if res.get("class_weight") else ""
+            rows.append({"encoder": ROLE[role] + weighted, "fraction": res["fraction"], "macro AUROC": t["macro_auroc"],
                          "95% CI": ci_text(t.get("macro_auroc_ci95")), "macro F1": t.get("macro_f1"),
                          "accuracy": t.get("accuracy"), "macro AUPRC": t.get("macro_auprc"),
                          "fold mean": res.get("fold_mean_macro_auroc"), "fold SD": res.get("fold_sd_macro_auroc"),
@@ -82,7 +83,7 @@ def _supervised(ctx: Context, y: np.ndarray, classes: list[str], folds: np.ndarr
     runs, fold_auroc = [], []
     for part in parts:
         net, info = train_supervised(name, encoder_cfg, spec, x[part.train], y[part.train], x[part.val], y[part.val],
-                                     epochs=config.supervised_epochs)
+                                     epochs=config.supervised_epochs, class_weight=config.supervised_class_weight)
         scores[part.test] = predict(net, x[part.test])
         thresholds[part.test] = choose_thresholds(y[part.val], predict(net, x[part.val]))
         tested[part.test] = True
@@ -94,7 +95,7 @@ def _supervised(ctx: Context, y: np.ndarray, classes: list[str], folds: np.ndarr
     out = {"fraction": 1.0, "seeds": [0], "encoder": name, "params": runs[0]["params"],
            "best_epoch": runs[0]["best_epoch"] if len(runs) == 1 else [r["best_epoch"] for r in runs],
            "epochs_run": runs[0]["epochs_run"] if len(runs) == 1 else [r["epochs_run"] for r in runs],
-           "test": metrics}
+           "class_weight": config.supervised_class_weight, "test": metrics}
     if config.cv:
         out["pooled_over_folds"] = True
         out["fold_mean_macro_auroc"] = float(np.mean(defined)) if defined else None
@@ -121,7 +122,7 @@ def _probe_roc(data: EvalData, y: np.ndarray, classes: list[str], split: Split, 
 
 @register_protocol("linear-probe", key="linear_probe", title="Linear probing", section=_linear_probe_section,
                    summary="Linear probing at label fractions, with random-init and supervised references.",
-                   options=("fractions", "seeds", "cv", "supervised"))
+                   options=("fractions", "seeds", "cv", "supervised", "class_weight"))
 def linear_probe_protocol(ctx: Context) -> dict[str, Any]:
     config, data = ctx.config, ctx.data
     section: dict[str, Any] = {"split": ctx.split_rule if not config.cv else f"{config.cv}-fold cross-validation "

@@ -32,7 +32,7 @@ from ecgalign.eval.metrics import bootstrap_ci, choose_thresholds, classificatio
 from ecgalign.eval.plots import embedding_plot
 from ecgalign.eval.protocols import Context, register_protocol
 from ecgalign.eval.report import ROLE, ci_text, figure_block, table
-from ecgalign.eval.supervised import predict, train_end_to_end
+from ecgalign.eval.supervised import pos_weight_for, predict, train_end_to_end
 
 ECHO_LABELS = {"ef_lt_40": "EF<40%", "lvh": "LVH (echo)", "dilated_lv": "dilated LV"}  # csv column -> class
 FINETUNED = {"model": "pretrained, fine-tuned", "random_init": "random init, fine-tuned (= supervised from scratch)"}
@@ -40,16 +40,20 @@ FINETUNED = {"model": "pretrained, fine-tuned", "random_init": "random init, fin
 
 def fine_tune(encoder: nn.Module, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, *,
               epochs: int = 30, patience: int = 5, lr: float = 3e-4, weight_decay: float = 1e-2, batch_size: int = 32,
-              seed: int = 0) -> tuple[nn.Module, dict[str, Any]]:
+              seed: int = 0, class_weight: str | None = None) -> tuple[nn.Module, dict[str, Any]]:
     """``encoder`` (pooled output (B, D), ``embed_dim``) + a linear head trained end to end on (x_train (N, L, S),
-    y_train (N, C)); returns the model of the best validation epoch (macro AUROC) and what happened."""
+    y_train (N, C)); returns the model of the best validation epoch (macro AUROC) and what happened.
+    ``class_weight="balanced"`` weighs each class's positives by negatives / positives in the BCE."""
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     model = nn.Sequential()
     model.add_module("encoder", encoder)
     model.add_module("head", nn.Linear(encoder.embed_dim, y_train.shape[1]))
-    return train_end_to_end(model, x_train, y_train, x_val, y_val, epochs=epochs, patience=patience, lr=lr,
-                            weight_decay=weight_decay, batch_size=batch_size, generator=generator)
+    pos_weight = pos_weight_for(class_weight, y_train)
+    model, info = train_end_to_end(model, x_train, y_train, x_val, y_val, epochs=epochs, patience=patience, lr=lr,
+                                   weight_decay=weight_decay, batch_size=batch_size, generator=generator,
+                                   pos_weight=pos_weight)
+    return model, {**info, "class_weight": class_weight}
 
 
 def _trainable(encoder) -> nn.Module:
@@ -75,7 +79,7 @@ def fine_tune_scores(ctx: Context, y: np.ndarray, classes: list[str], ci_by_pati
             out[role] = {"skipped": str(exc)}
             continue
         net, info = fine_tune(module, x[split.train], y[split.train], x[split.val], y[split.val],
-                              epochs=config.supervised_epochs)
+                              epochs=config.supervised_epochs, class_weight=config.supervised_class_weight)
         scores = predict(net, x[split.test])
         metrics = classification_metrics(y[split.test], scores,
                                          thresholds=choose_thresholds(y[split.val], predict(net, x[split.val])),
@@ -111,7 +115,8 @@ def _fine_tune_section(block: dict[str, Any], figures: dict[str, list[tuple[str,
 
 @register_protocol("fine-tune", key="fine_tune", title="Full fine-tuning", section=_fine_tune_section,
                    summary="Encoder + linear head trained end to end per label set (selection on validation); "
-                           "the random-init row is supervised from scratch.", options=("supervised",), in_all=False)
+                           "the random-init row is supervised from scratch.", options=("supervised", "class_weight"),
+                   in_all=False)
 def fine_tune_protocol(ctx: Context) -> dict[str, Any]:
     section: dict[str, Any] = {"split": ctx.split_rule, "sizes": ctx.split.sizes()}
     for name in ctx.sets:
@@ -168,7 +173,7 @@ def _echo_section(block: dict[str, Any], figures: dict[str, list[tuple[str, byte
 
 
 @register_protocol("echo-labels", key="echo_labels", title="Echo-derived labels from the ECG alone",
-                   section=_echo_section, options=("fractions", "seeds", "supervised"),
+                   section=_echo_section, options=("fractions", "seeds", "supervised", "class_weight"),
                    summary="EF<40%, LVH and dilated LV (echo-labels.csv beside the store) by linear probe and "
                            "fine-tuning, with the LDA plot (EEE).")
 def echo_labels_protocol(ctx: Context) -> dict[str, Any]:

@@ -67,6 +67,7 @@ class EvalConfig:
     baselines: bool = True
     supervised: bool = True
     supervised_epochs: int = 30
+    supervised_class_weight: str | None = None  # None or "balanced": BCE positives weighed by negatives / positives
     supervised_label_sets: Sequence[str] | None = None  # None: the first evaluated label set only
     plots: bool = True
     batch_size: int = 256
@@ -89,6 +90,8 @@ class EvalConfig:
             raise InputError("--val-data / --val-fold choose the validation part of --train-data; pass --train-data")
         if self.val_data and self.val_fold is not None:
             raise InputError("pass either --val-data or --val-fold, not both")
+        if self.supervised_class_weight not in (None, "balanced"):
+            raise InputError(f"--class-weight must be 'balanced' or left out, got {self.supervised_class_weight!r}")
         if self.echo_part not in ("test", "all"):
             raise InputError(f"--echo-part must be 'test' or 'all', got {self.echo_part!r}")
         if self.train_data and self.cv:
