@@ -99,7 +99,8 @@ def _fine_tune_rows(entry: dict[str, Any]) -> list[dict[str, Any]]:
         t = res["test"]
         rows.append({"encoder": FINETUNED.get(role, role), "macro AUROC": t["macro_auroc"],
                      "95% CI": ci_text(t.get("macro_auroc_ci95")), "macro F1": t.get("macro_f1"),
-                     "note": f"best epoch {res['best_epoch']} of {res['epochs_run']}"})
+                     "note": f"best epoch {res['best_epoch']} of {res['epochs_run']}"
+                             + (f"; {res['class_weight']} BCE" if res.get("class_weight") else "")})
     return rows
 
 

@@ -23,13 +23,13 @@ def train_supervised(encoder_name: str, encoder_kwargs: dict[str, Any], spec, x_
     """Encoder + linear head trained on (x_train, y_train); the returned model is the best validation epoch's.
     ``class_weight="balanced"`` weighs each class's positives by its negatives / positives in the BCE
     (:func:`balanced_pos_weight`), so that a rare class counts as much as a common one."""
+    pos_weight = pos_weight_for(class_weight, y_train)  # a bad setting fails before anything is built
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     encoder = create_encoder(encoder_name, input_spec=spec, **encoder_kwargs)
     model = nn.Sequential()
     model.add_module("encoder", encoder)
     model.add_module("head", nn.Linear(encoder.embed_dim, y_train.shape[1]))
-    pos_weight = pos_weight_for(class_weight, y_train)
     model, info = train_end_to_end(model, x_train, y_train, x_val, y_val, epochs=epochs, patience=patience, lr=lr,
                                    weight_decay=weight_decay, batch_size=batch_size, generator=generator,
                                    pos_weight=pos_weight)

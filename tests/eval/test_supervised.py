@@ -116,3 +116,11 @@ def test_the_report_names_a_weighted_supervised_reference():
     assert _probe_rows({"supervised": res})[0]["encoder"] == "supervised from scratch"
     weighted = _probe_rows({"supervised": {**res, "class_weight": "balanced"}})[0]["encoder"]
     assert weighted == "supervised from scratch (balanced BCE)"
+
+
+def test_the_fine_tune_table_notes_the_class_weight():
+    from ecgalign.eval.finetune import _fine_tune_rows
+
+    res = {"best_epoch": 2, "epochs_run": 4, "test": {"macro_auroc": 0.7}}
+    assert _fine_tune_rows({"random_init": res})[0]["note"] == "best epoch 2 of 4"
+    assert _fine_tune_rows({"random_init": {**res, "class_weight": "balanced"}})[0]["note"].endswith("; balanced BCE")
