@@ -32,7 +32,7 @@ from ecgalign.eval.metrics import bootstrap_ci, choose_thresholds, classificatio
 from ecgalign.eval.plots import embedding_plot
 from ecgalign.eval.protocols import Context, register_protocol
 from ecgalign.eval.report import ROLE, ci_text, figure_block, table
-from ecgalign.eval.supervised import pos_weight_for, predict, train_end_to_end
+from ecgalign.eval.supervised import predict, train_with_head
 
 ECHO_LABELS = {"ef_lt_40": "EF<40%", "lvh": "LVH (echo)", "dilated_lv": "dilated LV"}  # csv column -> class
 FINETUNED = {"model": "pretrained, fine-tuned", "random_init": "random init, fine-tuned (= supervised from scratch)"}
@@ -45,15 +45,9 @@ def fine_tune(encoder: nn.Module, x_train: np.ndarray, y_train: np.ndarray, x_va
     y_train (N, C)); returns the model of the best validation epoch (macro AUROC) and what happened.
     ``class_weight="balanced"`` weighs each class's positives by negatives / positives in the BCE."""
     torch.manual_seed(seed)
-    generator = torch.Generator().manual_seed(seed)
-    model = nn.Sequential()
-    model.add_module("encoder", encoder)
-    model.add_module("head", nn.Linear(encoder.embed_dim, y_train.shape[1]))
-    pos_weight = pos_weight_for(class_weight, y_train)
-    model, info = train_end_to_end(model, x_train, y_train, x_val, y_val, epochs=epochs, patience=patience, lr=lr,
-                                   weight_decay=weight_decay, batch_size=batch_size, generator=generator,
-                                   pos_weight=pos_weight)
-    return model, {**info, "class_weight": class_weight}
+    return train_with_head(encoder, x_train, y_train, x_val, y_val, epochs=epochs, patience=patience, lr=lr,
+                           weight_decay=weight_decay, batch_size=batch_size,
+                           generator=torch.Generator().manual_seed(seed), class_weight=class_weight)
 
 
 def _trainable(encoder) -> nn.Module:

@@ -30,6 +30,7 @@ from ecgalign.eval import linear_probe as lp
 from ecgalign.eval.data import EvalData, attach_embeddings, check_disjoint, concat_eval_data, load_eval_data
 from ecgalign.eval.echo import is_echo_store, paired_ecg_store
 from ecgalign.eval.protocols import Context, get_protocol, list_protocols
+from ecgalign.eval.supervised import CLASS_WEIGHTS
 
 
 class _Eta:
@@ -90,8 +91,9 @@ class EvalConfig:
             raise InputError("--val-data / --val-fold choose the validation part of --train-data; pass --train-data")
         if self.val_data and self.val_fold is not None:
             raise InputError("pass either --val-data or --val-fold, not both")
-        if self.supervised_class_weight not in (None, "balanced"):
-            raise InputError(f"--class-weight must be 'balanced' or left out, got {self.supervised_class_weight!r}")
+        if self.supervised_class_weight not in CLASS_WEIGHTS:
+            raise InputError(f"--class-weight must be one of {[w for w in CLASS_WEIGHTS if w]} or left out, "
+                             f"got {self.supervised_class_weight!r}")
         if self.echo_part not in ("test", "all"):
             raise InputError(f"--echo-part must be 'test' or 'all', got {self.echo_part!r}")
         if self.train_data and self.cv:

@@ -23,18 +23,31 @@ def train_supervised(encoder_name: str, encoder_kwargs: dict[str, Any], spec, x_
     """Encoder + linear head trained on (x_train, y_train); the returned model is the best validation epoch's.
     ``class_weight="balanced"`` weighs each class's positives by its negatives / positives in the BCE
     (:func:`balanced_pos_weight`), so that a rare class counts as much as a common one."""
-    pos_weight = pos_weight_for(class_weight, y_train)  # a bad setting fails before anything is built
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     encoder = create_encoder(encoder_name, input_spec=spec, **encoder_kwargs)
+    model, info = train_with_head(encoder, x_train, y_train, x_val, y_val, epochs=epochs, patience=patience, lr=lr,
+                                  weight_decay=weight_decay, batch_size=batch_size, generator=generator,
+                                  class_weight=class_weight)
+    return model, {**info, "encoder": encoder_name, "params": sum(p.numel() for p in encoder.parameters())}
+
+
+def train_with_head(encoder: nn.Module, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray,
+                    y_val: np.ndarray, *, epochs: int, patience: int, lr: float, weight_decay: float,
+                    batch_size: int, generator: torch.Generator,
+                    class_weight: str | None = None) -> tuple[nn.Module, dict[str, Any]]:
+    """``encoder`` (pooled output, ``embed_dim``) + a new linear head, trained end to end
+    (:func:`train_end_to_end`) with the BCE weighted as ``class_weight`` says; the caller seeds torch, so that
+    the head's initialisation follows the encoder's in one random stream. The one place a supervised or
+    fine-tuned model is assembled."""
+    pos_weight = pos_weight_for(class_weight, y_train)
     model = nn.Sequential()
     model.add_module("encoder", encoder)
     model.add_module("head", nn.Linear(encoder.embed_dim, y_train.shape[1]))
     model, info = train_end_to_end(model, x_train, y_train, x_val, y_val, epochs=epochs, patience=patience, lr=lr,
                                    weight_decay=weight_decay, batch_size=batch_size, generator=generator,
                                    pos_weight=pos_weight)
-    return model, {**info, "encoder": encoder_name, "params": sum(p.numel() for p in encoder.parameters()),
-                   "class_weight": class_weight}
+    return model, {**info, "class_weight": class_weight}
 
 
 CLASS_WEIGHTS = (None, "balanced")
